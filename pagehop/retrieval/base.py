@@ -1,0 +1,58 @@
+"""The doors of the retrieval area: what ingestion writes to and what the agent reads from."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+from PIL import Image
+
+from pagehop.schema import Chunk, Hit
+
+
+@dataclass
+class PageEmbedding:
+    """One page's multi-vector embedding after pruning, with what pruning did."""
+
+    vectors: np.ndarray  # (kept, dim) float16, L2-normalised rows
+    num_patches: int  # image-patch vectors before pruning
+    stats: dict[str, float] = field(default_factory=dict)  # threshold, mean, std, ...
+
+
+@runtime_checkable
+class PageEncoder(Protocol):
+    """A late-interaction page retriever (ColModernVBERT, ColPali, ColQwen...)."""
+
+    embedding_dim: int
+
+    def encode_pages(self, images: Sequence[Image.Image]) -> list[PageEmbedding]: ...
+
+    def encode_queries(self, queries: Sequence[str]) -> list[np.ndarray]: ...
+
+
+@runtime_checkable
+class PageIndex(Protocol):
+    """Multi-vector page store scored by MaxSim."""
+
+    def add(self, doc_id: str, page: int, vectors: np.ndarray) -> None: ...
+
+    def delete_document(self, doc_id: str) -> None: ...
+
+    def search(self, query: np.ndarray, k: int) -> list[tuple[str, int, float]]:
+        """Best ``k`` pages for one query's token vectors: (doc_id, page, MaxSim score)."""
+        ...
+
+    def __len__(self) -> int: ...
+
+
+@runtime_checkable
+class TextIndex(Protocol):
+    """Chunk-level text retrieval; every hit points to its document and page."""
+
+    def add(self, chunks: Sequence[Chunk]) -> None: ...
+
+    def delete_document(self, doc_id: str) -> None: ...
+
+    def search(self, query: str, k: int) -> list[Hit]: ...
