@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
 
 
 class ModelNotAvailable(LookupError):
@@ -49,3 +54,12 @@ def torch_device(setting: str) -> str:
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+@cache
+def load_sentence_embedder(ref: str, device: str = "auto") -> SentenceTransformer:
+    """One shared sentence-transformers model per (ref, device) for the text index, entity resolution and
+    graph retrieval: loading takes seconds and the weights are read-only."""
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(str(resolve_text_embedder(ref)), device=torch_device(device))

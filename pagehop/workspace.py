@@ -1,0 +1,502 @@
+"""The workspace folder and its SQLite catalog of documents, pages and chunks.
+
+Layout (everything an embedded deployment writes)::
+
+    <workspace>/
+        catalog.sqlite                 documents, pages, chunks (the source of truth)
+        pages/<doc_id>/<n>.png         rendered page n (1-based), and <n>.thumb.jpg
+        text_index/                    the hybrid text channel (rebuildable from the catalog)
+        page_index/                    the visual channel's store (owned by its backend)
+        graph/                         the embedded graph store (owned by its backend)
+
+Crash safety: a document row is ``pending`` while its images and derived data (page
+vectors, hook data such as graph facts) are written, and turns ``ready`` in one transaction
+together with its pages and chunks. Only ``ready`` documents are visible through this class.
+Deleting first marks the row ``deleting``, then removes derived data, then the row. Anything
+not ``ready`` when the workspace opens is a crash leftover and is purged from every channel
+registered at open time. The text index is derived from the catalog's chunks and is
+reconciled with it whenever it is built, so it never needs its own recovery.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import shutil
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+
+from pagehop.config import Settings
+from pagehop.retrieval.base import PageEncoder, PageIndex
+from pagehop.schema import Chunk, Document, Page
+
+if TYPE_CHECKING:
+    from pagehop.graph.base import GraphStore
+    from pagehop.retrieval.text_index import HybridTextIndex
+
+DocStatus = Literal["pending", "ready", "deleting"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS documents (
+    doc_id TEXT PRIMARY KEY,
+    source_path TEXT NOT NULL,
+    title TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    num_pages INTEGER NOT NULL,
+    size_bytes INTEGER NOT NULL,
+    ingested_at REAL NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'ready', 'deleting'))
+);
+CREATE INDEX IF NOT EXISTS documents_by_path ON documents (source_path);
+CREATE TABLE IF NOT EXISTS pages (
+    doc_id TEXT NOT NULL REFERENCES documents (doc_id) ON DELETE CASCADE,
+    page INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    text_source TEXT NOT NULL,
+    image_path TEXT,
+    thumbnail_path TEXT,
+    width INTEGER,
+    height INTEGER,
+    num_patches INTEGER,
+    vectors_kept INTEGER,
+    prune_stats TEXT,
+    PRIMARY KEY (doc_id, page)
+);
+CREATE TABLE IF NOT EXISTS chunks (
+    chunk_id TEXT PRIMARY KEY,
+    doc_id TEXT NOT NULL REFERENCES documents (doc_id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL,
+    page_start INTEGER NOT NULL,
+    page_end INTEGER NOT NULL,
+    char_start INTEGER NOT NULL,
+    char_end INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    title TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_by_doc ON chunks (doc_id, seq);
+"""
+
+
+@runtime_checkable
+class DerivedDataHook(Protocol):
+    """Something that derives data from documents (graph extraction, ...) and must follow adds and deletes.
+
+    ``add_document`` runs while the document is still ``pending``; raising fails that one
+    document, and everything it wrote is purged. ``delete_document`` must be idempotent and
+    accept ids it never saw: crash recovery calls it for every interrupted document.
+    """
+
+    def add_document(self, doc: Document, pages: Sequence[Page], chunks: Sequence[Chunk]) -> None: ...
+
+    def delete_document(self, doc_id: str) -> None: ...
+
+
+class PageVectorStats(dict[str, Any]):
+    """What pruning did to one page: ``num_patches``, ``vectors_kept`` and the pruner's own stats."""
+
+
+class Workspace:
+    """One workspace folder: catalog, page images, and the retrieval channels built over them.
+
+    Open it with :meth:`open` and pass the optional channels there, so that crash recovery
+    purges half-written documents from them too.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        page_encoder: PageEncoder | None = None,
+        page_index: PageIndex | None = None,
+        graph_store: GraphStore | None = None,
+        hooks: Sequence[DerivedDataHook] = (),
+    ) -> None:
+        self.settings = settings
+        self.root = settings.workspace.expanduser().resolve()
+        self.page_encoder = page_encoder
+        self.page_index = page_index
+        self.graph_store = graph_store
+        self.hooks: list[DerivedDataHook] = list(hooks)
+        self._text_index: HybridTextIndex | None = None
+        self._lock = threading.RLock()
+        self._writer = threading.RLock()  # writer_lock() between threads of this process
+        self._writer_depth = 0
+        for folder in (
+            self.root,
+            self.pages_dir,
+            self.root / "text_index",
+            self.root / "page_index",
+            self.root / "graph",
+        ):
+            folder.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.root / "catalog.sqlite", check_same_thread=False, isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")  # a committed 'ready' must survive a power cut
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.executescript(_SCHEMA)
+
+    @classmethod
+    def open(
+        cls,
+        settings: Settings,
+        *,
+        page_encoder: PageEncoder | None = None,
+        page_index: PageIndex | None = None,
+        graph_store: GraphStore | None = None,
+        hooks: Sequence[DerivedDataHook] = (),
+    ) -> Workspace:
+        """Open (creating if needed) the workspace and purge what a crashed run left behind."""
+        workspace = cls(
+            settings, page_encoder=page_encoder, page_index=page_index, graph_store=graph_store, hooks=hooks
+        )
+        workspace.recover()
+        return workspace
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ----- paths ---------------------------------------------------------------------------
+
+    @property
+    def pages_dir(self) -> Path:
+        return self.root / "pages"
+
+    def doc_pages_dir(self, doc_id: str) -> Path:
+        return self.pages_dir / doc_id
+
+    def absolute(self, relative: str) -> Path:
+        """A path stored in the catalog (relative to the workspace, e.g. ``Page.image_path``) made absolute."""
+        return self.root / relative
+
+    def relative(self, path: Path) -> str:
+        return path.relative_to(self.root).as_posix()
+
+    # ----- channels ------------------------------------------------------------------------
+
+    @property
+    def text_index(self) -> HybridTextIndex:
+        """The hybrid text index, built on first use and reconciled with the catalog."""
+        with self._lock:
+            if self._text_index is None:
+                from pagehop.retrieval.text_index import HybridTextIndex
+
+                index = HybridTextIndex(
+                    self.root / "text_index",
+                    embedder=self.settings.models.text_embedder,
+                    device=self.settings.models.device,
+                )
+                self._reconcile_text_index(index)
+                self._text_index = index
+            return self._text_index
+
+    def _reconcile_text_index(self, index: HybridTextIndex) -> None:
+        """Make the index hold exactly the ready documents' chunks (after a crash, or a new embedder)."""
+        ready = set(self.ready_doc_ids())
+        indexed = index.doc_ids()
+        stale = indexed - ready
+        missing = sorted(ready - indexed)
+        for doc_id in stale:
+            index.delete_document(doc_id)
+        for doc_id in missing:
+            index.add(self.get_chunks(doc_id))
+        if stale or missing:
+            index.save()
+
+    @property
+    def live_channels(self) -> list[str]:
+        """Retrieval channels that can answer: text always, page with an encoder and an index, graph with a store."""
+        channels = ["text"]
+        if self.page_encoder is not None and self.page_index is not None:
+            channels.append("page")
+        if self.graph_store is not None:
+            channels.append("graph")
+        return channels
+
+    # ----- catalog reads (ready documents only) ---------------------------------------------
+
+    def ready_doc_ids(self) -> list[str]:
+        rows = self._query("SELECT doc_id FROM documents WHERE status = 'ready' ORDER BY ingested_at, doc_id")
+        return [row["doc_id"] for row in rows]
+
+    def get_document(self, doc_id: str) -> Document | None:
+        rows = self._query("SELECT * FROM documents WHERE doc_id = ? AND status = 'ready'", (doc_id,))
+        return _document(rows[0]) if rows else None
+
+    def list_documents(self) -> list[Document]:
+        rows = self._query("SELECT * FROM documents WHERE status = 'ready' ORDER BY ingested_at, doc_id")
+        return [_document(row) for row in rows]
+
+    def find_document(self, doc_id_or_path: str | Path) -> Document | None:
+        """A ready document by id, by the path it was ingested from, or by the content of a file."""
+        key = str(doc_id_or_path)
+        found = self.get_document(key)
+        if found is not None:
+            return found
+        path = Path(key).expanduser().resolve()
+        at_path = self.ready_docs_at(path)
+        if at_path:
+            return at_path[-1]
+        if path.is_file():
+            from pagehop.ingest.files import content_doc_id
+
+            return self.get_document(content_doc_id(path))
+        return None
+
+    def ready_docs_at(self, source_path: Path) -> list[Document]:
+        """Ready documents ingested from ``source_path`` (absolute), oldest first."""
+        rows = self._query(
+            "SELECT * FROM documents WHERE source_path = ? AND status = 'ready' ORDER BY ingested_at",
+            (str(source_path),),
+        )
+        return [_document(row) for row in rows]
+
+    def get_page(self, doc_id: str, page: int) -> Page | None:
+        """A page of a ready document; ``image_path`` is relative to the workspace (see :meth:`absolute`)."""
+        rows = self._query(
+            "SELECT p.* FROM pages p JOIN documents d USING (doc_id) "
+            "WHERE p.doc_id = ? AND p.page = ? AND d.status = 'ready'",
+            (doc_id, page),
+        )
+        return _page(rows[0]) if rows else None
+
+    def get_pages(self, doc_id: str) -> list[Page]:
+        rows = self._query(
+            "SELECT p.* FROM pages p JOIN documents d USING (doc_id) "
+            "WHERE p.doc_id = ? AND d.status = 'ready' ORDER BY p.page",
+            (doc_id,),
+        )
+        return [_page(row) for row in rows]
+
+    def page_vector_stats(self, doc_id: str, page: int) -> PageVectorStats | None:
+        """What pruning did to one page; None when no page encoder saw it."""
+        rows = self._query(
+            "SELECT num_patches, vectors_kept, prune_stats FROM pages WHERE doc_id = ? AND page = ?",
+            (doc_id, page),
+        )
+        if not rows or rows[0]["num_patches"] is None:
+            return None
+        row = rows[0]
+        return PageVectorStats(
+            json.loads(row["prune_stats"] or "{}"), num_patches=row["num_patches"], vectors_kept=row["vectors_kept"]
+        )
+
+    def get_chunk(self, chunk_id: str) -> Chunk | None:
+        rows = self._query(
+            "SELECT c.* FROM chunks c JOIN documents d USING (doc_id) WHERE c.chunk_id = ? AND d.status = 'ready'",
+            (chunk_id,),
+        )
+        return _chunk(rows[0]) if rows else None
+
+    def get_chunks(self, doc_id: str) -> list[Chunk]:
+        rows = self._query(
+            "SELECT c.* FROM chunks c JOIN documents d USING (doc_id) "
+            "WHERE c.doc_id = ? AND d.status = 'ready' ORDER BY c.seq",
+            (doc_id,),
+        )
+        return [_chunk(row) for row in rows]
+
+    def status_of(self, doc_id: str) -> DocStatus | None:
+        """The catalog state of any document row, ready or not (None: no row)."""
+        rows = self._query("SELECT status FROM documents WHERE doc_id = ?", (doc_id,))
+        return rows[0]["status"] if rows else None
+
+    # ----- catalog writes (the ingestion pipeline's side) -------------------------------------
+
+    def begin_document(self, doc: Document) -> None:
+        """Record ``doc`` as pending: from here on, a crash leaves something recovery must purge."""
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, 'pending')",
+                (doc.doc_id, doc.source_path, doc.title, doc.kind, doc.num_pages, doc.size_bytes, doc.ingested_at),
+            )
+
+    def commit_document(
+        self,
+        doc: Document,
+        pages: Sequence[Page],
+        chunks: Sequence[Chunk],
+        vector_stats: dict[int, PageVectorStats],
+        replaces: Sequence[str] = (),
+    ) -> None:
+        """Make ``doc`` visible with its pages and chunks and hide the versions it ``replaces``, atomically."""
+        with self._transaction() as db:
+            db.executemany(
+                "INSERT INTO pages VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [_page_row(p, vector_stats.get(p.page)) for p in pages],
+            )
+            db.executemany(
+                "INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (c.chunk_id, c.doc_id, seq, c.page_start, c.page_end, c.char_start, c.char_end, c.text, c.title)
+                    for seq, c in enumerate(chunks)
+                ],
+            )
+            updated = db.execute(
+                "UPDATE documents SET status = 'ready', ingested_at = ? WHERE doc_id = ? AND status = 'pending'",
+                (time.time(), doc.doc_id),
+            )
+            if updated.rowcount != 1:
+                raise RuntimeError(f"document {doc.doc_id} is not pending, so it cannot be committed")
+            for old_id in replaces:
+                db.execute("UPDATE documents SET status = 'deleting' WHERE doc_id = ?", (old_id,))
+
+    def delete_document(self, doc_id: str) -> bool:
+        """Remove a document (in any state) and everything derived from it; False if there was no such row."""
+        with self.writer_lock():
+            with self._transaction() as db:
+                found = db.execute("UPDATE documents SET status = 'deleting' WHERE doc_id = ?", (doc_id,)).rowcount
+            if found:
+                self._purge(doc_id)
+            return bool(found)
+
+    def recover(self) -> list[str]:
+        """Purge every document a crash left ``pending`` or half ``deleting``; returns their ids.
+
+        Skipped (returns []) while another process holds the writer lock: its pending
+        documents are work in progress, not leftovers.
+        """
+        with self.writer_lock(wait=False) as acquired:
+            if not acquired:
+                return []
+            rows = self._query("SELECT doc_id FROM documents WHERE status != 'ready'")
+            leftovers = [row["doc_id"] for row in rows]
+            for doc_id in leftovers:
+                self._purge(doc_id)
+            return leftovers
+
+    @contextmanager
+    def writer_lock(self, wait: bool = True) -> Iterator[bool]:
+        """Exclusive between writers of this workspace (ingest, delete, recovery), across processes too.
+
+        Yields whether the lock is held (always True when ``wait``). The OS drops the file lock
+        when its holder dies, which is what lets the next process recover a crashed ingest.
+        Re-entrant within a thread; readers never wait for it.
+        """
+        if not self._writer.acquire(blocking=wait):
+            yield False
+            return
+        try:
+            if self._writer_depth:
+                self._writer_depth += 1
+                try:
+                    yield True
+                finally:
+                    self._writer_depth -= 1
+                return
+            with (self.root / "writer.lock").open("a") as handle:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+                except BlockingIOError:
+                    yield False
+                    return
+                self._writer_depth = 1
+                try:
+                    yield True
+                finally:
+                    self._writer_depth = 0  # closing the file releases the lock
+        finally:
+            self._writer.release()
+
+    def _purge(self, doc_id: str) -> None:
+        """Derived data first, the catalog row last: a crash midway leaves a row that the next open purges."""
+        with self._lock:
+            # An index this process has not loaded drops non-ready documents when it is reconciled.
+            if self._text_index is not None:
+                self._text_index.delete_document(doc_id)
+                self._text_index.save()
+            if self.page_index is not None:
+                self.page_index.delete_document(doc_id)
+            if self.graph_store is not None:
+                self.graph_store.delete_document(doc_id)
+            for hook in self.hooks:
+                hook.delete_document(doc_id)
+            shutil.rmtree(self.doc_pages_dir(doc_id), ignore_errors=True)
+            with self._transaction() as db:
+                db.execute("DELETE FROM documents WHERE doc_id = ?", (doc_id,))
+
+    # ----- sqlite plumbing -------------------------------------------------------------------
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._db.execute(sql, params).fetchall()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+
+def _document(row: sqlite3.Row) -> Document:
+    return Document(
+        doc_id=row["doc_id"],
+        source_path=row["source_path"],
+        title=row["title"],
+        kind=row["kind"],
+        num_pages=row["num_pages"],
+        size_bytes=row["size_bytes"],
+        ingested_at=row["ingested_at"],
+    )
+
+
+def _page(row: sqlite3.Row) -> Page:
+    return Page(
+        doc_id=row["doc_id"],
+        page=row["page"],
+        text=row["text"],
+        text_source=row["text_source"],
+        image_path=row["image_path"],
+        thumbnail_path=row["thumbnail_path"],
+        width=row["width"],
+        height=row["height"],
+    )
+
+
+def _page_row(page: Page, stats: PageVectorStats | None) -> tuple[Any, ...]:
+    extra = dict(stats or {})
+    num_patches = extra.pop("num_patches", None)
+    kept = extra.pop("vectors_kept", None)
+    return (
+        page.doc_id,
+        page.page,
+        page.text,
+        page.text_source,
+        page.image_path,
+        page.thumbnail_path,
+        page.width,
+        page.height,
+        num_patches,
+        kept,
+        json.dumps(extra) if num_patches is not None else None,
+    )
+
+
+def _chunk(row: sqlite3.Row) -> Chunk:
+    return Chunk(
+        chunk_id=row["chunk_id"],
+        doc_id=row["doc_id"],
+        page_start=row["page_start"],
+        page_end=row["page_end"],
+        char_start=row["char_start"],
+        char_end=row["char_end"],
+        text=row["text"],
+        title=row["title"],
+    )

@@ -1,0 +1,264 @@
+"""LocalPageIndex: exact MaxSim, persistence, tombstones, compaction, crash safety, first stage."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pagehop.retrieval import page_index as page_index_module
+from pagehop.retrieval.base import PageIndex
+from pagehop.retrieval.page_index import LocalPageIndex, PageIndexError, summary_vectors
+
+DIM = 16
+
+
+def _unit(rng: np.random.Generator, n: int, dim: int = DIM) -> np.ndarray:
+    v = rng.normal(size=(n, dim)).astype(np.float32)
+    return (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float16)
+
+
+def _corpus(seed: int = 0, docs: int = 4, pages: int = 5) -> dict[tuple[str, int], np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return {(f"doc{d}", p): _unit(rng, int(rng.integers(1, 30))) for d in range(docs) for p in range(1, pages + 1)}
+
+
+def _brute_force(corpus: dict[tuple[str, int], np.ndarray], query: np.ndarray) -> list[tuple[str, int, float]]:
+    scored = [
+        (doc, page, float((v.astype(np.float32) @ query.T).max(axis=0).sum())) for (doc, page), v in corpus.items()
+    ]
+    return sorted(scored, key=lambda hit: -hit[2])
+
+
+def _filled(folder: Path, corpus: dict[tuple[str, int], np.ndarray], **kwargs) -> LocalPageIndex:
+    index = LocalPageIndex(folder, dim=DIM, **kwargs)
+    index.add_many([(doc, page, v) for (doc, page), v in corpus.items()])
+    return index
+
+
+def _assert_same_hits(got: list[tuple[str, int, float]], expected: list[tuple[str, int, float]]) -> None:
+    assert [(d, p) for d, p, _ in got] == [(d, p) for d, p, _ in expected]
+    np.testing.assert_allclose([s for *_, s in got], [s for *_, s in expected], rtol=1e-5, atol=1e-5)
+
+
+def test_search_is_exact_maxsim(tmp_path: Path) -> None:
+    corpus = _corpus()
+    index = _filled(tmp_path, corpus)
+    assert isinstance(index, PageIndex)
+    assert len(index) == len(corpus)
+    query = _unit(np.random.default_rng(1), 7).astype(np.float32)
+    _assert_same_hits(index.search(query, k=5), _brute_force(corpus, query)[:5])
+    _assert_same_hits(index.search(query, k=1000), _brute_force(corpus, query))
+
+
+def test_blocks_and_segments_do_not_change_results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    corpus = _corpus(seed=2, docs=6, pages=8)
+    monkeypatch.setattr(page_index_module, "_BLOCK_VECTORS", 40)  # many small blocks
+    index = _filled(tmp_path, corpus, max_segment_vectors=100)  # many segments
+    assert index.stats()["segments"] > 3
+    query = _unit(np.random.default_rng(3), 5).astype(np.float32)
+    _assert_same_hits(index.search(query, k=20), _brute_force(corpus, query)[:20])
+
+
+def test_reopen_gives_the_same_results(tmp_path: Path) -> None:
+    corpus = _corpus()
+    index = _filled(tmp_path, corpus)
+    index.add("late", 1, corpus[("doc0", 1)])  # a second commit into the same segment
+    query = _unit(np.random.default_rng(4), 6).astype(np.float32)
+    before = index.search(query, k=10)
+    reopened = LocalPageIndex(tmp_path, dim=DIM)
+    assert len(reopened) == len(index)
+    assert reopened.search(query, k=10) == before
+    np.testing.assert_array_equal(reopened.get_vectors("doc2", 3), corpus[("doc2", 3)])
+    with pytest.raises(PageIndexError, match="32-d"):
+        LocalPageIndex(tmp_path, dim=32)
+
+
+def test_adding_a_stored_page_replaces_it(tmp_path: Path) -> None:
+    corpus = _corpus()
+    index = _filled(tmp_path, corpus)
+    replacement = _unit(np.random.default_rng(5), 3)
+    index.add("doc1", 2, replacement)
+    corpus[("doc1", 2)] = replacement
+    assert len(index) == len(corpus)
+    np.testing.assert_array_equal(index.get_vectors("doc1", 2), replacement)
+    query = _unit(np.random.default_rng(6), 4).astype(np.float32)
+    _assert_same_hits(index.search(query, k=len(corpus)), _brute_force(corpus, query))
+    _assert_same_hits(LocalPageIndex(tmp_path, dim=DIM).search(query, k=len(corpus)), _brute_force(corpus, query))
+
+
+def test_delete_document_tombstones_then_compacts(tmp_path: Path) -> None:
+    corpus = _corpus(docs=5)
+    index = _filled(tmp_path, corpus, compact_threshold=0.3)
+    query = _unit(np.random.default_rng(7), 5).astype(np.float32)
+
+    index.delete_document("doc0")  # 20% dead: tombstones only
+    del_corpus = {key: v for key, v in corpus.items() if key[0] != "doc0"}
+    assert len(index) == len(del_corpus)
+    assert index.dead_fraction() == pytest.approx(0.2)
+    _assert_same_hits(index.search(query, k=100), _brute_force(del_corpus, query))
+    _assert_same_hits(LocalPageIndex(tmp_path, dim=DIM).search(query, k=100), _brute_force(del_corpus, query))
+    old_files = {p.name for p in tmp_path.glob("seg-*")}
+
+    index.delete_document("doc1")  # 40% dead: compaction rewrites the live pages
+    del_corpus = {key: v for key, v in del_corpus.items() if key[0] != "doc1"}
+    assert index.dead_fraction() == 0.0
+    assert not old_files & {p.name for p in tmp_path.glob("seg-*")}, "old segments are removed"
+    _assert_same_hits(index.search(query, k=100), _brute_force(del_corpus, query))
+    reopened = LocalPageIndex(tmp_path, dim=DIM)
+    assert len(reopened) == len(del_corpus)
+    _assert_same_hits(reopened.search(query, k=100), _brute_force(del_corpus, query))
+
+    index.delete_document("no-such-doc")  # a no-op, not an error
+    assert len(index) == len(del_corpus)
+
+
+def test_a_crash_mid_append_leaves_only_complete_pages(tmp_path: Path) -> None:
+    corpus = _corpus()
+    index = _filled(tmp_path, corpus)
+    query = _unit(np.random.default_rng(8), 5).astype(np.float32)
+    expected = index.search(query, k=100)
+    # A writer died after writing part of a page and before committing the manifest.
+    for path in tmp_path.glob("seg-*"):
+        with open(path, "ab") as handle:
+            handle.write(b"\x7f" * 37)
+    (tmp_path / ".manifest.json.999.tmp").write_text('{"half": ')
+    reopened = LocalPageIndex(tmp_path, dim=DIM)
+    assert len(reopened) == len(corpus)
+    assert reopened.search(query, k=100) == expected
+    # The next append truncates the garbage before writing, so later pages read back intact.
+    extra = _unit(np.random.default_rng(9), 4)
+    reopened.add("new", 1, extra)
+    assert not list(tmp_path.glob(".manifest.json.*.tmp")), "the writer sweeps stale temp manifests"
+    corpus[("new", 1)] = extra
+    _assert_same_hits(LocalPageIndex(tmp_path, dim=DIM).search(query, k=100), _brute_force(corpus, query))
+
+
+def test_a_failed_manifest_commit_changes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    corpus = _corpus()
+    index = _filled(tmp_path, corpus, compact_threshold=0.2)
+    query = _unit(np.random.default_rng(10), 5).astype(np.float32)
+    expected = index.search(query, k=100)
+
+    def crash(self: LocalPageIndex) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(LocalPageIndex, "_write_manifest", crash)
+    with pytest.raises(OSError):
+        index.add("doc0", 1, _unit(np.random.default_rng(11), 3))  # would replace a page
+    with pytest.raises(OSError):
+        index.compact()
+    monkeypatch.undo()
+    assert index.search(query, k=100) == expected
+    assert LocalPageIndex(tmp_path, dim=DIM).search(query, k=100) == expected
+
+
+def test_bad_input_is_rejected_and_stores_nothing(tmp_path: Path) -> None:
+    index = _filled(tmp_path, _corpus())
+    count = len(index)
+    good = np.ones((2, DIM), np.float16)
+    bad_pages = [
+        ("doc", 1, np.ones((2, DIM + 1))),  # wrong dim
+        ("doc", 1, np.zeros((0, DIM))),  # no vectors
+        ("doc", 1, np.full((2, DIM), np.nan)),  # NaN
+        ("doc", 1, np.full((2, DIM), 1e6)),  # overflows float16
+        ("doc", 0, good),  # pages are 1-based
+        ("", 1, good),
+        ("doc", 1, np.ones((2, DIM), np.int32)),
+    ]
+    for bad in bad_pages:
+        with pytest.raises(ValueError):
+            index.add_many([("fine", 1, good), bad])
+    assert len(index) == count
+    assert len(LocalPageIndex(tmp_path, dim=DIM)) == count
+    with pytest.raises(ValueError):
+        index.search(np.ones((3, DIM + 2)), k=3)
+    with pytest.raises(ValueError):
+        index.search(np.ones((3, DIM)), k=0)
+
+
+def test_empty_index_returns_no_hits(tmp_path: Path) -> None:
+    index = LocalPageIndex(tmp_path, dim=DIM)
+    assert len(index) == 0
+    assert index.search(np.ones((2, DIM)), k=5) == []
+    assert index.search(np.ones((2, DIM)), k=5, candidates=10) == []
+
+
+def test_first_stage_rescores_exactly_and_finds_clustered_matches(tmp_path: Path) -> None:
+    rng = np.random.default_rng(12)
+    topics = _unit(rng, 200).astype(np.float32)
+    corpus = {}
+    for d in range(300):  # each page mixes 3 of 200 topics, with token noise
+        mix = topics[rng.choice(len(topics), 3, replace=False)]
+        v = mix[rng.integers(0, 3, 40)] + 0.2 * rng.normal(size=(40, DIM))
+        corpus[(f"d{d}", 1)] = (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float16)
+    index = _filled(tmp_path, corpus)
+    recalls = []
+    for _ in range(10):
+        target = corpus[(f"d{rng.integers(300)}", 1)].astype(np.float32)
+        query = target[rng.choice(40, 6, replace=False)] + 0.2 * rng.normal(size=(6, DIM))
+        exact = index.search(query, k=10)
+        approx = index.search(query, k=10, candidates=30)
+        exact_scores = {(doc, page): score for doc, page, score in index.search(query, k=len(corpus))}
+        for doc, page, score in approx:  # candidates are re-ranked with exact MaxSim
+            assert score == pytest.approx(exact_scores[(doc, page)], rel=1e-6)
+        recalls.append(len({hit[:2] for hit in exact} & {hit[:2] for hit in approx}) / 10)
+        assert index.search(query, k=10, candidates=len(corpus)) == exact
+    assert np.mean(recalls) >= 0.8  # 0.91 measured with this seed
+
+
+def test_summary_vectors_are_the_centroids_of_a_pages_token_groups() -> None:
+    rng = np.random.default_rng(13)
+    groups = np.eye(4, DIM, dtype=np.float32)  # four orthogonal "regions" on a page
+    tokens = np.repeat(groups, 10, axis=0) + 0.05 * rng.normal(size=(40, DIM))
+    s = summary_vectors(tokens, 4).astype(np.float32)
+    np.testing.assert_allclose(np.linalg.norm(s, axis=1), 1.0, atol=1e-3)
+    # Each region has a summary close to its own direction.
+    assert (s @ groups.T).max(axis=0).min() > 0.98
+    np.testing.assert_array_equal(summary_vectors(tokens, 4), summary_vectors(tokens, 4))
+    assert summary_vectors(tokens[:1], 4).shape == (4, DIM)  # short pages repeat centroids
+
+
+def test_manifest_is_plain_json_with_committed_sizes(tmp_path: Path) -> None:
+    corpus = _corpus(docs=1, pages=3)
+    _filled(tmp_path, corpus)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    (segment,) = manifest["segments"]
+    assert segment["num_pages"] == 3
+    assert segment["num_vectors"] == sum(len(v) for v in corpus.values())
+    assert (tmp_path / f"{segment['name']}.vec").stat().st_size == segment["num_vectors"] * DIM * 2
+
+
+def test_a_second_instance_sees_the_writers_commits_and_compactions(tmp_path: Path) -> None:
+    corpus = _corpus(docs=4)
+    writer = _filled(tmp_path, corpus, compact_threshold=0.3)
+    reader = LocalPageIndex(tmp_path, dim=DIM)  # e.g. the server, while the CLI ingests
+    query = _unit(np.random.default_rng(14), 5).astype(np.float32)
+    _assert_same_hits(reader.search(query, k=100), _brute_force(corpus, query))
+
+    extra = _unit(np.random.default_rng(15), 6)
+    writer.add("new", 1, extra)
+    corpus[("new", 1)] = extra
+    _assert_same_hits(reader.search(query, k=100), _brute_force(corpus, query))
+
+    writer.delete_document("doc0")
+    writer.delete_document("doc1")  # passes the threshold: old segment files are deleted
+    corpus = {key: v for key, v in corpus.items() if key[0] not in {"doc0", "doc1"}}
+    _assert_same_hits(reader.search(query, k=100), _brute_force(corpus, query))
+    assert len(reader) == len(corpus)
+
+
+def test_open_page_index_follows_settings(tmp_path: Path) -> None:
+    from pagehop.config import Settings
+    from pagehop.retrieval.page_index import open_page_index
+    from pagehop.retrieval.qdrant_index import QdrantPageIndex
+
+    local = open_page_index(Settings(workspace=tmp_path), dim=DIM)
+    assert isinstance(local, LocalPageIndex)
+    assert local.folder == tmp_path / "page_index"
+    qdrant = open_page_index(Settings(workspace=tmp_path, page_index="qdrant"), dim=DIM)
+    assert isinstance(qdrant, QdrantPageIndex)
+    assert (tmp_path / "qdrant").is_dir()
+    qdrant.client.close()
