@@ -1,0 +1,76 @@
+"""The ingestion hook: documents in, graph facts out (extract -> resolve -> store)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from pagehop.config import Settings
+from pagehop.graph.base import GraphStore, Relation
+from pagehop.graph.extraction import ExtractedGraph, Extractor
+from pagehop.graph.resolution import EntityResolver
+from pagehop.schema import Chunk, Document, Page
+
+
+class GraphIndexer:
+    """Registered with the ingestion pipeline: ``add_document`` after a document's chunks exist,
+    ``delete_document`` when it is removed. Writing a document twice changes nothing (ids are
+    content-derived and store writes idempotent)."""
+
+    def __init__(self, store: GraphStore, extractor: Extractor, resolver: EntityResolver) -> None:
+        self.store = store
+        self.extractor = extractor
+        self.resolver = resolver
+
+    def add_document(self, doc: Document, pages: Sequence[Page], chunks: Sequence[Chunk]) -> None:
+        foreign = [c.chunk_id for c in chunks if c.doc_id != doc.doc_id]
+        if foreign:
+            raise ValueError(f"chunks {foreign[:3]} do not belong to document {doc.doc_id}")
+        self.add_chunks(chunks)
+
+    def add_chunks(self, chunks: Sequence[Chunk]) -> ExtractedGraph:
+        """Extract, resolve and store ``chunks`` (any documents) in one write; returns what was stored."""
+        if not chunks:
+            return ExtractedGraph()
+        return self.store_extracted(self.extractor.extract(chunks))
+
+    def store_extracted(self, extracted: ExtractedGraph) -> ExtractedGraph:
+        """Resolve already-extracted facts against the store and write them."""
+        resolution = self.resolver.resolve(extracted.entities)
+        relations = [
+            r.model_copy(
+                update={"source_id": resolution.canonical(r.source_id), "target_id": resolution.canonical(r.target_id)}
+            )
+            for r in extracted.relations
+        ]
+        relations = _dedupe_relations(r for r in relations if r.source_id != r.target_id)
+        mentions = list(
+            {
+                (m.entity_id, m.chunk_id): m
+                for m in (
+                    m.model_copy(update={"entity_id": resolution.canonical(m.entity_id)}) for m in extracted.mentions
+                )
+            }.values()
+        )
+        self.store.upsert(resolution.entities, relations, mentions)
+        return ExtractedGraph(resolution.entities, relations, mentions)
+
+    def delete_document(self, doc_id: str) -> None:
+        self.store.delete_document(doc_id)
+
+
+def _dedupe_relations(relations: Iterable[Relation]) -> list[Relation]:
+    unique: dict[tuple[str, str, str, str, str], Relation] = {}
+    for r in relations:
+        unique.setdefault((r.source_id, r.target_id, r.type, r.doc_id, r.chunk_id), r)
+    return list(unique.values())
+
+
+def make_graph_indexer(settings: Settings, store: GraphStore) -> GraphIndexer:
+    """The offline default: spaCy extraction and MiniLM-assisted entity resolution."""
+    from pagehop.graph.extraction import SpacyExtractor
+    from pagehop.graph.resolution import load_text_embedder
+    from pagehop.models import torch_device
+
+    embedder = load_text_embedder(settings.models.text_embedder, torch_device(settings.models.device))
+    extractor = SpacyExtractor.from_settings(settings.models.spacy_model)
+    return GraphIndexer(store, extractor, EntityResolver(store, embedder))

@@ -1,0 +1,420 @@
+"""The server graph store: Neo4j 5.26+ through the official driver (bolt:// or neo4j:// routing).
+
+Layout, all labels prefixed by ``namespace`` (so several workspaces or test runs share one
+database without touching each other's data):
+
+    (:<ns>Entity {id, name, type, aliases, alias_text, description, embedding})
+    (:<ns>Entity)-[:<RELATION_TYPE> {description, ev_docs, ev_chunks, ev_pages}]->(:<ns>Entity)
+    (:<ns>Entity)-[:MENTIONED_IN]->(:<ns>Chunk {id, doc_id, page})
+
+A relation's evidence is three parallel lists (doc, chunk, page; page 0 = unknown). Values always
+travel as parameters; the only names formatted into Cypher are labels, index names and relation
+types, each checked against a strict identifier pattern first. Writes are batched
+(UNWIND + MERGE) and idempotent. Community Edition has no GDS, so PageRank pulls the bounded
+subgraph into Python (``pagehop.graph.ranking``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import networkx as nx
+from neo4j import Driver, GraphDatabase, ManagedTransaction, RoutingControl
+
+from pagehop.graph import walks
+from pagehop.graph.base import Entity, GraphPath, Mention, Relation, Subgraph
+from pagehop.graph.ranking import personalized_pagerank
+from pagehop.graph.resolution import merge_entity, normalise_name
+from pagehop.graph.validation import RELATION_TYPE, validate_write
+
+BATCH = 1000
+_NAMESPACE = re.compile(r"^([A-Za-z][A-Za-z0-9_]{0,40})?$")
+MENTIONED_IN = "MENTIONED_IN"
+NO_PAGE = 0  # Neo4j lists cannot hold null
+
+
+class Neo4jGraphStore:
+    def __init__(
+        self,
+        uri: str,
+        user: str,
+        password: str,
+        database: str = "neo4j",
+        namespace: str = "",
+        ppr_hops: int = 2,
+        ppr_max_entities: int = 5000,
+        embedding_dims: int | None = None,
+    ) -> None:
+        if not _NAMESPACE.match(namespace):
+            raise ValueError(f"namespace {namespace!r} must be letters, digits and _ (starting with a letter)")
+        self.database = database
+        self.ppr_hops = ppr_hops
+        self.ppr_max_entities = ppr_max_entities
+        self.entity_label = f"{namespace}Entity"
+        self.chunk_label = f"{namespace}Chunk"
+        self._names = {
+            "entity_id": f"{namespace}entity_id",
+            "chunk_id": f"{namespace}chunk_id",
+            "chunk_doc": f"{namespace}chunk_doc",
+            "fulltext": f"{namespace}entity_names",
+            "vector": f"{namespace}entity_embedding",
+        }
+        self._driver: Driver = GraphDatabase.driver(uri, auth=(user, password))
+        self._driver.verify_connectivity()
+        self._ensure_schema()
+        self._dims = self._vector_index_dims()
+        if self._dims is None and embedding_dims is not None:
+            self._create_vector_index(embedding_dims)
+
+    # ---- schema -------------------------------------------------------------------------------
+
+    def _ensure_schema(self) -> None:
+        e, c, n = self.entity_label, self.chunk_label, self._names
+        statements = [
+            f"CREATE CONSTRAINT {n['entity_id']} IF NOT EXISTS FOR (e:{e}) REQUIRE e.id IS UNIQUE",
+            f"CREATE CONSTRAINT {n['chunk_id']} IF NOT EXISTS FOR (c:{c}) REQUIRE c.id IS UNIQUE",
+            f"CREATE INDEX {n['chunk_doc']} IF NOT EXISTS FOR (c:{c}) ON (c.doc_id)",
+            f"CREATE FULLTEXT INDEX {n['fulltext']} IF NOT EXISTS FOR (e:{e}) ON EACH [e.name, e.alias_text]",
+        ]
+        for statement in statements:
+            self._driver.execute_query(statement, database_=self.database)
+        self._driver.execute_query("CALL db.awaitIndexes(120)", database_=self.database)
+
+    def _vector_index_dims(self) -> int | None:
+        records, _, _ = self._driver.execute_query(
+            "SHOW VECTOR INDEXES YIELD name, options WHERE name = $name RETURN options",
+            name=self._names["vector"],
+            database_=self.database,
+        )
+        if not records:
+            return None
+        return int(records[0]["options"]["indexConfig"]["vector.dimensions"])
+
+    def _create_vector_index(self, dims: int) -> None:
+        if not 0 < dims <= 4096:
+            raise ValueError(f"embedding size {dims} is outside Neo4j's 1..4096")
+        self._driver.execute_query(
+            f"CREATE VECTOR INDEX {self._names['vector']} IF NOT EXISTS "
+            f"FOR (e:{self.entity_label}) ON e.embedding "
+            f"OPTIONS {{indexConfig: {{`vector.dimensions`: {int(dims)}, "
+            "`vector.similarity_function`: 'cosine', `vector.quantization.enabled`: false}}",
+            database_=self.database,
+        )
+        self._driver.execute_query(
+            "CALL db.awaitIndex($name, 120)", name=self._names["vector"], database_=self.database
+        )
+        self._dims = dims
+
+    def clear(self) -> None:
+        """Delete this namespace's nodes and relations; constraints and indexes stay."""
+        # CALL ... IN TRANSACTIONS needs an auto-commit transaction: session.run, not execute_query.
+        with self._driver.session(database=self.database) as session:
+            for label in (self.entity_label, self.chunk_label):
+                session.run(f"MATCH (n:{label}) CALL (n) {{ DETACH DELETE n }} IN TRANSACTIONS OF 5000 ROWS").consume()
+
+    def drop_all(self) -> None:
+        """Delete this namespace's nodes, constraints and indexes (tests and benchmarks clean up)."""
+        self.clear()
+        for key in ("entity_id", "chunk_id"):
+            self._driver.execute_query(f"DROP CONSTRAINT {self._names[key]} IF EXISTS", database_=self.database)
+        for key in ("chunk_doc", "fulltext", "vector"):
+            self._driver.execute_query(f"DROP INDEX {self._names[key]} IF EXISTS", database_=self.database)
+        self._dims = None
+
+    # ---- writes -------------------------------------------------------------------------------
+
+    def upsert(self, entities: Sequence[Entity], relations: Sequence[Relation], mentions: Sequence[Mention]) -> None:
+        batch_ids = {e.entity_id for e in entities}
+        referenced = {r.source_id for r in relations} | {r.target_id for r in relations}
+        referenced |= {m.entity_id for m in mentions}
+        stored = self._existing_ids(sorted(referenced - batch_ids))
+        validate_write(entities, relations, mentions, known=stored.__contains__)
+        dims = next((len(e.embedding) for e in entities if e.embedding is not None), None)
+        if dims is not None and self._dims is not None and dims != self._dims:
+            raise ValueError(f"embeddings have {dims} dims, the store's vector index holds {self._dims}")
+        if dims is not None and self._dims is None:
+            self._create_vector_index(dims)
+        rows = self._merged_entity_rows(entities)
+        with self._driver.session(database=self.database) as session:
+            session.execute_write(self._write_all, rows, relations, mentions)
+
+    def _write_all(
+        self,
+        tx: ManagedTransaction,
+        entity_rows: list[dict[str, Any]],
+        relations: Sequence[Relation],
+        mentions: Sequence[Mention],
+    ) -> None:
+        """One transaction: a failure midway stores nothing."""
+        e, c = self.entity_label, self.chunk_label
+        for batch in _batches(entity_rows):
+            tx.run(
+                f"UNWIND $rows AS row MERGE (e:{e} {{id: row.id}}) "
+                "SET e.name = row.name, e.type = row.type, e.aliases = row.aliases, "
+                "e.alias_text = row.alias_text, e.description = row.description "
+                "WITH e, row WHERE row.embedding IS NOT NULL AND e.embedding IS NULL "
+                "SET e.embedding = row.embedding",
+                rows=batch,
+            ).consume()
+        by_type: dict[str, dict[tuple[str, str, str, str], dict[str, Any]]] = defaultdict(dict)
+        for r in relations:
+            key = (r.source_id, r.target_id, r.doc_id, r.chunk_id)
+            by_type[r.type][key] = {
+                "source": r.source_id,
+                "target": r.target_id,
+                "description": r.description,
+                "doc": r.doc_id,
+                "chunk": r.chunk_id,
+                "page": r.page or NO_PAGE,
+            }
+        for rel_type, keyed in by_type.items():
+            assert RELATION_TYPE.match(rel_type)  # validate_write checked it; this guards the f-string
+            for batch in _batches(list(keyed.values())):
+                tx.run(
+                    f"UNWIND $rows AS row MATCH (a:{e} {{id: row.source}}), (b:{e} {{id: row.target}}) "
+                    f"MERGE (a)-[r:`{rel_type}`]->(b) "
+                    "ON CREATE SET r.description = row.description, r.ev_docs = [], r.ev_chunks = [], "
+                    "r.ev_pages = [] "
+                    "WITH r, row WHERE NONE(i IN range(0, size(r.ev_docs) - 1) "
+                    "  WHERE r.ev_docs[i] = row.doc AND r.ev_chunks[i] = row.chunk) "
+                    "SET r.ev_docs = r.ev_docs + row.doc, r.ev_chunks = r.ev_chunks + row.chunk, "
+                    "r.ev_pages = r.ev_pages + row.page, "
+                    "r.description = CASE WHEN r.description = '' THEN row.description "
+                    "ELSE r.description END",
+                    rows=batch,
+                ).consume()
+        mention_rows = {
+            (m.entity_id, m.chunk_id): {
+                "entity": m.entity_id,
+                "chunk": m.chunk_id,
+                "doc": m.doc_id,
+                "page": m.page or NO_PAGE,
+            }
+            for m in mentions
+        }
+        for batch in _batches(list(mention_rows.values())):
+            tx.run(
+                f"UNWIND $rows AS row MATCH (e:{e} {{id: row.entity}}) "
+                f"MERGE (c:{c} {{id: row.chunk}}) ON CREATE SET c.doc_id = row.doc, c.page = row.page "
+                f"MERGE (e)-[:{MENTIONED_IN}]->(c)",
+                rows=batch,
+            ).consume()
+
+    def delete_document(self, doc_id: str) -> None:
+        with self._driver.session(database=self.database) as session:
+            session.execute_write(self._delete_document, doc_id)
+
+    def _delete_document(self, tx: ManagedTransaction, doc_id: str) -> None:
+        e, c = self.entity_label, self.chunk_label
+        touched = set(
+            tx.run(
+                f"MATCH (e:{e})-[:{MENTIONED_IN}]->(:{c} {{doc_id: $doc}}) RETURN DISTINCT e.id AS id",
+                doc=doc_id,
+            ).value("id")
+        )
+        tx.run(f"MATCH (c:{c} {{doc_id: $doc}}) DETACH DELETE c", doc=doc_id).consume()
+        ends = tx.run(
+            f"MATCH (a:{e})-[r]->(b:{e}) WHERE $doc IN r.ev_docs "
+            "WITH a, b, r, [i IN range(0, size(r.ev_docs) - 1) WHERE r.ev_docs[i] <> $doc] AS keep "
+            "SET r.ev_docs = [i IN keep | r.ev_docs[i]], r.ev_chunks = [i IN keep | r.ev_chunks[i]], "
+            "r.ev_pages = [i IN keep | r.ev_pages[i]] "
+            "WITH a, b, r, size(keep) AS left "
+            "CALL (r, left) { WITH r, left WHERE left = 0 DELETE r } "
+            "RETURN a.id AS a, b.id AS b",
+            doc=doc_id,
+        )
+        for record in ends:
+            touched.update((record["a"], record["b"]))
+        tx.run(f"UNWIND $ids AS id MATCH (e:{e} {{id: id}}) WHERE NOT (e)--() DELETE e", ids=sorted(touched)).consume()
+
+    def close(self) -> None:
+        self._driver.close()
+
+    # ---- reads --------------------------------------------------------------------------------
+
+    def _read(self, cypher: str, **params: Any) -> list[Any]:
+        records, _, _ = self._driver.execute_query(
+            cypher, params, database_=self.database, routing_=RoutingControl.READ
+        )
+        return records
+
+    def _existing_ids(self, ids: Sequence[str]) -> set[str]:
+        if not ids:
+            return set()
+        return {
+            r["id"]
+            for r in self._read(
+                f"UNWIND $ids AS id MATCH (e:{self.entity_label} {{id: id}}) RETURN e.id AS id", ids=ids
+            )
+        }
+
+    def _entities(self, ids: Sequence[str]) -> dict[str, Entity]:
+        records = self._read(f"UNWIND $ids AS id MATCH (e:{self.entity_label} {{id: id}}) RETURN e", ids=list(ids))
+        return {r["e"]["id"]: _entity(r["e"]) for r in records}
+
+    def _merged_entity_rows(self, entities: Sequence[Entity]) -> list[dict[str, Any]]:
+        stored = self._entities(sorted({e.entity_id for e in entities}))
+        merged: dict[str, Entity] = {}
+        for entity in entities:
+            previous = merged.get(entity.entity_id) or stored.get(entity.entity_id)
+            merged[entity.entity_id] = merge_entity(previous, entity)
+        return [
+            {
+                "id": m.entity_id,
+                "name": m.name,
+                "type": m.type,
+                "aliases": m.aliases,
+                "alias_text": " | ".join(m.aliases),
+                "description": m.description,
+                "embedding": m.embedding,
+            }
+            for m in merged.values()
+        ]
+
+    def get_entity(self, entity_id: str) -> Entity | None:
+        return self._entities([entity_id]).get(entity_id)
+
+    def find_entities(self, text: str, limit: int = 10) -> list[Entity]:
+        """Lucene full-text over names and aliases; an exact normalised match is moved to the front."""
+        key = normalise_name(text)
+        tokens = key.split()
+        if not tokens:
+            return []
+        # Normalised tokens hold only word characters, so nothing needs Lucene escaping.
+        lucene = f'"{" ".join(tokens)}"^4 OR ' + " OR ".join(tokens)
+        records = self._read(
+            "CALL db.index.fulltext.queryNodes($index, $query, {limit: $fetch}) YIELD node, score RETURN node, score",
+            index=self._names["fulltext"],
+            query=lucene,
+            fetch=max(limit * 3, 20),
+        )
+        scored = []
+        for record in records:
+            entity = _entity(record["node"])
+            exact = key in {normalise_name(n) for n in [entity.name, *entity.aliases]}
+            scored.append((not exact, -record["score"], entity.entity_id, entity))
+        scored.sort(key=lambda t: t[:3])
+        return [t[3] for t in scored[:limit]]
+
+    def similar_entities(self, embedding: Sequence[float], limit: int = 10) -> list[tuple[Entity, float]]:
+        if self._dims is None:
+            return []
+        if len(embedding) != self._dims:
+            raise ValueError(f"embedding has {len(embedding)} dims, the store holds {self._dims}-d vectors")
+        records = self._read(
+            "CALL db.index.vector.queryNodes($index, $k, $vector) YIELD node, score RETURN node, score",
+            index=self._names["vector"],
+            k=limit,
+            vector=list(map(float, embedding)),
+        )
+        # Neo4j reports cosine as (1 + cos) / 2; give back the plain cosine like the embedded store.
+        return [(_entity(r["node"]), 2.0 * r["score"] - 1.0) for r in records]
+
+    def neighbours(self, entity_id: str, hops: int = 1, limit: int = 50) -> list[GraphPath]:
+        local = self._local_graph([entity_id], hops, max(limit * 10, 500))
+        return walks.neighbour_paths(local, entity_id, hops, limit)
+
+    def paths(self, source_id: str, target_id: str, max_hops: int = 3, limit: int = 10) -> list[GraphPath]:
+        local = self._local_graph([source_id], max_hops, self.ppr_max_entities)
+        return walks.simple_paths(local, source_id, target_id, max_hops, limit)
+
+    def subgraph(self, seed_ids: Sequence[str], hops: int = 2, limit: int = 500) -> Subgraph:
+        selected = self._neighbourhood(seed_ids, hops, limit)
+        entities = self._entities(selected)
+        local = self._graph_of(selected)
+        return Subgraph(
+            entities=[entities[i] for i in selected if i in entities],
+            relations=walks.relations_in(local, selected),
+        )
+
+    def personalized_pagerank(
+        self, seeds: Mapping[str, float], top_k: int = 20
+    ) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
+        selected = self._neighbourhood(list(seeds), self.ppr_hops, self.ppr_max_entities)
+        local = self._graph_of(selected)
+        chunk_mentions: dict[str, list[str]] = defaultdict(list)
+        for record in self._read(
+            f"UNWIND $ids AS id MATCH (:{self.entity_label} {{id: id}})-[:{MENTIONED_IN}]->(c:{self.chunk_label}) "
+            "RETURN id, c.id AS chunk",
+            ids=selected,
+        ):
+            chunk_mentions[record["id"]].append(record["chunk"])
+        return personalized_pagerank(selected, walks.relations_in(local, selected), chunk_mentions, seeds, top_k)
+
+    def chunk_mention_counts(self, entity_ids: Sequence[str]) -> dict[str, int]:
+        records = self._read(
+            f"UNWIND $ids AS id MATCH (e:{self.entity_label} {{id: id}}) "
+            f"RETURN id, COUNT {{ (e)-[:{MENTIONED_IN}]->() }} AS n",
+            ids=list(entity_ids),
+        )
+        return {r["id"]: r["n"] for r in records}
+
+    def stats(self) -> dict[str, int]:
+        e, c = self.entity_label, self.chunk_label
+        entities = self._read(f"MATCH (e:{e}) RETURN count(e) AS n")[0]["n"]
+        relations = self._read(f"MATCH (:{e})-[r]->(:{e}) RETURN count(r) AS n")[0]["n"]
+        mentions = self._read(f"MATCH (:{e})-[r:{MENTIONED_IN}]->(:{c}) RETURN count(r) AS n")[0]["n"]
+        return {"entities": entities, "relations": relations, "mentions": mentions}
+
+    def driver(self) -> Driver:
+        """The driver, for the read-only Cypher tool."""
+        return self._driver
+
+    # ---- pulling neighbourhoods into Python -----------------------------------------------------
+
+    def _fetch_neighbours(self, frontier: list[str]) -> dict[str, set[str]]:
+        e = self.entity_label
+        records = self._read(
+            f"UNWIND $ids AS id MATCH (a:{e} {{id: id}})-[r]-(b:{e}) RETURN id, collect(DISTINCT b.id) AS ns",
+            ids=frontier,
+        )
+        return {r["id"]: set(r["ns"]) for r in records}
+
+    def _neighbourhood(self, seed_ids: Sequence[str], hops: int, limit: int) -> list[str]:
+        known = self._existing_ids(list(dict.fromkeys(seed_ids)))
+        return walks.bounded_neighbourhood(self._fetch_neighbours, seed_ids, known.__contains__, hops, limit)
+
+    def _local_graph(self, seed_ids: Sequence[str], hops: int, limit: int) -> nx.MultiDiGraph:
+        return self._graph_of(self._neighbourhood(seed_ids, hops, limit))
+
+    def _graph_of(self, ids: Sequence[str]) -> nx.MultiDiGraph:
+        """The entities ``ids`` and the relations among them as a walkable MultiDiGraph."""
+        e = self.entity_label
+        graph = nx.MultiDiGraph()
+        for record in self._read(
+            f"UNWIND $ids AS id MATCH (e:{e} {{id: id}}) RETURN id, e.name AS name", ids=list(ids)
+        ):
+            graph.add_node(record["id"], name=record["name"])
+        for record in self._read(
+            f"UNWIND $ids AS id MATCH (a:{e} {{id: id}})-[r]->(b:{e}) WHERE b.id IN $ids "
+            "RETURN a.id AS a, b.id AS b, type(r) AS type, r.description AS description, "
+            "r.ev_docs AS docs, r.ev_chunks AS chunks, r.ev_pages AS pages",
+            ids=list(ids),
+        ):
+            evidence = {
+                (doc, chunk): (page or None)
+                for doc, chunk, page in zip(record["docs"], record["chunks"], record["pages"], strict=True)
+            }
+            graph.add_edge(
+                record["a"], record["b"], key=record["type"], description=record["description"], evidence=evidence
+            )
+        return graph
+
+
+def _entity(node: Any) -> Entity:
+    embedding = node.get("embedding")
+    return Entity(
+        entity_id=node["id"],
+        name=node["name"],
+        type=node["type"],
+        aliases=list(node.get("aliases") or []),
+        description=node.get("description") or "",
+        embedding=None if embedding is None else list(embedding),
+    )
+
+
+def _batches(rows: list[dict[str, Any]], size: int = BATCH) -> list[list[dict[str, Any]]]:
+    return [rows[i : i + size] for i in range(0, len(rows), size)]

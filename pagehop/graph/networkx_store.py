@@ -1,0 +1,277 @@
+"""The embedded graph store: a networkx MultiDiGraph in one file in the workspace, no server.
+
+Nodes are entity ids; edges are relations keyed by their type and carry their evidence
+(doc_id, chunk_id) -> page. Mentions (entity -> chunk) live beside the graph. Every write
+ends with an atomic save (temp file + os.replace), so a crash never leaves half a graph.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+import pickle
+import tempfile
+import threading
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+import networkx as nx
+import numpy as np
+
+from pagehop.graph import walks
+from pagehop.graph.base import Entity, GraphPath, Mention, Relation, Subgraph
+from pagehop.graph.ranking import personalized_pagerank
+from pagehop.graph.resolution import merge_entity, normalise_name
+from pagehop.graph.validation import validate_write
+
+FORMAT_VERSION = 1
+P = ParamSpec("P")
+R = TypeVar("R")
+EXACT_MATCH_BONUS = 1000.0  # an exact name or alias match outranks any token overlap
+
+
+def _locked(method: Callable[Concatenate[NetworkxGraphStore, P], R]) -> Callable[Concatenate[NetworkxGraphStore, P], R]:
+    """One caller at a time: the server may read while an ingestion writes."""
+
+    @functools.wraps(method)
+    def guarded(self: NetworkxGraphStore, *args: P.args, **kwargs: P.kwargs) -> R:
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return guarded
+
+
+class NetworkxGraphStore:
+    """``GraphStore`` over networkx; ``path=None`` keeps it in memory only (tests, benchmarks)."""
+
+    def __init__(self, path: Path | None = None, ppr_hops: int = 2, ppr_max_entities: int = 5000) -> None:
+        self.path = path
+        self._lock = threading.RLock()
+        self.ppr_hops = ppr_hops
+        self.ppr_max_entities = ppr_max_entities
+        self._graph: nx.MultiDiGraph = nx.MultiDiGraph()
+        self._mentions: dict[str, dict[str, Mention]] = defaultdict(dict)  # entity -> chunk -> mention
+        self._embeddings: dict[str, np.ndarray] = {}
+        self._tokens: dict[str, set[str]] = defaultdict(set)  # name token -> entity ids
+        self._matrix: tuple[list[str], np.ndarray] | None = None  # cache for similar_entities
+        if path is not None and path.exists():
+            self._load(path)
+
+    # ---- writes -------------------------------------------------------------------------------
+
+    @_locked
+    def upsert(self, entities: Sequence[Entity], relations: Sequence[Relation], mentions: Sequence[Mention]) -> None:
+        validate_write(entities, relations, mentions, known=self._graph.__contains__)
+        for entity in entities:
+            self._upsert_entity(entity)
+        for relation in relations:
+            self._upsert_relation(relation)
+        for mention in mentions:
+            self._mentions[mention.entity_id][mention.chunk_id] = mention
+        self._save()
+
+    @_locked
+    def delete_document(self, doc_id: str) -> None:
+        touched: set[str] = set()
+        for entity_id, by_chunk in list(self._mentions.items()):
+            stale = [chunk for chunk, m in by_chunk.items() if m.doc_id == doc_id]
+            for chunk in stale:
+                del by_chunk[chunk]
+            if stale:
+                touched.add(entity_id)
+            if not by_chunk:
+                del self._mentions[entity_id]
+        for source, target, key, data in list(self._graph.edges(keys=True, data=True)):
+            evidence = data["evidence"]
+            stale_keys = [k for k in evidence if k[0] == doc_id]
+            if not stale_keys:
+                continue
+            touched.update((source, target))
+            for k in stale_keys:
+                del evidence[k]
+            if not evidence:
+                self._graph.remove_edge(source, target, key=key)
+        for entity_id in touched:
+            if entity_id not in self._mentions and self._graph.degree(entity_id) == 0:
+                self._remove_entity(entity_id)
+        self._save()
+
+    @_locked
+    def close(self) -> None:
+        self._save()
+
+    # ---- reads --------------------------------------------------------------------------------
+
+    @_locked
+    def get_entity(self, entity_id: str) -> Entity | None:
+        if entity_id not in self._graph:
+            return None
+        data = self._graph.nodes[entity_id]
+        embedding = self._embeddings.get(entity_id)
+        return Entity(
+            entity_id=entity_id,
+            name=data["name"],
+            type=data["type"],
+            aliases=list(data["aliases"]),
+            description=data["description"],
+            embedding=None if embedding is None else embedding.tolist(),
+        )
+
+    @_locked
+    def find_entities(self, text: str, limit: int = 10) -> list[Entity]:
+        """Entities sharing name tokens with ``text`` (IDF-weighted); exact matches first."""
+        key = normalise_name(text)
+        scores: dict[str, float] = defaultdict(float)
+        total = max(1, self._graph.number_of_nodes())
+        for token in set(key.split()):
+            holders = self._tokens.get(token, set())
+            idf = math.log(1 + total / (1 + len(holders)))
+            for entity_id in holders:
+                scores[entity_id] += idf
+        for entity_id in scores:
+            if key in self._normalised_names(entity_id):
+                scores[entity_id] += EXACT_MATCH_BONUS
+        ranked = sorted(scores, key=lambda e: (-scores[e], e))[:limit]
+        return [entity for e in ranked if (entity := self.get_entity(e)) is not None]
+
+    @_locked
+    def similar_entities(self, embedding: Sequence[float], limit: int = 10) -> list[tuple[Entity, float]]:
+        ids, matrix = self._embedding_matrix()
+        if not ids:
+            return []
+        query = np.asarray(embedding, dtype=np.float32)
+        if query.shape != (matrix.shape[1],):
+            raise ValueError(f"embedding has {query.shape[0]} dims, the store holds {matrix.shape[1]}-d vectors")
+        sims = matrix @ (query / (float(np.linalg.norm(query)) or 1.0))
+        top = np.argsort(-sims, kind="stable")[:limit]
+        return [(entity, float(sims[i])) for i in top if (entity := self.get_entity(ids[i])) is not None]
+
+    @_locked
+    def neighbours(self, entity_id: str, hops: int = 1, limit: int = 50) -> list[GraphPath]:
+        return walks.neighbour_paths(self._graph, entity_id, hops, limit)
+
+    @_locked
+    def paths(self, source_id: str, target_id: str, max_hops: int = 3, limit: int = 10) -> list[GraphPath]:
+        return walks.simple_paths(self._graph, source_id, target_id, max_hops, limit)
+
+    @_locked
+    def subgraph(self, seed_ids: Sequence[str], hops: int = 2, limit: int = 500) -> Subgraph:
+        selected = self._neighbourhood(seed_ids, hops, limit)
+        entities = [e for n in selected if (e := self.get_entity(n)) is not None]
+        return Subgraph(entities=entities, relations=walks.relations_in(self._graph, selected))
+
+    @_locked
+    def personalized_pagerank(
+        self, seeds: Mapping[str, float], top_k: int = 20
+    ) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
+        selected = self._neighbourhood(list(seeds), self.ppr_hops, self.ppr_max_entities)
+        chunk_mentions = {e: list(self._mentions.get(e, {})) for e in selected}
+        relations = walks.relations_in(self._graph, selected)
+        return personalized_pagerank(selected, relations, chunk_mentions, seeds, top_k)
+
+    @_locked
+    def chunk_mention_counts(self, entity_ids: Sequence[str]) -> dict[str, int]:
+        return {e: len(self._mentions.get(e, {})) for e in entity_ids if e in self._graph}
+
+    @_locked
+    def stats(self) -> dict[str, int]:
+        return {
+            "entities": self._graph.number_of_nodes(),
+            "relations": self._graph.number_of_edges(),
+            "mentions": sum(len(m) for m in self._mentions.values()),
+        }
+
+    # ---- internals ----------------------------------------------------------------------------
+
+    def _neighbourhood(self, seed_ids: Sequence[str], hops: int, limit: int) -> list[str]:
+        fetch = walks.local_fetcher(self._graph)
+        return walks.bounded_neighbourhood(fetch, seed_ids, self._graph.__contains__, hops, limit)
+
+    def _upsert_entity(self, entity: Entity) -> None:
+        merged = merge_entity(self.get_entity(entity.entity_id), entity)
+        self._graph.add_node(
+            merged.entity_id,
+            name=merged.name,
+            type=merged.type,
+            aliases=merged.aliases,
+            description=merged.description,
+        )
+        for name in [merged.name, *merged.aliases]:
+            for token in normalise_name(name).split():
+                self._tokens[token].add(merged.entity_id)
+        if merged.embedding is not None and merged.entity_id not in self._embeddings:
+            self._embeddings[merged.entity_id] = np.asarray(merged.embedding, dtype=np.float32)
+            self._matrix = None
+
+    def _upsert_relation(self, relation: Relation) -> None:
+        source, target, key = relation.source_id, relation.target_id, relation.type
+        if not self._graph.has_edge(source, target, key=key):
+            self._graph.add_edge(source, target, key=key, description=relation.description, evidence={})
+        data = self._graph.edges[source, target, key]
+        data["evidence"][(relation.doc_id, relation.chunk_id)] = relation.page
+        data["description"] = data["description"] or relation.description
+
+    def _remove_entity(self, entity_id: str) -> None:
+        for name in self._normalised_names(entity_id):
+            for token in name.split():
+                self._tokens[token].discard(entity_id)
+                if not self._tokens[token]:
+                    del self._tokens[token]
+        self._graph.remove_node(entity_id)
+        if self._embeddings.pop(entity_id, None) is not None:
+            self._matrix = None
+
+    def _normalised_names(self, entity_id: str) -> set[str]:
+        data = self._graph.nodes[entity_id]
+        return {normalise_name(n) for n in [data["name"], *data["aliases"]]}
+
+    def _embedding_matrix(self) -> tuple[list[str], np.ndarray]:
+        if self._matrix is None:
+            ids = sorted(self._embeddings)
+            if not ids:
+                return [], np.zeros((0, 0), dtype=np.float32)
+            matrix = np.stack([self._embeddings[i] for i in ids])
+            norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+            self._matrix = (ids, matrix / np.where(norms == 0, 1.0, norms))
+        return self._matrix
+
+    def _save(self) -> None:
+        if self.path is None:
+            return
+        state: dict[str, Any] = {
+            "version": FORMAT_VERSION,
+            "graph": self._graph,
+            "mentions": dict(self._mentions),
+            "embeddings": self._embeddings,
+        }
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=self.path.name, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                pickle.dump(state, handle, protocol=pickle.HIGHEST_PROTOCOL)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def _load(self, path: Path) -> None:
+        try:
+            with path.open("rb") as handle:
+                state = pickle.load(handle)  # the workspace's own file, written by _save
+        except (pickle.UnpicklingError, EOFError, AttributeError, ImportError) as exc:
+            raise ValueError(f"{path} is not a readable pagehop graph file: {exc}") from exc
+        if not isinstance(state, dict) or state.get("version") != FORMAT_VERSION:
+            version = state.get("version") if isinstance(state, dict) else None
+            raise ValueError(f"{path} holds graph format {version}, expected {FORMAT_VERSION}")
+        self._graph = state["graph"]
+        self._mentions = defaultdict(dict, state["mentions"])
+        self._embeddings = state["embeddings"]
+        for entity_id in self._graph.nodes:
+            for name in self._normalised_names(entity_id):
+                for token in name.split():
+                    self._tokens[token].add(entity_id)

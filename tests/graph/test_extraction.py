@@ -1,0 +1,113 @@
+"""Extraction: spaCy's entities and dependency relations, and the LLM reply's validation path."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+
+from pagehop.graph.extraction import (
+    ChunkExtraction,
+    ExtractedEntity,
+    ExtractedRelation,
+    ExtractionError,
+    LLMExtractor,
+    SpacyExtractor,
+    relation_type,
+)
+from pagehop.graph.resolution import entity_id_for
+from pagehop.schema import Chunk
+
+
+def chunk(text: str, title: str = "", chunk_id: str = "c1", doc_id: str = "d1", page: int = 2) -> Chunk:
+    return Chunk(
+        chunk_id=chunk_id,
+        doc_id=doc_id,
+        page_start=page,
+        page_end=page,
+        char_start=0,
+        char_end=len(text),
+        text=text,
+        title=title,
+    )
+
+
+def triples(graph: Any) -> set[tuple[str, str, str]]:
+    names = {e.entity_id: e.name for e in graph.entities}
+    return {(names[r.source_id], r.type, names[r.target_id]) for r in graph.relations}
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [("born in", "BORN_IN"), ("Directed-by", "DIRECTED_BY"), ("3rd party", "R_3RD_PARTY"), ("", "RELATED_TO")],
+)
+def test_relation_type(text: str, expected: str) -> None:
+    assert relation_type(text) == expected
+
+
+def test_spacy_extracts_entities_verb_relations_and_title_links(nlp) -> None:
+    text = "Marie Curie was born in Warsaw in 1867. She married Pierre Curie in Paris."
+    graph = SpacyExtractor(nlp).extract([chunk(text, title="Marie Curie")])
+    types = {e.name: e.type for e in graph.entities}
+    assert types == {"Marie Curie": "PERSON", "Warsaw": "GPE", "Pierre Curie": "PERSON", "Paris": "GPE"}
+    found = triples(graph)
+    assert ("Marie Curie", "BORN_IN", "Warsaw") in found  # passive subject + preposition
+    assert ("Marie Curie", "MARRY", "Pierre Curie") in found  # "She" is the passage's subject
+    assert ("Marie Curie", "MENTIONS", "Paris") in found  # title linked to its passage's entities
+    assert ("Pierre Curie", "RELATED_TO", "Paris") in found  # same sentence, no verb pattern
+    assert all((r.doc_id, r.chunk_id, r.page) == ("d1", "c1", 2) for r in graph.relations)
+    assert {m.entity_id for m in graph.mentions} == {e.entity_id for e in graph.entities}
+
+
+def test_spacy_passive_agent_and_title_entity(nlp) -> None:
+    text = "The Silent Harbor is a 1995 drama film. It was produced by Nordic Pictures."
+    graph = SpacyExtractor(nlp).extract([chunk(text, title="The Silent Harbor")])
+    assert ("Nordic Pictures", "PRODUCE", "The Silent Harbor") in triples(graph)
+    assert "1995" not in {e.name for e in graph.entities}  # dates would join unrelated passages
+
+
+def test_spacy_without_title_or_entities(nlp) -> None:
+    graph = SpacyExtractor(nlp).extract([chunk("nothing named here at all.")])
+    assert (graph.entities, graph.relations, graph.mentions) == ([], [], [])
+
+
+class CannedLLM:
+    """Returns a fixed reply: exercises the parsing and validation path, not a model."""
+
+    def __init__(self, reply: Any) -> None:
+        self.reply = reply
+        self.seen: list[list[dict[str, Any]]] = []
+
+    def complete_json(self, messages: list[dict[str, Any]], schema: type[BaseModel], **kw: Any) -> Any:
+        assert schema is ChunkExtraction
+        self.seen.append(messages)
+        return self.reply
+
+
+def test_llm_extraction_is_normalised_and_completed() -> None:
+    reply = ChunkExtraction(
+        entities=[ExtractedEntity(name="The Silent Harbor", type="work of art", description="a film")],
+        relations=[
+            ExtractedRelation(source="the silent harbor", target="Tomas Lindqvist", type="directed by"),
+            ExtractedRelation(source="?!", target="Tomas Lindqvist", type="KNOWS"),  # no name: dropped
+        ],
+    )
+    llm = CannedLLM(reply)
+    graph = LLMExtractor(llm).extract([chunk("The Silent Harbor is a film by Tomas Lindqvist.", title="Harbor")])
+    assert "Title: Harbor" in llm.seen[0][1]["content"]
+    assert {e.name: e.type for e in graph.entities} == {
+        "Harbor": "TITLE",
+        "The Silent Harbor": "WORK_OF_ART",
+        "Tomas Lindqvist": "ENTITY",  # named only in a relation: added
+    }
+    assert ("The Silent Harbor", "DIRECTED_BY", "Tomas Lindqvist") in triples(graph)
+    assert ("Harbor", "MENTIONS", "Tomas Lindqvist") in triples(graph)
+    film = next(e for e in graph.entities if e.entity_id == entity_id_for("The Silent Harbor"))
+    assert film.description == "a film"
+
+
+def test_invalid_llm_reply_is_an_error_naming_the_chunk() -> None:
+    llm = CannedLLM({"entities": [{"name": ""}], "relations": []})
+    with pytest.raises(ExtractionError, match="chunk c1"):
+        LLMExtractor(llm).extract([chunk("text")])

@@ -1,0 +1,226 @@
+"""One contract, two backends: every test runs on the networkx store and on the real Neo4j."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from pagehop.graph.base import Entity, GraphStore, Mention, Relation
+from pagehop.graph.networkx_store import NetworkxGraphStore
+from pagehop.graph.resolution import entity_id_for
+from pagehop.graph.validation import GraphWriteError
+
+MARIE, PIERRE, NOBEL = entity_id_for("Marie Curie"), entity_id_for("Pierre Curie"), entity_id_for("Nobel Prize")
+WARSAW, PARIS, SORBONNE = entity_id_for("Warsaw"), entity_id_for("Paris"), entity_id_for("Sorbonne")
+LONELY = entity_id_for("Lonely Island")
+
+
+def _entity(name: str, type_: str, aliases: list[str] | None = None, vec: list[float] | None = None) -> Entity:
+    return Entity(entity_id=entity_id_for(name), name=name, type=type_, aliases=aliases or [], embedding=vec)
+
+
+ENTITIES = [
+    _entity("Marie Curie", "PERSON", ["Maria Skłodowska"], [1.0, 0.0, 0.0, 0.0]),
+    _entity("Pierre Curie", "PERSON", vec=[0.8, 0.6, 0.0, 0.0]),
+    _entity("Nobel Prize", "AWARD", vec=[0.0, 0.0, 1.0, 0.0]),
+    _entity("Warsaw", "GPE"),
+    _entity("Paris", "GPE"),
+    _entity("Sorbonne", "ORG"),
+    _entity("Lonely Island", "GPE", vec=[0.0, 0.0, 0.0, 1.0]),
+]
+
+
+def _rel(source: str, type_: str, target: str, doc: str, chunk: str, page: int) -> Relation:
+    return Relation(source_id=source, target_id=target, type=type_, doc_id=doc, chunk_id=chunk, page=page)
+
+
+RELATIONS = [
+    _rel(MARIE, "MARRIED_TO", PIERRE, "doc1", "c1", 1),
+    _rel(MARIE, "WON", NOBEL, "doc1", "c1", 1),
+    _rel(MARIE, "WON", NOBEL, "doc2", "c4", 3),  # the same fact, supported by a second document
+    _rel(PIERRE, "WON", NOBEL, "doc2", "c3", 1),
+    _rel(MARIE, "BORN_IN", WARSAW, "doc1", "c2", 2),
+    _rel(PIERRE, "BORN_IN", PARIS, "doc2", "c3", 1),
+    _rel(MARIE, "WORKED_AT", SORBONNE, "doc2", "c4", 3),
+]
+CHUNKS = {
+    ("doc1", "c1", 1): [MARIE, PIERRE, NOBEL],
+    ("doc1", "c2", 2): [MARIE, WARSAW],
+    ("doc2", "c3", 1): [PIERRE, PARIS, NOBEL],
+    ("doc2", "c4", 3): [MARIE, SORBONNE],
+    ("doc3", "c5", 1): [LONELY],
+}
+MENTIONS = [
+    Mention(entity_id=e, doc_id=doc, chunk_id=chunk, page=page)
+    for (doc, chunk, page), ids in CHUNKS.items()
+    for e in ids
+]
+
+
+@pytest.fixture
+def curie(store: GraphStore) -> GraphStore:
+    store.upsert(ENTITIES, RELATIONS, MENTIONS)
+    return store
+
+
+def test_entities_round_trip(curie: GraphStore) -> None:
+    marie = curie.get_entity(MARIE)
+    assert marie is not None
+    assert (marie.name, marie.type, marie.aliases) == ("Marie Curie", "PERSON", ["Maria Skłodowska"])
+    assert marie.embedding == pytest.approx([1.0, 0.0, 0.0, 0.0])
+    assert curie.get_entity("e_missing") is None
+    assert curie.stats() == {"entities": 7, "relations": 6, "mentions": 11}
+
+
+def test_writes_are_idempotent_and_merge_aliases(curie: GraphStore) -> None:
+    curie.upsert(ENTITIES, RELATIONS, MENTIONS)
+    assert curie.stats() == {"entities": 7, "relations": 6, "mentions": 11}
+    renamed = Entity(entity_id=MARIE, name="Madame Curie", type="ENTITY", aliases=["maria skłodowska"])
+    curie.upsert([renamed], [], [])
+    marie = curie.get_entity(MARIE)
+    assert marie is not None
+    # The first write fixes name and type; new names become aliases, normalised duplicates do not.
+    assert (marie.name, marie.type) == ("Marie Curie", "PERSON")
+    assert marie.aliases == ["Maria Skłodowska", "Madame Curie"]
+
+
+def test_find_entities_by_name_alias_and_token(curie: GraphStore) -> None:
+    assert next(e.entity_id for e in curie.find_entities("Marie Curie")) == MARIE
+    assert next(e.entity_id for e in curie.find_entities("the PIERRE curie!")) == PIERRE
+    assert next(e.entity_id for e in curie.find_entities("Maria Skłodowska")) == MARIE
+    assert {e.entity_id for e in curie.find_entities("curie")} == {MARIE, PIERRE}
+    assert curie.find_entities("Tokyo") == []
+    assert curie.find_entities("?!") == []
+
+
+def test_similar_entities_returns_cosine(curie: GraphStore) -> None:
+    ranked = curie.similar_entities([2.0, 0.0, 0.0, 0.0], limit=2)
+    assert [e.entity_id for e, _ in ranked] == [MARIE, PIERRE]
+    assert [s for _, s in ranked] == pytest.approx([1.0, 0.8], abs=1e-4)
+    with pytest.raises(ValueError, match="dims"):
+        curie.similar_entities([1.0, 0.0], limit=2)
+
+
+def test_neighbours_and_paths_render_citable_chains(curie: GraphStore) -> None:
+    one_hop = {p.render() for p in curie.neighbours(WARSAW, hops=1)}
+    assert one_hop == {"Warsaw -^BORN_IN-> Marie Curie"}
+    two_hops = {p.render() for p in curie.neighbours(WARSAW, hops=2)}
+    assert "Warsaw -^BORN_IN-> Marie Curie -MARRIED_TO-> Pierre Curie" in two_hops
+    assert len(curie.neighbours(MARIE, hops=2, limit=3)) == 3
+    paths = curie.paths(WARSAW, PARIS, max_hops=3)
+    assert paths[0].render() == "Warsaw -^BORN_IN-> Marie Curie -MARRIED_TO-> Pierre Curie -BORN_IN-> Paris"
+    assert [m.doc_id for m in paths[0].provenance] == ["doc1", "doc1", "doc2"]
+    assert curie.paths(WARSAW, LONELY) == []
+
+
+def test_subgraph_is_bounded(curie: GraphStore) -> None:
+    near = curie.subgraph([WARSAW], hops=1)
+    assert {e.entity_id for e in near.entities} == {WARSAW, MARIE}
+    assert [(r.source_id, r.type, r.target_id) for r in near.relations] == [(MARIE, "BORN_IN", WARSAW)]
+    wide = curie.subgraph([WARSAW], hops=2)
+    assert {e.entity_id for e in wide.entities} == {WARSAW, MARIE, PIERRE, NOBEL, SORBONNE}
+    assert len(curie.subgraph([MARIE], hops=2, limit=3).entities) == 3
+
+
+def test_personalized_pagerank_ranks_entities_and_chunks(curie: GraphStore) -> None:
+    entities, chunks = curie.personalized_pagerank({WARSAW: 1.0}, top_k=10)
+    ranked = [e for e, _ in entities]
+    assert ranked[:2] == [WARSAW, MARIE]
+    assert LONELY not in ranked
+    assert math.isclose(sum(s for _, s in entities), 1.0, abs_tol=1e-6)
+    # c2 holds both Warsaw and Marie: it beats every chunk holding only one of the walk's entities.
+    assert next(c for c, _ in chunks) == "c2"
+    assert "c5" not in [c for c, _ in chunks]
+    assert curie.personalized_pagerank({"e_missing": 1.0}) == ([], [])
+
+
+def test_both_backends_rank_identically(curie: GraphStore) -> None:
+    entities, chunks = curie.personalized_pagerank({PARIS: 1.0, WARSAW: 0.5}, top_k=3)
+    assert [e for e, _ in entities] == [PARIS, PIERRE, WARSAW]
+    assert [c for c, _ in chunks] == ["c3", "c1", "c2"]
+
+
+def test_delete_document_keeps_what_others_support(curie: GraphStore) -> None:
+    curie.delete_document("doc1")
+    assert curie.get_entity(WARSAW) is None  # only doc1 mentioned Warsaw
+    assert curie.get_entity(MARIE) is not None  # doc2 still mentions her
+    assert {p.render() for p in curie.neighbours(MARIE, hops=1)} == {
+        "Marie Curie -WON-> Nobel Prize",  # doc2 supports it too
+        "Marie Curie -WORKED_AT-> Sorbonne",
+    }
+    evidence = curie.paths(MARIE, NOBEL, max_hops=1)[0].provenance
+    assert [(m.doc_id, m.chunk_id, m.page) for m in evidence] == [("doc2", "c4", 3)]
+    assert curie.stats() == {"entities": 6, "relations": 4, "mentions": 6}
+    curie.delete_document("doc1")  # deleting twice is harmless
+    curie.delete_document("doc2")
+    curie.delete_document("doc3")
+    assert curie.stats() == {"entities": 0, "relations": 0, "mentions": 0}
+
+
+def test_chunk_mention_counts(curie: GraphStore) -> None:
+    assert curie.chunk_mention_counts([MARIE, LONELY, "e_missing"]) == {MARIE: 3, LONELY: 1}
+
+
+@pytest.mark.parametrize(
+    "bad_relation, message",
+    [
+        (_rel(MARIE, "KNOWS", "e_nobody", "d", "c", 1), "unknown entity"),
+        (_rel(MARIE, "knows", PIERRE, "d", "c", 1), "UPPER_SNAKE"),
+        (_rel(MARIE, "X]->(b) DETACH DELETE b //", PIERRE, "d", "c", 1), "UPPER_SNAKE"),
+        (_rel(MARIE, "KNOWS", PIERRE, "d", "c", 0), "1-based"),
+        (_rel(MARIE, "KNOWS", PIERRE, "", "c", 1), "doc_id"),
+    ],
+)
+def test_bad_writes_are_refused_whole(curie: GraphStore, bad_relation: Relation, message: str) -> None:
+    newcomer = _entity("Irène Joliot-Curie", "PERSON")
+    good = _rel(newcomer.entity_id, "CHILD_OF", MARIE, "doc9", "c9", 1)
+    with pytest.raises(GraphWriteError, match=message):
+        curie.upsert([newcomer], [good, bad_relation], [])
+    assert curie.get_entity(newcomer.entity_id) is None
+    assert curie.stats() == {"entities": 7, "relations": 6, "mentions": 11}
+
+
+def test_mixed_embedding_sizes_are_refused(store: GraphStore) -> None:
+    with pytest.raises(GraphWriteError, match="different sizes"):
+        store.upsert([_entity("A", "X", vec=[1.0, 0.0]), _entity("B", "X", vec=[1.0, 0.0, 0.0])], [], [])
+    assert store.stats()["entities"] == 0
+
+
+def test_networkx_store_persists_atomically(tmp_path) -> None:
+    path = tmp_path / "ws" / "graph.pkl"
+    first = NetworkxGraphStore(path)
+    first.upsert(ENTITIES, RELATIONS, MENTIONS)
+    first.close()
+    assert [p.name for p in path.parent.iterdir()] == ["graph.pkl"]  # no temp file left behind
+    reopened = NetworkxGraphStore(path)
+    assert reopened.stats() == {"entities": 7, "relations": 6, "mentions": 11}
+    assert [e.entity_id for e in reopened.find_entities("Skłodowska")] == [MARIE]
+    assert reopened.personalized_pagerank({WARSAW: 1.0}, top_k=2) == first.personalized_pagerank({WARSAW: 1.0}, top_k=2)
+
+
+@pytest.mark.neo4j
+def test_neo4j_routing_uri_and_factory(neo4j_conn: dict[str, str], tmp_path) -> None:
+    from pagehop.config import Settings
+    from pagehop.graph.neo4j_store import Neo4jGraphStore
+    from pagehop.graph.store import make_graph_store
+
+    routed = neo4j_conn["uri"].replace("bolt://", "neo4j://")
+    settings = Settings(
+        graph_store="neo4j",
+        neo4j={"uri": routed, "user": neo4j_conn["user"], "password": neo4j_conn["password"]},
+    )
+    store = make_graph_store(settings, tmp_path)
+    try:
+        assert isinstance(store, Neo4jGraphStore)
+        assert store.get_entity("e_nothing_here") is None
+    finally:
+        store.close()
+    assert isinstance(make_graph_store(Settings(), tmp_path), NetworkxGraphStore)
+
+
+def test_corrupt_graph_file_is_a_clear_error(tmp_path) -> None:
+    path = tmp_path / "graph.pkl"
+    path.write_bytes(b"not a pickle")
+    with pytest.raises(ValueError, match="not a readable pagehop graph file"):
+        NetworkxGraphStore(path)
