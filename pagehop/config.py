@@ -69,6 +69,21 @@ class IngestSettings(BaseModel):
     chunk_overlap: int = Field(150, ge=0)
 
 
+class AgentSettings(BaseModel):
+    """The GraphSearch loop: how much it retrieves, and the budgets that always stop it."""
+
+    max_rounds: int = Field(3, ge=1, description="draft-verify-expand rounds")
+    max_llm_calls: int = Field(12, ge=0, description="per question; past it, stages use the no-LLM policy")
+    max_tokens: int = Field(60_000, ge=0, description="prompt + completion tokens per question")
+    max_seconds: float = Field(180.0, gt=0, description="wall clock per question")
+    max_sub_queries: int = Field(6, ge=1)
+    hits_per_query: int = Field(5, ge=1, description="text/page hits per sub-query")
+    graph_facts_per_query: int = Field(5, ge=0)
+    evidence_chars: int = Field(700, ge=100, description="longest evidence excerpt shown to the LLM")
+    page_images: int = Field(2, ge=0, description="top page images the VLM reads while refining and drafting")
+    image_max_pixels: int = Field(1_000_000, ge=1024)
+
+
 class ServerSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
@@ -94,6 +109,7 @@ class Settings(BaseSettings):
     llm: LLMSettings = LLMSettings()
     models: ModelSettings = ModelSettings()
     ingest: IngestSettings = IngestSettings()
+    agent: AgentSettings = AgentSettings()
     server: ServerSettings = ServerSettings()
 
     @model_validator(mode="after")

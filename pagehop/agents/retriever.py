@@ -1,0 +1,201 @@
+"""What the agent needs from retrieval, as one small Protocol, and its workspace implementation.
+
+The agent never touches indexes directly: `Retriever.search` returns page/text hits,
+`graph_search` returns graph facts with their paths and provenance, `page_image` finds a
+page's rendered image for the VLM. `WorkspaceRetriever` composes the real text index,
+page index + encoder, and graph store behind that Protocol.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from pydantic import BaseModel
+
+from pagehop.graph.base import GraphPath, GraphStore
+from pagehop.retrieval.base import PageEncoder, PageIndex, TextIndex
+from pagehop.schema import Chunk, Hit
+
+if TYPE_CHECKING:
+    from pagehop.workspace import Workspace
+
+RRF_K = 60  # the usual reciprocal-rank-fusion constant (Cormack et al., 2009)
+
+
+class GraphFact(BaseModel):
+    """A fact from the knowledge graph, with the path that states it and where it came from."""
+
+    text: str
+    path: GraphPath | None = None
+    doc_id: str
+    page: int | None = None
+    chunk_id: str | None = None
+    score: float = 0.0
+
+
+@runtime_checkable
+class Retriever(Protocol):
+    def search(self, query: str, k: int) -> list[Hit]:
+        """Best ``k`` page/text hits for ``query``, best first."""
+        ...
+
+    def graph_search(self, query: str, k: int) -> list[GraphFact]: ...
+
+    def page_image(self, doc_id: str, page: int) -> Path | None: ...
+
+
+class GraphFactSource(Protocol):
+    def facts(self, query: str, k: int) -> list[GraphFact]: ...
+
+
+class StoreGraphFacts:
+    """Graph facts from any `GraphStore`: entities named in the query, then their 1-hop paths."""
+
+    def __init__(self, store: GraphStore, max_entities: int = 3) -> None:
+        self.store = store
+        self.max_entities = max_entities
+
+    def facts(self, query: str, k: int) -> list[GraphFact]:
+        found: list[GraphFact] = []
+        for entity in self.store.find_entities(query, limit=self.max_entities):
+            for path in self.store.neighbours(entity.entity_id, hops=1, limit=k):
+                if path.provenance:  # a fact we cannot cite is no evidence
+                    found.append(_path_fact(path, 1.0 / (1 + len(found))))
+        return found[:k]
+
+
+class RankedGraphResult(Protocol):
+    chunks: list[tuple[str, float]]
+    paths: list[GraphPath]
+
+
+class RankedGraphSearch(Protocol):
+    """What `pagehop.graph.retrieval.GraphRetriever` offers: PPR-ranked chunks and connecting paths."""
+
+    def search(self, query: str, k: int = 10) -> RankedGraphResult: ...
+
+
+class GraphRetrieverFacts:
+    """Graph facts from the graph channel's retriever: its paths first, then its ranked chunks."""
+
+    def __init__(self, retriever: RankedGraphSearch, chunk: Callable[[str], Chunk | None]) -> None:
+        self.retriever = retriever
+        self.chunk = chunk
+
+    def facts(self, query: str, k: int) -> list[GraphFact]:
+        result = self.retriever.search(query, k)
+        found = [_path_fact(path, 1.0) for path in result.paths if path.provenance]
+        for chunk_id, score in result.chunks:
+            chunk = self.chunk(chunk_id)
+            if chunk is not None:
+                found.append(
+                    GraphFact(
+                        text=chunk.text, doc_id=chunk.doc_id, page=chunk.page_start, chunk_id=chunk_id, score=score
+                    )
+                )
+        return found[:k]
+
+
+def _path_fact(path: GraphPath, score: float) -> GraphFact:
+    mention = path.provenance[0]
+    return GraphFact(
+        text=path.render(), path=path, doc_id=mention.doc_id, page=mention.page, chunk_id=mention.chunk_id, score=score
+    )
+
+
+class WorkspaceRetriever:
+    """Text + page channels fused by reciprocal rank, plus the graph channel; any may be absent."""
+
+    def __init__(
+        self,
+        text_index: TextIndex | None = None,
+        page_index: PageIndex | None = None,
+        page_encoder: PageEncoder | None = None,
+        graph: GraphFactSource | None = None,
+        page_text: Callable[[str, int], str] | None = None,
+        page_image_path: Callable[[str, int], Path | None] | None = None,
+        titles: Callable[[str], str] | None = None,
+    ) -> None:
+        if (page_index is None) != (page_encoder is None):
+            raise ValueError("the page channel needs both a page index and a page encoder")
+        self.text_index = text_index
+        self.page_index = page_index
+        self.page_encoder = page_encoder
+        self.graph = graph
+        self._page_text = page_text
+        self._page_image_path = page_image_path
+        self._titles = titles
+
+    @classmethod
+    def from_workspace(
+        cls, workspace: Workspace, graph_retriever: RankedGraphSearch | None = None
+    ) -> WorkspaceRetriever:
+        """All live channels of an open workspace. Without ``graph_retriever``, the graph channel
+        (if the workspace has a graph store) looks up the question's entities and their neighbours."""
+
+        def page_text(doc_id: str, page: int) -> str:
+            found = workspace.get_page(doc_id, page)
+            return found.text if found else ""
+
+        def page_image(doc_id: str, page: int) -> Path | None:
+            found = workspace.get_page(doc_id, page)
+            return workspace.absolute(found.image_path) if found and found.image_path else None
+
+        graph: GraphFactSource | None = None
+        if graph_retriever is not None:
+            graph = GraphRetrieverFacts(graph_retriever, workspace.get_chunk)
+        elif workspace.graph_store is not None:
+            graph = StoreGraphFacts(workspace.graph_store)
+        has_pages = workspace.page_index is not None and workspace.page_encoder is not None
+        return cls(
+            text_index=workspace.text_index,
+            page_index=workspace.page_index if has_pages else None,
+            page_encoder=workspace.page_encoder if has_pages else None,
+            graph=graph,
+            page_text=page_text,
+            page_image_path=page_image,
+            titles=lambda doc_id: doc.title if (doc := workspace.get_document(doc_id)) else "",
+        )
+
+    def search(self, query: str, k: int) -> list[Hit]:
+        rankings: list[list[Hit]] = []
+        if self.text_index is not None:
+            rankings.append(self.text_index.search(query, k))
+        if self.page_index is not None and self.page_encoder is not None:
+            rankings.append(self._page_hits(query, k))
+        return reciprocal_rank_fusion(rankings)[:k]
+
+    def graph_search(self, query: str, k: int) -> list[GraphFact]:
+        return self.graph.facts(query, k) if self.graph is not None and k > 0 else []
+
+    def page_image(self, doc_id: str, page: int) -> Path | None:
+        return self._page_image_path(doc_id, page) if self._page_image_path else None
+
+    def _page_hits(self, query: str, k: int) -> list[Hit]:
+        assert self.page_index is not None and self.page_encoder is not None
+        query_vectors = self.page_encoder.encode_queries([query])[0]
+        return [
+            Hit(
+                channel="page",
+                doc_id=doc_id,
+                page=page,
+                score=score,
+                text=self._page_text(doc_id, page) if self._page_text else "",
+                title=self._titles(doc_id) if self._titles else "",
+            )
+            for doc_id, page, score in self.page_index.search(query_vectors, k)
+        ]
+
+
+def reciprocal_rank_fusion(rankings: list[list[Hit]]) -> list[Hit]:
+    """Merge rankings; a hit found by several channels keeps its first copy and sums the scores."""
+    fused: dict[tuple[str, int, str | None], tuple[Hit, float]] = {}
+    for ranking in rankings:
+        for rank, hit in enumerate(ranking):
+            key = (hit.doc_id, hit.page, hit.chunk_id)
+            kept, score = fused.get(key, (hit, 0.0))
+            fused[key] = (kept, score + 1.0 / (RRF_K + rank + 1))
+    ordered = sorted(fused.values(), key=lambda pair: pair[1], reverse=True)
+    return [hit.model_copy(update={"score": score}) for hit, score in ordered]
