@@ -1,5 +1,6 @@
 """The CLI as a user runs it: a real subprocess of the installed `pagehop` entry point."""
 
+import json
 import os
 import subprocess
 import sys
@@ -63,3 +64,75 @@ def test_doctor_fails_when_configured_services_do_not_answer(tmp_path: Path) -> 
     assert "neo4j:" in result.stderr
     assert "llm:" in result.stderr
     assert "page encoder:" in result.stderr
+
+
+def test_ingest_ask_and_delete_from_the_command_line(tmp_path: Path) -> None:
+    from pagehop.demo import DEMO_DIR
+
+    ws = str(tmp_path / "ws")
+    notes = tmp_path / "notes.md"
+    notes.write_text("# Field notes\n\nThe lighthouse at Kallbådan was automated in 1987.\n")
+    broken = tmp_path / "broken.pdf"
+    broken.write_bytes(b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog")  # truncated
+
+    result = run_cli("-w", ws, "ingest", "--no-graph", str(notes), str(DEMO_DIR / "kestrel-optics.md"), str(broken))
+    assert result.returncode == 1  # one file failed; the others are in
+    assert "2 documents ingested" in result.stdout
+    assert "broken.pdf" in result.stdout
+
+    result = run_cli("-w", ws, "ask", "--json", "When was the lighthouse at Kallbådan automated?")
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)
+    assert "1987" in answer["answer"]
+    assert answer["citations"][0]["title"] == "Field notes"
+    assert answer["usage"]["llm_calls"] == 0
+    assert {"answer", "citations", "graph_paths", "trace", "usage"} <= answer.keys()
+
+    result = run_cli("-w", ws, "ingest", "--delete", str(notes))
+    assert result.returncode == 0, result.stderr
+    assert "deleted" in result.stdout
+    result = run_cli("-w", ws, "ingest", "--delete", str(notes))
+    assert result.returncode == 1
+    assert "no document" in result.stderr
+
+
+def test_eval_runs_a_dataset_and_writes_metrics_and_report(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus.json"
+    corpus.write_text(
+        json.dumps(
+            [
+                {
+                    "title": "Kallbadan Lighthouse",
+                    "text": "Kallbadan Lighthouse stands off Helsinki. It was automated in 1987.",
+                },
+                {"title": "Quayside Automation", "text": "Quayside Automation is a crane-software company in Antwerp."},
+            ]
+        )
+    )
+    dataset = tmp_path / "qa.jsonl"
+    dataset.write_text(
+        json.dumps(
+            {
+                "id": "q1",
+                "question": "When was Kallbadan Lighthouse automated?",
+                "answers": ["1987"],
+                "gold_passages": ["Kallbadan Lighthouse"],
+            }
+        )
+        + "\n"
+    )
+    out = tmp_path / "run"
+    args = ("-w", str(tmp_path / "ws"), "eval", str(dataset), "--corpus", str(corpus), "--out", str(out))
+    result = run_cli(*args, "--channels", "documents", env={"COLUMNS": "200"})
+    assert result.returncode == 0, result.stdout + result.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["n"] == 1
+    assert metrics["qa.em"] == 1.0
+    assert metrics["retrieval.recall@2"] == 1.0
+    assert metrics["cost.llm_calls_mean"] == 0
+    assert (out / "report.md").is_file() and (out / "report.html").is_file()
+    assert "qa.em" in result.stdout
+
+    result = run_cli(*args, "--format", "nonsense")
+    assert result.returncode == 1
+    assert "unknown dataset format 'nonsense'" in result.stderr

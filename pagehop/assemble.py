@@ -1,0 +1,61 @@
+"""The composition root: turn Settings into a workspace with every live channel, and an engine over it.
+
+Every entry point (CLI, demo, eval, server) builds through here, so a channel is switched on or
+off in one place. A channel whose model is missing is left out with a warning, never a crash:
+without page-encoder weights, pages stay retrievable through the text channel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from pagehop.config import Settings
+from pagehop.engine import Pagehop
+from pagehop.llm.base import LLM
+from pagehop.models import ModelNotAvailable
+from pagehop.retrieval.base import PageEncoder, PageIndex
+from pagehop.workspace import Workspace
+
+Warn = Callable[[str], None]
+
+
+def _ignore(_: str) -> None:
+    pass
+
+
+def open_page_channel(settings: Settings, warn: Warn = _ignore) -> tuple[PageEncoder | None, PageIndex | None]:
+    """The ColModernVBERT encoder and the configured page index, or (None, None) when weights are absent."""
+    if not settings.models.page_encoder:
+        return None, None
+    from pagehop.retrieval.colmodernvbert import ColModernVBertEncoder
+    from pagehop.retrieval.page_index import open_page_index
+
+    try:
+        encoder = ColModernVBertEncoder.from_settings(settings)
+    except ModelNotAvailable as exc:
+        warn(f"visual page channel off: {exc}")
+        return None, None
+    return encoder, open_page_index(settings, dim=encoder.embedding_dim)
+
+
+def open_workspace(settings: Settings, *, graph: bool = True, warn: Warn = _ignore) -> Workspace:
+    """The workspace with its page channel (when weights are present) and its knowledge graph."""
+    encoder, page_index = open_page_channel(settings, warn)
+    store = hooks = None
+    if graph:
+        from pagehop.graph.indexer import make_graph_indexer
+        from pagehop.graph.store import make_graph_store
+
+        store = make_graph_store(settings, settings.workspace.expanduser().resolve())
+        hooks = [make_graph_indexer(settings, store)]
+    return Workspace.open(settings, page_encoder=encoder, page_index=page_index, graph_store=store, hooks=hooks or ())
+
+
+def open_engine(workspace: Workspace, llm: LLM | None = None) -> Pagehop:
+    """The GraphSearch engine over every live channel of ``workspace``."""
+    graph_retriever = None
+    if workspace.graph_store is not None:
+        from pagehop.graph.retrieval import make_graph_retriever
+
+        graph_retriever = make_graph_retriever(workspace.settings, workspace.graph_store)
+    return Pagehop.from_workspace(workspace, llm=llm, graph_retriever=graph_retriever)
