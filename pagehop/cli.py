@@ -161,8 +161,33 @@ def chat(
     ctx: typer.Context,
     thread: Annotated[str | None, typer.Option(help="Resume this conversation thread.")] = None,
 ) -> None:
-    """Terminal chat with a live stage trace."""
-    not_built("chat", 6)
+    """Terminal chat with a live stage trace; follow-up questions resolve against the conversation."""
+    import uuid
+
+    from pagehop.assemble import open_engine, open_workspace
+    from pagehop.engine import format_answer
+
+    settings = settings_from(ctx)
+    thread_id = thread or uuid.uuid4().hex[:12]
+    with open_workspace(settings, warn=warn) as workspace, open_engine(workspace) as engine:
+        console.print(f"pagehop chat: thread {thread_id} over {workspace.root} (empty line or Ctrl-D ends)")
+        for asked, answered in engine.history(thread_id):
+            console.print(f"[dim]> {asked}\n{answered}[/]", highlight=False)
+        while True:
+            try:
+                question = console.input("[bold]> [/]").strip()
+            except (EOFError, KeyboardInterrupt):
+                break
+            if question in ("", "exit", "quit"):
+                break
+            try:
+                for event in engine.stream(question, thread_id=thread_id):
+                    for step in event.trace:
+                        console.print(f"[dim]  {step.stage:<9} {step.summary[:150]}[/]", highlight=False)
+                    if event.answer is not None:
+                        console.print(format_answer(event.answer, trace=False), highlight=False, markup=False)
+            except ValueError as exc:
+                warn(str(exc))
 
 
 @app.command()

@@ -136,3 +136,23 @@ def test_eval_runs_a_dataset_and_writes_metrics_and_report(tmp_path: Path) -> No
     result = run_cli(*args, "--format", "nonsense")
     assert result.returncode == 1
     assert "unknown dataset format 'nonsense'" in result.stderr
+
+
+def test_chat_keeps_the_conversation_for_follow_ups(tmp_path: Path) -> None:
+    from pagehop.demo import DEMO_DIR, DEMO_FILES
+
+    ws = str(tmp_path / "ws")
+    assert run_cli("-w", ws, "ingest", *(str(DEMO_DIR / name) for name in DEMO_FILES)).returncode == 0
+    questions = "Who founded the company that acquired Kestrel Optics?\nWhere was she born?\n"
+    result = subprocess.run(
+        [sys.executable, "-m", "pagehop", "-w", ws, "chat", "--thread", "t1"],
+        input=questions,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "decompose" in result.stdout  # the live stage trace
+    first, _, second = result.stdout.partition("Where was Mirela Voss born?")
+    assert "Mirela Voss" in first
+    assert "Tallinn" in second

@@ -428,6 +428,8 @@ def _expected_labels(sub_query: str) -> tuple[str, ...] | None:
         return None
     if re.search(r"\b(die|died|death)\b", lowered) and "where" not in lowered and "place" not in lowered:
         return ("DATE",)
+    if re.match(r"(who|whom)\b", lowered):  # the question word outranks topic words ("Who founded X?")
+        return ("PERSON", "ORG")
     for words, labels in ANSWER_TYPES:
         if any(re.search(rf"\b{re.escape(word)}\b", lowered) for word in words):
             return labels
