@@ -159,8 +159,11 @@ class Workspace:
         return workspace
 
     def close(self) -> None:
+        """Close the catalog and the graph store handed to :meth:`open` (a Neo4j driver holds sockets)."""
         with self._lock:
             self._db.close()
+            if self.graph_store is not None:
+                self.graph_store.close()
 
     def __enter__(self) -> Workspace:
         return self

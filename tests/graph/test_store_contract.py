@@ -187,16 +187,47 @@ def test_mixed_embedding_sizes_are_refused(store: GraphStore) -> None:
     assert store.stats()["entities"] == 0
 
 
-def test_networkx_store_persists_atomically(tmp_path) -> None:
+def test_networkx_store_persists_through_its_journal(tmp_path) -> None:
     path = tmp_path / "ws" / "graph.pkl"
     first = NetworkxGraphStore(path)
     first.upsert(ENTITIES, RELATIONS, MENTIONS)
     first.close()
-    assert [p.name for p in path.parent.iterdir()] == ["graph.pkl"]  # no temp file left behind
+    assert [p.name for p in path.parent.iterdir()] == ["graph.pkl.journal"]  # a write appends, no snapshot yet
     reopened = NetworkxGraphStore(path)
     assert reopened.stats() == {"entities": 7, "relations": 6, "mentions": 11}
     assert [e.entity_id for e in reopened.find_entities("Skłodowska")] == [MARIE]
     assert reopened.personalized_pagerank({WARSAW: 1.0}, top_k=2) == first.personalized_pagerank({WARSAW: 1.0}, top_k=2)
+
+    reopened.delete_document("doc2")
+    after_delete = reopened.stats()
+    assert NetworkxGraphStore(path).stats() == after_delete
+
+
+def test_networkx_store_drops_a_record_torn_by_a_crash(tmp_path) -> None:
+    path = tmp_path / "graph.pkl"
+    store = NetworkxGraphStore(path)
+    store.upsert(ENTITIES, RELATIONS, MENTIONS)
+    journal = path.with_name("graph.pkl.journal")
+    whole = journal.read_bytes()
+    store.delete_document("doc1")
+    journal.write_bytes(journal.read_bytes()[: len(whole) + 20])  # the delete record cut short
+    reopened = NetworkxGraphStore(path)
+    assert reopened.stats() == {"entities": 7, "relations": 6, "mentions": 11}
+    assert journal.read_bytes() == whole  # the torn tail is cut off, later appends start clean
+    reopened.delete_document("doc1")
+    assert NetworkxGraphStore(path).stats() == reopened.stats()
+
+
+def test_networkx_store_folds_a_large_journal_into_a_snapshot(tmp_path, monkeypatch) -> None:
+    from pagehop.graph import networkx_store
+
+    monkeypatch.setattr(networkx_store, "MIN_COMPACT_BYTES", 0)
+    path = tmp_path / "graph.pkl"
+    store = NetworkxGraphStore(path)
+    store.upsert(ENTITIES, RELATIONS, MENTIONS)  # journal > empty snapshot: folded at once
+    assert path.exists() and not path.with_name("graph.pkl.journal").exists()
+    store.delete_document("doc2")
+    assert NetworkxGraphStore(path).stats() == store.stats()
 
 
 @pytest.mark.neo4j
