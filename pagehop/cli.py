@@ -43,10 +43,6 @@ class OcrChoice(StrEnum):
     never = "never"
 
 
-def not_built(what: str, issue: int) -> NoReturn:
-    fail(f"{what} is not built yet (tracked in issue #{issue}).", code=2)
-
-
 @app.callback()
 def main(
     ctx: typer.Context,
@@ -196,8 +192,14 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Bind address [default: 127.0.0.1].")] = None,
     port: Annotated[int | None, typer.Option(help="Port [default: 8000].")] = None,
 ) -> None:
-    """Serve the chat UI, the JSON API and the OpenAI-compatible API."""
-    not_built("serve", 6)
+    """Serve the chat UI (/ui), the JSON API (/api) and the OpenAI-compatible API (/v1)."""
+    from pagehop.server import UnsafeBind, serve
+
+    settings = settings_from(ctx)
+    try:
+        serve(settings, host, port)
+    except UnsafeBind as exc:
+        fail(str(exc))
 
 
 @app.command(name="eval")

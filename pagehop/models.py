@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
+    from spacy.language import Language
 
 
 class ModelNotAvailable(LookupError):
@@ -63,3 +64,11 @@ def load_sentence_embedder(ref: str, device: str = "auto") -> SentenceTransforme
     from sentence_transformers import SentenceTransformer
 
     return SentenceTransformer(str(resolve_text_embedder(ref)), device=torch_device(device))
+
+
+@cache
+def load_spacy(name: str) -> Language:
+    """One shared full spaCy pipeline per name for extraction and graph retrieval (spaCy is thread-safe to call)."""
+    import spacy
+
+    return spacy.load(name)

@@ -156,3 +156,9 @@ def test_chat_keeps_the_conversation_for_follow_ups(tmp_path: Path) -> None:
     first, _, second = result.stdout.partition("Where was Mirela Voss born?")
     assert "Mirela Voss" in first
     assert "Tallinn" in second
+
+
+def test_serve_refuses_a_public_address_without_an_api_key(tmp_path: Path) -> None:
+    result = run_cli("-w", str(tmp_path / "ws"), "serve", "--host", "0.0.0.0", "--port", "8765")
+    assert result.returncode == 1
+    assert "api" in result.stderr.lower() and "key" in result.stderr.lower()

@@ -125,9 +125,9 @@ class SpacyExtractor:
 
     @classmethod
     def from_settings(cls, model: str) -> SpacyExtractor:
-        import spacy
+        from pagehop.models import load_spacy
 
-        return cls(spacy.load(model))
+        return cls(load_spacy(model))
 
     def extract(self, chunks: Sequence[Chunk]) -> ExtractedGraph:
         graph = ExtractedGraph()

@@ -69,8 +69,7 @@ def make_graph_indexer(settings: Settings, store: GraphStore) -> GraphIndexer:
     """The offline default: spaCy extraction and MiniLM-assisted entity resolution."""
     from pagehop.graph.extraction import SpacyExtractor
     from pagehop.graph.resolution import load_text_embedder
-    from pagehop.models import torch_device
 
-    embedder = load_text_embedder(settings.models.text_embedder, torch_device(settings.models.device))
+    embedder = load_text_embedder(settings.models.text_embedder, settings.models.device)
     extractor = SpacyExtractor.from_settings(settings.models.spacy_model)
     return GraphIndexer(store, extractor, EntityResolver(store, embedder))

