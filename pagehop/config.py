@@ -34,10 +34,15 @@ class Neo4jSettings(BaseModel):
 
 
 class LLMSettings(BaseModel):
-    """An OpenAI-compatible endpoint (vLLM serving Qwen3-VL, or any other). No base_url: no LLM."""
+    """The agent's model: an OpenAI-compatible endpoint (vLLM serving Qwen3-VL, or any other), or
+    Qwen3-VL in-process through transformers. No base_url with the openai backend: no LLM."""
 
+    backend: Literal["openai", "transformers"] = "openai"
     base_url: str | None = Field(None, description="e.g. http://127.0.0.1:8000/v1")
-    model: str = "Qwen/Qwen3-VL-8B-Instruct"
+    model: str = Field(
+        "Qwen/Qwen3-VL-8B-Instruct",
+        description="served model name (openai) or a local folder / cached hub id (transformers)",
+    )
     api_key: SecretStr | None = None
     timeout_s: float = Field(120.0, gt=0)
     max_retries: int = Field(3, ge=0)
@@ -135,7 +140,7 @@ class Settings(BaseSettings):
 
     @property
     def llm_configured(self) -> bool:
-        return bool(self.llm.base_url)
+        return self.llm.backend == "transformers" or bool(self.llm.base_url)
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:

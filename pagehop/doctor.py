@@ -105,6 +105,11 @@ def _neo4j(settings: Settings) -> Check:
 
 def _llm(settings: Settings) -> Check:
     cfg = settings.llm
+    if cfg.backend == "transformers":
+        try:
+            return Check("llm", "ok", f"in-process {cfg.model} at {resolve_model(cfg.model)}")
+        except ModelNotAvailable as exc:
+            return Check("llm", "fail", f"in-process backend: {exc}")
     if not cfg.base_url:
         return Check("llm", "warn", "not configured: the agent uses its deterministic no-LLM policy")
     import httpx

@@ -118,6 +118,11 @@ def make_llm(settings: Settings) -> LLM | None:
     """The configured backend, or None when no LLM is configured (the agent then uses its policy)."""
     if not settings.llm_configured:
         return None
+    if settings.llm.backend == "transformers":
+        from pagehop.llm.transformers_llm import TransformersLLM
+        from pagehop.models import resolve_model, torch_device
+
+        return TransformersLLM(resolve_model(settings.llm.model), device=torch_device(settings.models.device))
     from pagehop.llm.openai_compat import OpenAICompatibleLLM
 
     return OpenAICompatibleLLM.from_settings(settings)

@@ -60,3 +60,16 @@ def test_random_model_returns_schema_valid_json_with_an_image(tiny_llm: Transfor
     # The image's vision tokens are part of the prompt.
     assert usage.prompt_tokens > 30
     assert tiny_llm.usage.calls >= 1
+
+
+def test_settings_select_the_in_process_backend(tmp_path) -> None:
+    from pagehop.config import Settings
+    from pagehop.llm.base import make_llm
+    from pagehop.models import ModelNotAvailable
+
+    settings = Settings(workspace=tmp_path, llm={"backend": "transformers", "model": str(tiny_qwen3vl_path())})
+    assert settings.llm_configured
+    assert isinstance(make_llm(settings), TransformersLLM)
+    missing = Settings(workspace=tmp_path, llm={"backend": "transformers", "model": str(tmp_path / "no-model")})
+    with pytest.raises(ModelNotAvailable, match="does not exist"):
+        make_llm(missing)
