@@ -1,12 +1,14 @@
 """Write pagehop/demo/harbor-lane-review-2021.pdf: a two-page report with a text layer, a table and a bar chart.
 
-The demo sample is our own (fictional) writing. The PDF is written by hand with the base-14 Helvetica
-font so it needs no PDF library; run this script again after changing the text.
+The demo sample is our own (fictional) writing. The PDF is written by hand (pagehop.testing.pdf) with
+the base-14 Helvetica font so it needs no PDF library; run this script again after changing the text.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+
+from pagehop.testing.pdf import assemble_pdf, escape
 
 OUT = Path(__file__).resolve().parents[1] / "pagehop" / "demo" / "harbor-lane-review-2021.pdf"
 
@@ -23,18 +25,15 @@ PAGE_1 = [
     (12, "The company is headquartered in Rotterdam and employs 640 people across three sites."),
 ]
 
+A4 = (595, 842)  # points
 REVENUE = [("2019", 84), ("2020", 97), ("2021", 131)]  # million euros
-
-
-def _escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
 
 
 def _text_block(lines: list[tuple[int, str]], top: int) -> str:
     ops = ["BT"]
     y = top
     for size, line in lines:
-        ops.append(f"/F1 {size} Tf 1 0 0 1 60 {y} Tm ({_escape(line)}) Tj")
+        ops.append(f"/F1 {size} Tf 1 0 0 1 60 {y} Tm ({escape(line)}) Tj")
         y -= int(size * 1.6)
     ops.append("ET")
     return "\n".join(ops)
@@ -62,31 +61,6 @@ def page_two() -> str:
     return "\n".join([heading, axis, "0 0 0 rg", *bars])
 
 
-def build_pdf(pages: list[str]) -> bytes:
-    objects: list[bytes] = []
-    kids = " ".join(f"{4 + 2 * i} 0 R" for i in range(len(pages)))
-    objects.append(b"<< /Type /Catalog /Pages 2 0 R >>")
-    objects.append(f"<< /Type /Pages /Kids [{kids}] /Count {len(pages)} >>".encode())
-    objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>")
-    for i, content in enumerate(pages):
-        stream = content.encode("latin-1")
-        objects.append(
-            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 3 0 R >> >> "
-            f"/Contents {5 + 2 * i} 0 R >>".encode()
-        )
-        objects.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
-    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-    return bytes(out)
-
-
 if __name__ == "__main__":
-    OUT.write_bytes(build_pdf([_text_block(PAGE_1, 780), page_two()]))
+    OUT.write_bytes(assemble_pdf([_text_block(PAGE_1, 780).encode("latin-1"), page_two().encode("latin-1")], size=A4))
     print(f"wrote {OUT}")

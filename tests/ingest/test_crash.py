@@ -12,9 +12,8 @@ from pathlib import Path
 import pagehop
 from pagehop.config import Settings
 from pagehop.ingest import ingest
+from pagehop.testing.pdf import write_pdf
 from pagehop.workspace import Workspace
-
-from .pdfgen import write_pdf
 
 CRASH_EXIT = 17
 

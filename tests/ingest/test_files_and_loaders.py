@@ -9,9 +9,9 @@ from PIL import Image
 
 from pagehop.ingest.files import IngestError, content_doc_id, expand_paths, inspect_file, sniff_kind
 from pagehop.ingest.loaders import open_source
+from pagehop.testing.pdf import pdf_bytes, write_pdf
 
 from .conftest import text_image
-from .pdfgen import pdf_bytes, write_pdf
 
 MAX_MB = 10.0
 

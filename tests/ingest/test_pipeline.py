@@ -11,10 +11,10 @@ from pagehop.config import Settings
 from pagehop.ingest import delete, ingest
 from pagehop.ingest.ocr import tesseract_path
 from pagehop.schema import Chunk, Document, Page
+from pagehop.testing.pdf import pdf_bytes, write_pdf
 from pagehop.workspace import Workspace
 
 from .conftest import text_image
-from .pdfgen import pdf_bytes, write_pdf
 
 GIRAFFE = "The giraffe lives in the savanna of East Africa.\nIt browses acacia leaves at dawn."
 EIFFEL = "The Eiffel Tower was finished in 1889 for the Paris World Fair."

@@ -1,7 +1,8 @@
-"""Hand-written PDFs for tests: a real text layer in standard Helvetica, no extra dependency.
+"""Hand-written PDFs: a real text layer in standard Helvetica, no extra dependency.
 
-Writing the bytes ourselves also lets tests build the broken cases a PDF library refuses
-to produce: zero pages, truncated files, and a password-protected (encrypted) file.
+Used by tests and by scripts/build_demo_pdf.py. Writing the bytes ourselves also lets tests build
+the broken cases a PDF library refuses to produce: zero pages, truncated files, and a
+password-protected (encrypted) file.
 """
 
 from __future__ import annotations
@@ -11,33 +12,45 @@ from pathlib import Path
 PAGE_WIDTH, PAGE_HEIGHT = 612, 792  # US letter, points
 
 
-def _escape(text: str) -> str:
+def escape(text: str) -> str:
+    """``text`` as the inside of a PDF string literal."""
     return text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
 
 
 def _content_stream(text: str) -> bytes:
-    lines = " T* ".join(f"({_escape(line)}) Tj" for line in text.splitlines() or [""])
+    lines = " T* ".join(f"({escape(line)}) Tj" for line in text.splitlines() or [""])
     return f"BT /F1 12 Tf 72 720 Td 14 TL {lines} ET".encode("latin-1")
 
 
 def pdf_bytes(pages: list[str], *, title: str | None = None, encrypted: bool = False) -> bytes:
     """A valid PDF with one page per string (lines split on newlines); ``[]`` gives a zero-page PDF."""
+    return assemble_pdf([_content_stream(text) for text in pages], title=title, encrypted=encrypted)
+
+
+def assemble_pdf(
+    contents: list[bytes],
+    *,
+    size: tuple[int, int] = (PAGE_WIDTH, PAGE_HEIGHT),
+    title: str | None = None,
+    encrypted: bool = False,
+) -> bytes:
+    """A PDF with one page per content stream (PDF drawing operators; font /F1 is Helvetica)."""
+    width, height = size
     objects: list[bytes] = []
-    page_ids = [4 + 2 * i for i in range(len(pages))]
+    page_ids = [4 + 2 * i for i in range(len(contents))]
     objects.append(b"<< /Type /Catalog /Pages 2 0 R >>")
     kids = " ".join(f"{pid} 0 R" for pid in page_ids)
-    objects.append(f"<< /Type /Pages /Kids [{kids}] /Count {len(pages)} >>".encode())
-    objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
-    for pid, text in zip(page_ids, pages, strict=True):
+    objects.append(f"<< /Type /Pages /Kids [{kids}] /Count {len(contents)} >>".encode())
+    objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>")
+    for pid, stream in zip(page_ids, contents, strict=True):
         objects.append(
-            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 {PAGE_WIDTH} {PAGE_HEIGHT}] "
+            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 {width} {height}] "
             f"/Resources << /Font << /F1 3 0 R >> >> /Contents {pid + 1} 0 R >>".encode()
         )
-        stream = _content_stream(text)
         objects.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
     info_ref = b""
     if title is not None:
-        objects.append(f"<< /Title ({_escape(title)}) >>".encode("latin-1"))
+        objects.append(f"<< /Title ({escape(title)}) >>".encode("latin-1"))
         info_ref = b" /Info %d 0 R" % len(objects)
     encrypt_ref = b""
     if encrypted:
