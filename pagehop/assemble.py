@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from pagehop.agents.retriever import WorkspaceRetriever
 from pagehop.config import Settings
 from pagehop.engine import Pagehop
 from pagehop.llm.base import LLM
@@ -51,11 +52,16 @@ def open_workspace(settings: Settings, *, graph: bool = True, warn: Warn = _igno
     return Workspace.open(settings, page_encoder=encoder, page_index=page_index, graph_store=store, hooks=hooks or ())
 
 
-def open_engine(workspace: Workspace, llm: LLM | None = None) -> Pagehop:
-    """The GraphSearch engine over every live channel of ``workspace``."""
+def open_retriever(workspace: Workspace) -> WorkspaceRetriever:
+    """Every live channel of ``workspace`` behind the agent's retriever; the graph ranked by PageRank."""
     graph_retriever = None
     if workspace.graph_store is not None:
         from pagehop.graph.retrieval import make_graph_retriever
 
         graph_retriever = make_graph_retriever(workspace.settings, workspace.graph_store)
-    return Pagehop.from_workspace(workspace, llm=llm, graph_retriever=graph_retriever)
+    return WorkspaceRetriever.from_workspace(workspace, graph_retriever)
+
+
+def open_engine(workspace: Workspace, llm: LLM | None = None) -> Pagehop:
+    """The GraphSearch engine over every live channel of ``workspace``, with the configured LLM if any."""
+    return Pagehop.open(workspace.settings, open_retriever(workspace), llm)

@@ -221,8 +221,7 @@ def eval_(
     concurrency: Annotated[int, typer.Option(help="Questions answered at once.", min=1)] = 2,
 ) -> None:
     """Run a QA dataset and report answer quality, retrieval quality and cost."""
-    from pagehop.agents.retriever import WorkspaceRetriever
-    from pagehop.assemble import open_workspace
+    from pagehop.assemble import open_retriever, open_workspace
     from pagehop.eval import (
         Ablation,
         DatasetError,
@@ -234,7 +233,6 @@ def eval_(
     )
     from pagehop.eval.baseline import SingleShotRAG
     from pagehop.eval.engine_adapter import ablated_settings, engine_for_eval
-    from pagehop.graph.retrieval import make_graph_retriever
     from pagehop.ingest import ingest as ingest_paths
     from pagehop.llm.base import make_llm
 
@@ -254,8 +252,7 @@ def eval_(
         with open_workspace(settings, graph=channels != "documents", warn=warn) as workspace:
             report = ingest_paths(workspace, [documents_to_ingest(folder)])
             err_console.print(report.summary(), highlight=False)
-            graph = make_graph_retriever(settings, workspace.graph_store) if workspace.graph_store else None
-            retriever = WorkspaceRetriever.from_workspace(workspace, graph)
+            retriever = open_retriever(workspace)
             with ExitStack() as stack:
                 qa: QASystem
                 if system == "single_shot":

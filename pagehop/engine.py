@@ -27,14 +27,14 @@ from pydantic import BaseModel
 
 from pagehop.agents.graph import build_graph
 from pagehop.agents.policy import NoLLMPolicy
-from pagehop.agents.retriever import RankedGraphSearch, Retriever, WorkspaceRetriever
+from pagehop.agents.retriever import Retriever
 from pagehop.agents.stages import AgentDeps
 from pagehop.agents.state import STATE_MODELS, Answer, Draft, Evidence, SubQuery, TraceEvent, Verdict
 from pagehop.config import AgentSettings, Settings
 from pagehop.llm.base import LLM, make_llm
 
 if TYPE_CHECKING:
-    from pagehop.workspace import Workspace
+    pass
 
 THREADS_FILE = "threads.sqlite"
 
@@ -88,13 +88,6 @@ class Pagehop:
             threads_path=settings.workspace / THREADS_FILE,
             spacy_model=settings.models.spacy_model,
         )
-
-    @classmethod
-    def from_workspace(
-        cls, workspace: Workspace, llm: LLM | None = None, graph_retriever: RankedGraphSearch | None = None
-    ) -> Pagehop:
-        """An engine over every live channel of an open workspace (see `WorkspaceRetriever.from_workspace`)."""
-        return cls.open(workspace.settings, WorkspaceRetriever.from_workspace(workspace, graph_retriever), llm)
 
     def close(self) -> None:
         self._connection.close()

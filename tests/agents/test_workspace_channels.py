@@ -7,18 +7,17 @@ from pathlib import Path
 import spacy
 
 from pagehop.agents.retriever import GraphRetrieverFacts, WorkspaceRetriever
+from pagehop.assemble import open_engine, open_workspace
 from pagehop.config import Settings
-from pagehop.engine import Pagehop
 from pagehop.graph.base import Entity, Mention, Relation
 from pagehop.graph.networkx_store import NetworkxGraphStore
 from pagehop.graph.retrieval import GraphRetriever
 from pagehop.schema import Chunk
-from pagehop.workspace import Workspace
 
 
 def test_empty_workspace_answers_without_crashing(tmp_path: Path) -> None:
     settings = Settings(workspace=tmp_path / "ws")
-    with Workspace.open(settings) as workspace, Pagehop.from_workspace(workspace) as engine:
+    with open_workspace(settings, graph=False) as workspace, open_engine(workspace) as engine:
         answer = engine.ask("Who is the mother of the director of film Atomised?")
     assert answer.answer == "" and answer.citations == [] and not answer.supported
     assert (tmp_path / "ws" / "threads.sqlite").is_file()
