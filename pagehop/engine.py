@@ -18,7 +18,7 @@ import sqlite3
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
@@ -32,9 +32,6 @@ from pagehop.agents.stages import AgentDeps
 from pagehop.agents.state import STATE_MODELS, Answer, Draft, Evidence, SubQuery, TraceEvent, Verdict
 from pagehop.config import AgentSettings, Settings
 from pagehop.llm.base import LLM, make_llm
-
-if TYPE_CHECKING:
-    pass
 
 THREADS_FILE = "threads.sqlite"
 
