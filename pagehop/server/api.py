@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import re
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -88,7 +90,7 @@ def get_document(doc_id: str, request: Request) -> dict[str, Any]:
 async def upload_documents(
     request: Request, files: Annotated[list[UploadFile], File(description="one or more documents")]
 ) -> UploadReport:
-    """Save each file under a generated name in ``<workspace>/uploads`` and ingest them all."""
+    """Save each file in ``<workspace>/uploads`` (a fresh folder each) and ingest them all."""
     state = state_of(request)
     for upload in files:
         _extension(upload.filename)  # refuse the whole request before writing anything
@@ -98,7 +100,7 @@ async def upload_documents(
             saved.append(await _save_upload(state, upload))
     except BaseException:
         for path in saved:
-            path.unlink(missing_ok=True)
+            _remove_upload(path)
         raise
     report = await run_in_threadpool(_ingest_locked, state, saved)
     names = {str(path): upload.filename or "" for path, upload in zip(saved, files, strict=True)}
@@ -106,7 +108,7 @@ async def upload_documents(
     kept = {doc.path for doc in report.ingested}
     for path in saved:
         if str(path) not in kept:
-            path.unlink(missing_ok=True)
+            _remove_upload(path)
     result = UploadReport(
         ingested=[doc for doc in (state.workspace.get_document(d.doc_id) for d in report.ingested) if doc],
         skipped=[f"{names.get(path, path)}: {why}" for path, why in report.skipped],
@@ -173,20 +175,34 @@ def _extension(filename: str | None) -> str:
     return suffix
 
 
+def _safe_name(filename: str | None) -> str:
+    """The client's base name reduced to plain characters: it titles the document, never picks a folder."""
+    stem = re.sub(r"[^\w .-]+", "_", Path(filename or "").stem).strip(" ._")[:120] or "upload"
+    return stem + _extension(filename)
+
+
 async def _save_upload(state: ServerState, upload: UploadFile) -> Path:
-    """Copy into uploads/ under a random name; the client's name never becomes a path (no traversal)."""
+    """Copy into uploads/<random>/<safe name>: a fresh folder per upload, so names never collide or traverse."""
     limit = int(state.settings.server.max_upload_mb * 2**20)
-    target = state.workspace.root / UPLOADS_DIR / f"{uuid.uuid4().hex}{_extension(upload.filename)}"
+    folder = state.workspace.root / UPLOADS_DIR / uuid.uuid4().hex
+    folder.mkdir(parents=True)
+    target = folder / _safe_name(upload.filename)
     written = 0
     with target.open("xb") as out:
         while chunk := await upload.read(COPY_CHUNK):
             written += len(chunk)
             if written > limit:
                 out.close()
-                target.unlink()
+                _remove_upload(target)
                 raise ApiError(413, f"{upload.filename!r} is larger than the {limit / 2**20:g} MB limit")
             out.write(chunk)
     return target
+
+
+def _remove_upload(path: Path) -> None:
+    path.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        path.parent.rmdir()
 
 
 def _ingest_locked(state: ServerState, paths: list[Path]) -> Any:
@@ -203,8 +219,8 @@ def _delete_locked(state: ServerState, doc: Document) -> None:
         delete(state.workspace, doc.doc_id)
     source = Path(doc.source_path)
     # The server's own copy goes too; a file the user ingested from elsewhere is theirs.
-    if source.parent == state.workspace.root / UPLOADS_DIR:
-        source.unlink(missing_ok=True)
+    if source.parent.parent == state.workspace.root / UPLOADS_DIR:
+        _remove_upload(source)
 
 
 def _document_or_404(state: ServerState, doc_id: str) -> Document:

@@ -101,14 +101,15 @@ def test_graph_entities_and_neighbours(client: httpx.Client) -> None:
 def test_upload_ask_and_delete_a_document(client: httpx.Client, server: Any) -> None:
     uploads = server.state.workspace.root / "uploads"
     text = b"Zephyr Lab\n\nThe Zephyr Lab mascot is a heron named Odile, kept on the roof since 2019.\n"
-    # A traversal name is harmless: the file is stored under a generated name.
+    # A traversal name is harmless: only its plain base name is kept, in a fresh folder under uploads/.
     response = client.post("/api/documents", files=[("files", ("../../../../tmp/evil name.txt", text, "text/plain"))])
     assert response.status_code == 201, response.text
     body = response.json()
     assert len(body["ingested"]) == 1 and not body["failed"]
     doc = body["ingested"][0]
     stored = Path(doc["source_path"])
-    assert stored.parent == uploads and stored.suffix == ".txt" and len(stored.stem) == 32
+    assert stored.parent.parent == uploads and len(stored.parent.name) == 32 and stored.name == "evil name.txt"
+    assert doc["title"] == "evil name"  # the client's file name titles it, as `pagehop ingest` does
     assert not Path("/tmp/evil name.txt").exists()
 
     answer = client.post("/api/ask", json={"question": "What is the name of the Zephyr Lab mascot?"}).json()
@@ -117,10 +118,10 @@ def test_upload_ask_and_delete_a_document(client: httpx.Client, server: Any) -> 
     # The same content again is skipped, and its copy is not kept.
     again = client.post("/api/documents", files=[("files", ("copy.txt", text, "text/plain"))]).json()
     assert again["ingested"] == [] and len(again["skipped"]) == 1
-    assert list(uploads.iterdir()) == [stored]
+    assert list(uploads.iterdir()) == [stored.parent]
 
     assert client.delete(f"/api/documents/{doc['doc_id']}").json()["deleted"] == doc["doc_id"]
-    assert not stored.exists()
+    assert not stored.parent.exists()
     assert_error(client.get(f"/api/documents/{doc['doc_id']}"), 404)
     assert_error(client.delete(f"/api/documents/{doc['doc_id']}"), 404)
     assert len(client.get("/api/documents").json()) == 3
