@@ -68,3 +68,17 @@ def test_broken_configuration_says_what_to_fix(
 def test_missing_config_file_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         load_settings(tmp_path / "nope.toml")
+
+
+def test_the_readme_example_configuration_loads(tmp_path: Path) -> None:
+    import re
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    example = re.search(r"```toml\n(.*?)```", readme, re.S)
+    assert example is not None
+    path = tmp_path / "pagehop.toml"
+    path.write_text(example.group(1))
+    settings = load_settings(path)
+    assert settings.graph_store == "networkx"
+    assert settings.llm.base_url == "http://127.0.0.1:8000/v1"
+    assert settings.agent.max_llm_calls == 12
