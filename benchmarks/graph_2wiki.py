@@ -18,7 +18,6 @@ its own label namespace and drops it at the end.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 import uuid
@@ -29,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pagehop.eval.datasets import align_gold_titles, load_corpus, load_dataset
 from pagehop.graph.base import GraphStore
 from pagehop.graph.extraction import ExtractedGraph, SpacyExtractor
 from pagehop.graph.indexer import GraphIndexer
@@ -65,29 +65,20 @@ def _chunks(name: str, passages: Sequence[tuple[str, str]]) -> list[Chunk]:
     ]
 
 
-def load_2wiki() -> Dataset:
-    corpus = json.loads((DATA / "2wikimultihopqa_corpus.json").read_text())
-    questions = json.loads((DATA / "2wikimultihopqa_dev300.json").read_text())
-    gold = [(q["question"], {triple[0] for triple in q["evidence"]}) for q in questions]
-    return Dataset("2wiki", _chunks("2wiki", [(p["title"], p["text"]) for p in corpus]), gold)
+FILES = {  # dataset -> (questions, corpus) in ../shared/data/multihop
+    "2wiki": ("2wikimultihopqa_dev300.json", "2wikimultihopqa_corpus.json"),
+    "hotpotqa": ("hotpotqa_train.json", "hotpotqa_train_corpus.json"),
+    "musique": ("musique_train.json", "musique_train_corpus.json"),
+}
 
 
-def load_hotpot() -> Dataset:
-    corpus = json.loads((DATA / "hotpotqa_train_corpus.json").read_text())
-    questions = json.loads((DATA / "hotpotqa_train.json").read_text())
-    gold = [(q["question"], {title for title, _ in q["supporting_facts"]}) for q in questions]
-    passages = [(title, "".join(sentences)) for title, sentences in corpus.items()]
-    return Dataset("hotpotqa", _chunks("hotpotqa", passages), gold)
-
-
-def load_musique() -> Dataset:
-    corpus = json.loads((DATA / "musique_train_corpus.json").read_text())
-    questions = json.loads((DATA / "musique_train.json").read_text())
-    gold = [(q["question"], {p["title"] for p in q["paragraphs"] if p["is_supporting"]}) for q in questions]
-    return Dataset("musique", _chunks("musique", [(p["title"], p["text"]) for p in corpus]), gold)
-
-
-LOADERS = {"2wiki": load_2wiki, "hotpotqa": load_hotpot, "musique": load_musique}
+def load(name: str) -> Dataset:
+    """Questions and gold titles exactly as ``pagehop eval`` reads them (2Wiki subjects aligned to titles)."""
+    questions_file, corpus_file = FILES[name]
+    passages = load_corpus(DATA / corpus_file)
+    examples = align_gold_titles(load_dataset(DATA / questions_file), [p.title for p in passages])
+    gold = [(e.question, set(e.gold_passages)) for e in examples]
+    return Dataset(name, _chunks(name, [(p.title, p.text) for p in passages]), gold)
 
 
 def subset(data: Dataset, max_passages: int | None, max_questions: int | None) -> Dataset:
@@ -163,7 +154,7 @@ def run(args: argparse.Namespace) -> None:
     ingest_rows: list[str] = []
     recall_rows: list[str] = []
     for name in args.datasets:
-        data = subset(LOADERS[name](), args.max_passages, args.max_questions)
+        data = subset(load(name), args.max_passages, args.max_questions)
         title_of = {c.chunk_id: c.title for c in data.chunks}
         golds = [g for _, g in data.questions]
         started = time.perf_counter()
@@ -190,7 +181,7 @@ def run(args: argparse.Namespace) -> None:
                     f"{stats['entities']} | {stats['relations']} | {stats['mentions']} |"
                 )
                 print(ingest_rows[-1], flush=True)
-                retriever = GraphRetriever(store, nlp, embedder)
+                retriever = GraphRetriever(store, nlp)
                 started = time.perf_counter()
                 graph = [[c for c, _ in retriever.search(q, k=DEPTH).chunks] for q, _ in data.questions]
                 search_ms = 1000 * (time.perf_counter() - started) / len(data.questions)
@@ -221,7 +212,7 @@ def _recall_row(dataset: str, backend: str, label: str, titles: list[list[str]],
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--datasets", nargs="+", choices=sorted(LOADERS), default=["2wiki", "hotpotqa", "musique"])
+    parser.add_argument("--datasets", nargs="+", choices=sorted(FILES), default=["2wiki", "hotpotqa", "musique"])
     parser.add_argument("--backends", nargs="+", choices=["networkx", "neo4j"], default=["networkx"])
     parser.add_argument("--max-passages", type=int, default=None)
     parser.add_argument("--max-questions", type=int, default=None)

@@ -299,19 +299,26 @@ class Neo4jGraphStore:
         scored.sort(key=lambda t: t[:3])
         return [t[3] for t in scored[:limit]]
 
-    def similar_entities(self, embedding: Sequence[float], limit: int = 10) -> list[tuple[Entity, float]]:
-        if self._dims is None:
-            return []
-        if len(embedding) != self._dims:
-            raise ValueError(f"embedding has {len(embedding)} dims, the store holds {self._dims}-d vectors")
+    def similar_entities(
+        self, embeddings: Sequence[Sequence[float]], limit: int = 10
+    ) -> list[list[tuple[Entity, float]]]:
+        if self._dims is None or not len(embeddings):
+            return [[] for _ in embeddings]
+        if any(len(vector) != self._dims for vector in embeddings):
+            raise ValueError(f"embeddings must have {self._dims} dims, the dimension of the stored vectors")
         records = self._read(
-            "CALL db.index.vector.queryNodes($index, $k, $vector) YIELD node, score RETURN node, score",
+            "UNWIND range(0, size($vectors) - 1) AS i "
+            "CALL (i) { CALL db.index.vector.queryNodes($index, $k, $vectors[i]) YIELD node, score "
+            "RETURN node, score } RETURN i, node, score",
             index=self._names["vector"],
             k=limit,
-            vector=list(map(float, embedding)),
+            vectors=[list(map(float, vector)) for vector in embeddings],
         )
+        found: list[list[tuple[Entity, float]]] = [[] for _ in embeddings]
         # Neo4j reports cosine as (1 + cos) / 2; give back the plain cosine like the embedded store.
-        return [(_entity(r["node"]), 2.0 * r["score"] - 1.0) for r in records]
+        for r in records:
+            found[r["i"]].append((_entity(r["node"]), 2.0 * r["score"] - 1.0))
+        return found
 
     def neighbours(self, entity_id: str, hops: int = 1, limit: int = 50) -> list[GraphPath]:
         local = self._local_graph([entity_id], hops, max(limit * 10, 500))

@@ -65,7 +65,11 @@ class NetworkxGraphStore:
         self._mentions: dict[str, dict[str, Mention]] = defaultdict(dict)  # entity -> chunk -> mention
         self._embeddings: dict[str, np.ndarray] = {}
         self._tokens: dict[str, set[str]] = defaultdict(set)  # name token -> entity ids
-        self._matrix: tuple[list[str], np.ndarray] | None = None  # cache for similar_entities
+        # entity id -> its normalised name and aliases: look-ups compare keys without re-normalising
+        self._keys: dict[str, set[str]] = {}
+        # similar_entities' normalised matrix; entities embedded since it was built wait in _unmatrixed
+        self._matrix: tuple[list[str], np.ndarray] | None = None
+        self._unmatrixed: list[str] = []
         self._journal_bytes = 0
         if path is not None:
             if path.exists():
@@ -152,22 +156,31 @@ class NetworkxGraphStore:
             for entity_id in holders:
                 scores[entity_id] += idf
         for entity_id in scores:
-            if key in self._normalised_names(entity_id):
+            if key in self._keys[entity_id]:
                 scores[entity_id] += EXACT_MATCH_BONUS
         ranked = sorted(scores, key=lambda e: (-scores[e], e))[:limit]
         return [entity for e in ranked if (entity := self.get_entity(e)) is not None]
 
     @_locked
-    def similar_entities(self, embedding: Sequence[float], limit: int = 10) -> list[tuple[Entity, float]]:
+    def similar_entities(
+        self, embeddings: Sequence[Sequence[float]], limit: int = 10
+    ) -> list[list[tuple[Entity, float]]]:
         ids, matrix = self._embedding_matrix()
-        if not ids:
-            return []
-        query = np.asarray(embedding, dtype=np.float32)
-        if query.shape != (matrix.shape[1],):
-            raise ValueError(f"embedding has {query.shape[0]} dims, the store holds {matrix.shape[1]}-d vectors")
-        sims = matrix @ (query / (float(np.linalg.norm(query)) or 1.0))
-        top = np.argsort(-sims, kind="stable")[:limit]
-        return [(entity, float(sims[i])) for i in top if (entity := self.get_entity(ids[i])) is not None]
+        if not ids or not len(embeddings):
+            return [[] for _ in embeddings]
+        queries = np.asarray(embeddings, dtype=np.float32)
+        if queries.ndim != 2 or queries.shape[1] != matrix.shape[1]:
+            raise ValueError(
+                f"embeddings must have {matrix.shape[1]} dims (the stored vectors), got shape {queries.shape}"
+            )
+        norms = np.linalg.norm(queries, axis=1, keepdims=True)
+        sims = (queries / np.where(norms == 0, 1.0, norms)) @ matrix.T
+        found = []
+        for row in sims:
+            top = np.argpartition(-row, limit)[:limit] if limit < len(ids) else np.arange(len(ids))
+            top = top[np.lexsort((top, -row[top]))]  # best first, ties by id order
+            found.append([(entity, float(row[i])) for i in top if (entity := self.get_entity(ids[i])) is not None])
+        return found
 
     @_locked
     def neighbours(self, entity_id: str, hops: int = 1, limit: int = 50) -> list[GraphPath]:
@@ -219,12 +232,10 @@ class NetworkxGraphStore:
             aliases=merged.aliases,
             description=merged.description,
         )
-        for name in [merged.name, *merged.aliases]:
-            for token in normalise_name(name).split():
-                self._tokens[token].add(merged.entity_id)
+        self._index_names(merged.entity_id, [merged.name, *merged.aliases])
         if merged.embedding is not None and merged.entity_id not in self._embeddings:
             self._embeddings[merged.entity_id] = np.asarray(merged.embedding, dtype=np.float32)
-            self._matrix = None
+            self._unmatrixed.append(merged.entity_id)
 
     def _upsert_relation(self, relation: Relation) -> None:
         source, target, key = relation.source_id, relation.target_id, relation.type
@@ -234,9 +245,17 @@ class NetworkxGraphStore:
         data["evidence"][(relation.doc_id, relation.chunk_id)] = relation.page
         data["description"] = data["description"] or relation.description
 
+    def _index_names(self, entity_id: str, names: Sequence[str]) -> None:
+        keys = self._keys.setdefault(entity_id, set())
+        for key in map(normalise_name, names):
+            if key not in keys:
+                keys.add(key)
+                for token in key.split():
+                    self._tokens[token].add(entity_id)
+
     def _remove_entity(self, entity_id: str) -> None:
-        for name in self._normalised_names(entity_id):
-            for token in name.split():
+        for key in self._keys.pop(entity_id, set()):
+            for token in key.split():
                 self._tokens[token].discard(entity_id)
                 if not self._tokens[token]:
                     del self._tokens[token]
@@ -244,18 +263,18 @@ class NetworkxGraphStore:
         if self._embeddings.pop(entity_id, None) is not None:
             self._matrix = None
 
-    def _normalised_names(self, entity_id: str) -> set[str]:
-        data = self._graph.nodes[entity_id]
-        return {normalise_name(n) for n in [data["name"], *data["aliases"]]}
-
     def _embedding_matrix(self) -> tuple[list[str], np.ndarray]:
+        """Rebuilt after a removal; otherwise new rows are appended (a rebuild per ingested document
+        would copy every stored vector each time)."""
         if self._matrix is None:
-            ids = sorted(self._embeddings)
-            if not ids:
-                return [], np.zeros((0, 0), dtype=np.float32)
-            matrix = np.stack([self._embeddings[i] for i in ids])
-            norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-            self._matrix = (ids, matrix / np.where(norms == 0, 1.0, norms))
+            self._matrix, self._unmatrixed = ([], np.zeros((0, 0), dtype=np.float32)), list(self._embeddings)
+        if self._unmatrixed:
+            ids, matrix = self._matrix
+            rows = np.stack([self._embeddings[i] for i in self._unmatrixed])
+            norms = np.linalg.norm(rows, axis=1, keepdims=True)
+            rows = rows / np.where(norms == 0, 1.0, norms)
+            self._matrix = (ids + self._unmatrixed, np.vstack([matrix, rows]) if ids else rows)
+            self._unmatrixed = []
         return self._matrix
 
     @property
@@ -336,7 +355,5 @@ class NetworkxGraphStore:
         self._graph = state["graph"]
         self._mentions = defaultdict(dict, state["mentions"])
         self._embeddings = state["embeddings"]
-        for entity_id in self._graph.nodes:
-            for name in self._normalised_names(entity_id):
-                for token in name.split():
-                    self._tokens[token].add(entity_id)
+        for entity_id, data in self._graph.nodes(data=True):
+            self._index_names(entity_id, [data["name"], *data["aliases"]])

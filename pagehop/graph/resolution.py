@@ -142,31 +142,26 @@ class EntityResolver:
         self, new_entities: list[Entity], resolved: list[Entity], id_map: dict[str, str]
     ) -> list[Entity]:
         """Fold each new entity into a stored or earlier new one of the same type if close enough."""
+        vectors = np.asarray([e.embedding for e in new_entities], dtype=np.float32)
+        stored = self.store.similar_entities(vectors.tolist(), limit=3)  # one look-up for the batch
         kept: list[Entity] = []
-        kept_vectors: list[np.ndarray] = []
-        for entity in new_entities:
-            vector = np.asarray(entity.embedding, dtype=np.float32)
-            target = self._stored_match(entity, vector)
+        kept_rows: list[int] = []  # rows of ``vectors`` that were kept, in ``kept`` order
+        for row, (entity, candidates) in enumerate(zip(new_entities, stored, strict=True)):
+            target = next((c for c, score in candidates if score >= self.threshold and c.type == entity.type), None)
             if target is not None:
                 id_map[entity.entity_id] = target.entity_id
                 resolved.append(_absorb(target, entity))
                 continue
-            if kept_vectors:
-                sims = np.stack(kept_vectors) @ vector
+            if kept_rows:
+                sims = vectors[kept_rows] @ vectors[row]
                 best = int(np.argmax(sims))
                 if sims[best] >= self.threshold and kept[best].type == entity.type:
                     id_map[entity.entity_id] = kept[best].entity_id
                     kept[best] = _absorb(kept[best], entity)
                     continue
             kept.append(entity)
-            kept_vectors.append(vector)
+            kept_rows.append(row)
         return kept
-
-    def _stored_match(self, entity: Entity, vector: np.ndarray) -> Entity | None:
-        for candidate, score in self.store.similar_entities(vector.tolist(), limit=3):
-            if score >= self.threshold and candidate.type == entity.type:
-                return candidate
-        return None
 
 
 def merge_entity(existing: Entity | None, incoming: Entity) -> Entity:

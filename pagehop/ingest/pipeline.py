@@ -7,8 +7,9 @@ One document at a time, in this order (see ``pagehop.workspace`` for why it is c
 3. per page: render, save image + thumbnail, text layer or OCR, page vectors in batches;
 4. chunks; derived-data hooks (graph extraction, ...);
 5. one transaction: pages + chunks + ``ready`` (+ the replaced old version marked ``deleting``);
-6. the replaced old version purged; chunks embedded into the text index in batches across documents
-   (the index is rebuilt from the catalog's chunks if a crash loses a batch).
+6. the replaced old version purged; chunks embedded into the text index in batches across documents,
+   the index saved every ``TEXT_SAVE_SECONDS`` (what a crash loses is re-embedded from the catalog's
+   chunks at the next open).
 
 Any failure in 2–5 purges what was written, and the batch goes on with the next file.
 """
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 
 ENCODE_BATCH = 8  # pages per page-encoder call: amortises model overhead, bounds memory
 TEXT_BATCH = 256  # chunks embedded per text-index call; the index catches up on the catalog after a crash
+TEXT_SAVE_SECONDS = 120.0  # a long ingest saves the text index this often, so a crash re-embeds little
 THUMBNAIL_QUALITY = 80
 
 
@@ -134,6 +136,7 @@ def ingest(
         workspace.recover()
         text_index = workspace.text_index
         unindexed: list[Chunk] = []  # chunks of committed documents, embedded in batches
+        saved_at = time.monotonic()
         try:
             with tqdm(total=len(files), unit="file", desc="ingest", disable=not show) as bar:
                 for path in files:
@@ -141,6 +144,9 @@ def ingest(
                     if len(unindexed) >= TEXT_BATCH:
                         text_index.add(unindexed)
                         unindexed = []
+                        if time.monotonic() - saved_at >= TEXT_SAVE_SECONDS:
+                            text_index.save()
+                            saved_at = time.monotonic()
                     bar.set_postfix(pages=report.pages, failed=len(report.failed))
                     bar.update()
         finally:

@@ -70,8 +70,8 @@ def test_chunks_of_another_document_are_refused(indexed: GraphIndexer) -> None:
         indexed.add_document(document("doc9", "x"), [], [passage_chunk(1, "x", "Some text about Oslo.")])
 
 
-def test_two_hop_question_reaches_both_passages(indexed: GraphIndexer, nlp, embedder) -> None:
-    retriever = GraphRetriever(indexed.store, nlp, embedder)
+def test_two_hop_question_reaches_both_passages(indexed: GraphIndexer, nlp) -> None:
+    retriever = GraphRetriever(indexed.store, nlp)
     result = retriever.search("Who is the mother of the director of the film The Silent Harbor?", k=3)
     assert entity_id_for("The Silent Harbor") in result.seeds
     assert {c for c, _ in result.chunks[:2]} == {"chunk0", "chunk1"}  # the film's and the director's passages
@@ -80,6 +80,25 @@ def test_two_hop_question_reaches_both_passages(indexed: GraphIndexer, nlp, embe
     assert "chunk5" not in {c for c, _ in result.chunks}  # the opera house is unrelated
 
 
-def test_unknown_question_finds_nothing(indexed: GraphIndexer, nlp, embedder) -> None:
-    result = GraphRetriever(indexed.store, nlp, embedder).search("What is the boiling point of xenon?", k=5)
+def test_unknown_question_finds_nothing(indexed: GraphIndexer, nlp) -> None:
+    result = GraphRetriever(indexed.store, nlp).search("What is the boiling point of xenon?", k=5)
     assert result.seeds == {} and result.chunks == [] and result.paths == []
+
+
+def test_a_shared_word_is_no_seed_but_a_whole_name_in_the_question_is(minilm_store: GraphStore, nlp, embedder) -> None:
+    indexer = GraphIndexer(minilm_store, SpacyExtractor(nlp), EntityResolver(minilm_store, embedder))
+    passages = {
+        "Harbor Lights": "Harbor Lights is a 1963 film directed by Ines Falk.",
+        "Ines Falk": "Ines Falk was a German film director born in Bremen.",
+        "Otto Brandt (director)": "Otto Brandt is a Danish director of sea documentaries.",
+        "Harbor (band)": "Harbor is a rock band from Oslo.",
+    }
+    for i, (title, text) in enumerate(passages.items()):
+        indexer.add_document(document(f"doc{i}", title), [], [passage_chunk(i, title, text)])
+
+    seeds = GraphRetriever(minilm_store, nlp).link("Where was the director of the film Harbor Lights born?")
+
+    assert entity_id_for("Harbor Lights") in seeds  # said as one mention: weight 1
+    assert entity_id_for("Harbor (band)") in seeds  # its whole name "Harbor" is in the question: partial
+    assert seeds[entity_id_for("Harbor (band)")] < seeds[entity_id_for("Harbor Lights")]
+    assert entity_id_for("Otto Brandt (director)") not in seeds  # shares only the word "director"

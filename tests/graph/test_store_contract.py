@@ -94,12 +94,28 @@ def test_find_entities_by_name_alias_and_token(curie: GraphStore) -> None:
     assert curie.find_entities("?!") == []
 
 
-def test_similar_entities_returns_cosine(curie: GraphStore) -> None:
-    ranked = curie.similar_entities([2.0, 0.0, 0.0, 0.0], limit=2)
-    assert [e.entity_id for e, _ in ranked] == [MARIE, PIERRE]
-    assert [s for _, s in ranked] == pytest.approx([1.0, 0.8], abs=1e-4)
+def test_similar_entities_returns_cosine_per_query(curie: GraphStore) -> None:
+    nearest_marie, nearest_pierre = curie.similar_entities([[2.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0]], limit=2)
+    assert [e.entity_id for e, _ in nearest_marie] == [MARIE, PIERRE]
+    assert [s for _, s in nearest_marie] == pytest.approx([1.0, 0.8], abs=1e-4)
+    assert nearest_pierre[0][0].entity_id == PIERRE
+    assert curie.similar_entities([], limit=2) == []
     with pytest.raises(ValueError, match="dims"):
-        curie.similar_entities([1.0, 0.0], limit=2)
+        curie.similar_entities([[1.0, 0.0]], limit=2)
+
+
+def test_similar_entities_follow_writes_and_deletes(curie: GraphStore) -> None:
+    assert curie.similar_entities([[0.0, 0.0, 0.0, 1.0]], limit=1)[0][0][0].entity_id == LONELY
+    skipper = _entity("Skipper", "PERSON", vec=[0.0, 0.0, 0.1, 1.0])
+    curie.upsert([skipper], [], [Mention(entity_id=skipper.entity_id, doc_id="doc4", chunk_id="c6", page=1)])
+    assert curie.similar_entities([[0.0, 0.0, 0.1, 1.0]], limit=1)[0][0][0].entity_id == skipper.entity_id
+    curie.delete_document("doc3")
+    assert [e.entity_id for e, _ in curie.similar_entities([[0.0, 0.0, 0.5, 1.0]], limit=2)[0]] == [
+        skipper.entity_id,
+        NOBEL,
+    ]
+    # name look-ups forget the removed entity too
+    assert curie.find_entities("Lonely Island") == []
 
 
 def test_neighbours_and_paths_render_citable_chains(curie: GraphStore) -> None:

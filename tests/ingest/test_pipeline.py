@@ -247,3 +247,29 @@ def test_without_tesseract_pages_are_still_ingested_with_a_warning(
     (doc,) = workspace.list_documents()
     page = workspace.get_page(doc.doc_id, 1)
     assert page is not None and page.text_source == "none" and page.image_path is not None
+
+
+def test_a_long_ingest_saves_the_text_index_as_it_goes(
+    settings: Settings, docs: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What is on disk mid-ingest already holds the earlier documents, so a crash re-embeds little."""
+    from pagehop.ingest import pipeline
+    from pagehop.retrieval.text_index import HybridTextIndex
+
+    monkeypatch.setattr(pipeline, "TEXT_BATCH", 1)
+    monkeypatch.setattr(pipeline, "TEXT_SAVE_SECONDS", 0.0)
+    on_disk: list[int] = []
+
+    class DiskReader(RecordingHook):
+        def add_document(self, doc: Document, pages: Sequence[Page], chunks: Sequence[Chunk]) -> None:
+            on_disk.append(len(HybridTextIndex(workspace.text_index.folder)))
+
+    workspace = Workspace.open(settings, hooks=[DiskReader()])
+    for i, text in enumerate([GIRAFFE, EIFFEL, "The kraken is a sea monster of Norway."]):
+        (docs / f"{i}.txt").write_text(text)
+
+    ingest(workspace, [docs], ocr="never", progress=False)
+
+    assert on_disk == [0, 1, 2]
+    assert len(HybridTextIndex(workspace.text_index.folder)) == 3
+    workspace.close()
