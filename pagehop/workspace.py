@@ -422,9 +422,7 @@ class Workspace:
                 self._text_index.save()
             if self.page_index is not None:
                 self.page_index.delete_document(doc_id)
-            if self.graph_store is not None:
-                self.graph_store.delete_document(doc_id)
-            for hook in self.hooks:
+            for hook in self.hooks:  # the graph's facts go through its indexer hook
                 hook.delete_document(doc_id)
             shutil.rmtree(self.doc_pages_dir(doc_id), ignore_errors=True)
             with self._transaction() as db:

@@ -13,7 +13,7 @@ import base64
 import io
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -29,6 +29,9 @@ _RETRY_STATUSES = {408, 409, 429, 500, 502, 503, 504}
 
 class _Retryable(Exception):
     """A failure worth another attempt; the message says what happened."""
+
+
+_RETRYABLE = (_Retryable, httpx.TimeoutException, httpx.TransportError)
 
 
 class OpenAICompatibleLLM:
@@ -91,18 +94,17 @@ class OpenAICompatibleLLM:
         usage: Usage | None = None,
     ) -> T:
         payload = self._payload(messages, schema, images, max_tokens)
-        last_error = ""
-        for attempt in range(self._max_retries + 1):
-            if attempt:
-                time.sleep(self._backoff_s * 2 ** (attempt - 1))
+        errors: list[str] = []
+        for delay in self._delays():
+            time.sleep(delay)
             started = time.perf_counter()
             try:
                 with self._sync_slots:
                     response = self._client.post(self._url, json=payload)
                 return self._accept(response, schema, time.perf_counter() - started, usage)
-            except (_Retryable, httpx.TimeoutException, httpx.TransportError) as exc:
-                last_error = _describe(exc)
-        raise LLMError(f"{self.name}: no valid answer after {self._max_retries + 1} attempts: {last_error}")
+            except _RETRYABLE as exc:
+                errors.append(_describe(exc))
+        raise self._exhausted(errors)
 
     async def acomplete_json(
         self,
@@ -115,19 +117,29 @@ class OpenAICompatibleLLM:
     ) -> T:
         payload = self._payload(messages, schema, images, max_tokens)
         slots = self._async_slots.setdefault(id(asyncio.get_running_loop()), asyncio.Semaphore(self._max_concurrency))
-        last_error = ""
+        errors: list[str] = []
         async with httpx.AsyncClient(timeout=self._timeout, headers=self._headers) as client:
-            for attempt in range(self._max_retries + 1):
-                if attempt:
-                    await asyncio.sleep(self._backoff_s * 2 ** (attempt - 1))
+            for delay in self._delays():
+                await asyncio.sleep(delay)
                 started = time.perf_counter()
                 try:
                     async with slots:
                         response = await client.post(self._url, json=payload)
                     return self._accept(response, schema, time.perf_counter() - started, usage)
-                except (_Retryable, httpx.TimeoutException, httpx.TransportError) as exc:
-                    last_error = _describe(exc)
-        raise LLMError(f"{self.name}: no valid answer after {self._max_retries + 1} attempts: {last_error}")
+                except _RETRYABLE as exc:
+                    errors.append(_describe(exc))
+        raise self._exhausted(errors)
+
+    # -- retry policy, shared by the sync and async calls ------------------------------
+
+    def _delays(self) -> Iterator[float]:
+        """Seconds to wait before each attempt: none before the first, then exponential backoff."""
+        yield 0.0
+        for retry in range(self._max_retries):
+            yield self._backoff_s * 2**retry
+
+    def _exhausted(self, errors: list[str]) -> LLMError:
+        return LLMError(f"{self.name}: no valid answer after {len(errors)} attempts: {errors[-1]}")
 
     # -- request and response ----------------------------------------------------------
 
