@@ -349,7 +349,7 @@ class Neo4jGraphStore:
             ids=selected,
         ):
             chunk_mentions[record["id"]].append(record["chunk"])
-        return personalized_pagerank(selected, walks.relations_in(local, selected), chunk_mentions, seeds, top_k)
+        return personalized_pagerank(selected, walks.edges_among(local, selected), chunk_mentions, seeds, top_k)
 
     def chunk_mention_counts(self, entity_ids: Sequence[str]) -> dict[str, int]:
         records = self._read(

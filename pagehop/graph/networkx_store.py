@@ -202,8 +202,7 @@ class NetworkxGraphStore:
     ) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
         selected = self._neighbourhood(list(seeds), self.ppr_hops, self.ppr_max_entities)
         chunk_mentions = {e: list(self._mentions.get(e, {})) for e in selected}
-        relations = walks.relations_in(self._graph, selected)
-        return personalized_pagerank(selected, relations, chunk_mentions, seeds, top_k)
+        return personalized_pagerank(selected, walks.edges_among(self._graph, selected), chunk_mentions, seeds, top_k)
 
     @_locked
     def chunk_mention_counts(self, entity_ids: Sequence[str]) -> dict[str, int]:

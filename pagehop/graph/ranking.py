@@ -14,33 +14,32 @@ from collections.abc import Iterable, Mapping
 
 import networkx as nx
 
-from pagehop.graph.base import Relation
-
 DAMPING = 0.5  # HippoRAG's setting: restart often, stay close to the seeds.
 
 
 def personalized_pagerank(
     entity_ids: Iterable[str],
-    relations: Iterable[Relation],
+    relations: Iterable[tuple[str, str]],
     chunk_mentions: Mapping[str, Iterable[str]],
     seeds: Mapping[str, float],
     top_k: int,
 ) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
     """Rank entities by PPR from ``seeds`` and chunks by the sum of their entities' scores.
 
-    ``chunk_mentions`` maps each entity id to the chunk ids that mention it.
+    ``relations`` holds one (source, target) pair per relation; ``chunk_mentions`` maps each
+    entity id to the chunk ids that mention it.
     """
     if top_k <= 0:
         raise ValueError(f"top_k must be positive, got {top_k}")
     graph = nx.Graph()
     graph.add_nodes_from(entity_ids)
-    for relation in relations:
-        if relation.source_id == relation.target_id:
+    for source, target in relations:
+        if source == target:
             continue
-        if graph.has_edge(relation.source_id, relation.target_id):
-            graph[relation.source_id][relation.target_id]["weight"] += 1.0
+        if graph.has_edge(source, target):
+            graph[source][target]["weight"] += 1.0
         else:
-            graph.add_edge(relation.source_id, relation.target_id, weight=1.0)
+            graph.add_edge(source, target, weight=1.0)
     personalization = {node: weight for node, weight in seeds.items() if node in graph and weight > 0}
     if not personalization:
         return [], []

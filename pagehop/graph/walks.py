@@ -118,6 +118,19 @@ def path_of(graph: nx.MultiDiGraph, walk: Sequence[str]) -> GraphPath:
     return GraphPath(entity_ids=list(walk), names=names, relations=relations, provenance=provenance)
 
 
+def edges_among(graph: nx.MultiDiGraph, nodes: Sequence[str]) -> list[tuple[str, str]]:
+    """(source, target) once per relation between ``nodes``; straight off the adjacency, because a
+    subgraph view filters every edge through Python and made PageRank ~10x slower."""
+    inside = set(nodes)
+    return [
+        (source, target)
+        for source in inside
+        for target, by_type in graph.succ[source].items()
+        if target in inside
+        for _ in by_type
+    ]
+
+
 def relations_in(graph: nx.MultiDiGraph, nodes: Sequence[str]) -> list[Relation]:
     """One Relation per (source, target, type) among ``nodes``, citing its first evidence."""
     relations = []
