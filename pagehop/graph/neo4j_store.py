@@ -33,6 +33,8 @@ from pagehop.graph.validation import RELATION_TYPE, validate_write
 BATCH = 1000
 _NAMESPACE = re.compile(r"^([A-Za-z][A-Za-z0-9_]{0,40})?$")
 MENTIONED_IN = "MENTIONED_IN"
+VECTOR_OVERSAMPLING = 4
+VECTOR_MIN_CANDIDATES = 40
 NO_PAGE = 0  # Neo4j lists cannot hold null
 
 
@@ -311,14 +313,16 @@ class Neo4jGraphStore:
             "CALL (i) { CALL db.index.vector.queryNodes($index, $k, $vectors[i]) YIELD node, score "
             "RETURN node, score } RETURN i, node, score",
             index=self._names["vector"],
-            k=limit,
+            # The index is approximate (HNSW) and misses true neighbours on small or heavily rewritten
+            # graphs; asking for more candidates than wanted widens its search.
+            k=max(limit * VECTOR_OVERSAMPLING, VECTOR_MIN_CANDIDATES),
             vectors=[list(map(float, vector)) for vector in embeddings],
         )
         found: list[list[tuple[Entity, float]]] = [[] for _ in embeddings]
         # Neo4j reports cosine as (1 + cos) / 2; give back the plain cosine like the embedded store.
         for r in records:
             found[r["i"]].append((_entity(r["node"]), 2.0 * r["score"] - 1.0))
-        return found
+        return [sorted(hits, key=lambda hit: -hit[1])[:limit] for hits in found]
 
     def neighbours(self, entity_id: str, hops: int = 1, limit: int = 50) -> list[GraphPath]:
         local = self._local_graph([entity_id], hops, max(limit * 10, 500))
