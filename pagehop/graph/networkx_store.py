@@ -10,10 +10,17 @@ the journal over the snapshot; a record torn by a crash is dropped. When the jou
 the snapshot, the snapshot is rewritten atomically (temp file + os.replace) and the journal
 emptied. Replaying a record twice changes nothing (upserts merge, deletes are idempotent), so a
 crash between those two steps is harmless.
+
+Other processes: every call first looks at the files (two stats) and applies what another
+process appended, or reloads after another process rewrote the snapshot, so a running server
+sees what ``pagehop ingest`` adds beside it. Appends hold an exclusive ``flock`` on the journal
+and reads a shared one, so nobody reads half a record of a live writer. One writing process at a
+time, which the workspace's writer lock ensures.
 """
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import math
 import os
@@ -48,6 +55,7 @@ def _locked(method: Callable[Concatenate[NetworkxGraphStore, P], R]) -> Callable
     @functools.wraps(method)
     def guarded(self: NetworkxGraphStore, *args: P.args, **kwargs: P.kwargs) -> R:
         with self._lock:
+            self._follow_disk()
             return method(self, *args, **kwargs)
 
     return guarded
@@ -61,6 +69,10 @@ class NetworkxGraphStore:
         self._lock = threading.RLock()
         self.ppr_hops = ppr_hops
         self.ppr_max_entities = ppr_max_entities
+        self._reset()
+        self._reload()
+
+    def _reset(self) -> None:
         self._graph: nx.MultiDiGraph = nx.MultiDiGraph()
         self._mentions: dict[str, dict[str, Mention]] = defaultdict(dict)  # entity -> chunk -> mention
         self._embeddings: dict[str, np.ndarray] = {}
@@ -70,10 +82,29 @@ class NetworkxGraphStore:
         # similar_entities' normalised matrix; entities embedded since it was built wait in _unmatrixed
         self._matrix: tuple[list[str], np.ndarray] | None = None
         self._unmatrixed: list[str] = []
-        self._journal_bytes = 0
-        if path is not None:
-            if path.exists():
-                self._load(path)
+        self._journal_bytes = 0  # how much of the journal is applied here
+        self._snapshot_id: tuple[int, int] | None = None  # (inode, mtime) of the snapshot loaded
+
+    def _reload(self) -> None:
+        if self.path is None:
+            return
+        self._reset()
+        if self.path.exists():
+            self._load(self.path)
+            self._snapshot_id = _file_id(self.path)
+        self._replay_journal()
+
+    def _follow_disk(self) -> None:
+        """Apply what another process wrote since this one last looked."""
+        if self.path is None:
+            return
+        if _file_id(self.path) != self._snapshot_id:
+            self._reload()  # compacted elsewhere: snapshot replaced, journal emptied
+            return
+        size = self._journal_path.stat().st_size if self._journal_path.exists() else 0
+        if size < self._journal_bytes:
+            self._reload()
+        elif size > self._journal_bytes:
             self._replay_journal()
 
     # ---- writes -------------------------------------------------------------------------------
@@ -131,6 +162,9 @@ class NetworkxGraphStore:
 
     @_locked
     def get_entity(self, entity_id: str) -> Entity | None:
+        return self._entity(entity_id)
+
+    def _entity(self, entity_id: str) -> Entity | None:
         if entity_id not in self._graph:
             return None
         data = self._graph.nodes[entity_id]
@@ -159,7 +193,7 @@ class NetworkxGraphStore:
             if key in self._keys[entity_id]:
                 scores[entity_id] += EXACT_MATCH_BONUS
         ranked = sorted(scores, key=lambda e: (-scores[e], e))[:limit]
-        return [entity for e in ranked if (entity := self.get_entity(e)) is not None]
+        return [entity for e in ranked if (entity := self._entity(e)) is not None]
 
     @_locked
     def similar_entities(
@@ -179,7 +213,7 @@ class NetworkxGraphStore:
         for row in sims:
             top = np.argpartition(-row, limit)[:limit] if limit < len(ids) else np.arange(len(ids))
             top = top[np.lexsort((top, -row[top]))]  # best first, ties by id order
-            found.append([(entity, float(row[i])) for i in top if (entity := self.get_entity(ids[i])) is not None])
+            found.append([(entity, float(row[i])) for i in top if (entity := self._entity(ids[i])) is not None])
         return found
 
     @_locked
@@ -193,7 +227,7 @@ class NetworkxGraphStore:
     @_locked
     def subgraph(self, seed_ids: Sequence[str], hops: int = 2, limit: int = 500) -> Subgraph:
         selected = self._neighbourhood(seed_ids, hops, limit)
-        entities = [e for n in selected if (e := self.get_entity(n)) is not None]
+        entities = [e for n in selected if (e := self._entity(n)) is not None]
         return Subgraph(entities=entities, relations=walks.relations_in(self._graph, selected))
 
     @_locked
@@ -223,7 +257,7 @@ class NetworkxGraphStore:
         return walks.bounded_neighbourhood(fetch, seed_ids, self._graph.__contains__, hops, limit)
 
     def _upsert_entity(self, entity: Entity) -> None:
-        merged = merge_entity(self.get_entity(entity.entity_id), entity)
+        merged = merge_entity(self._entity(entity.entity_id), entity)
         self._graph.add_node(
             merged.entity_id,
             name=merged.name,
@@ -286,22 +320,39 @@ class NetworkxGraphStore:
             return
         payload = pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._journal_path.open("ab") as handle:
+        with self._journal_path.open("a+b") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes
+            end = os.fstat(handle.fileno()).st_size
+            if end > self._journal_bytes:  # another process appended since we looked: apply it first
+                handle.seek(self._journal_bytes)
+                self._apply_records(handle.read())
+            elif end < self._journal_bytes:
+                self._snapshot_id = None  # compacted elsewhere: reload at the next call
             handle.write(len(payload).to_bytes(RECORD_HEADER, "big") + payload)
             handle.flush()
             os.fsync(handle.fileno())
-        self._journal_bytes += RECORD_HEADER + len(payload)
-        snapshot = self.path.stat().st_size if self.path.exists() else 0
-        if self._journal_bytes > max(MIN_COMPACT_BYTES, snapshot):
-            self._save()
-            self._journal_path.unlink()
-            self._journal_bytes = 0
+            self._journal_bytes = end + RECORD_HEADER + len(payload)
+            snapshot = self.path.stat().st_size if self.path.exists() else 0
+            if self._journal_bytes > max(MIN_COMPACT_BYTES, snapshot):
+                self._save()
+                self._journal_path.unlink()
+                self._journal_bytes = 0
 
     def _replay_journal(self) -> None:
-        journal = self._journal_path
-        if not journal.exists():
+        """Apply the journal from ``_journal_bytes`` on; cut off a record torn by a crashed writer."""
+        if not self._journal_path.exists():
             return
-        data = journal.read_bytes()
+        with self._journal_path.open("r+b") as handle:
+            fcntl.flock(handle, fcntl.LOCK_SH)  # a live writer finishes its record first
+            handle.seek(self._journal_bytes)
+            data = handle.read()
+            applied = self._apply_records(data)
+            if applied < len(data):
+                handle.truncate(self._journal_bytes + applied)
+        self._journal_bytes += applied
+
+    def _apply_records(self, data: bytes) -> int:
+        """Apply the whole records at the start of ``data``; returns how many bytes they took."""
         offset = 0
         while offset + RECORD_HEADER <= len(data):
             end = offset + RECORD_HEADER + int.from_bytes(data[offset : offset + RECORD_HEADER], "big")
@@ -316,10 +367,7 @@ class NetworkxGraphStore:
             else:
                 self._apply_delete(record[1])
             offset = end
-        if offset < len(data):
-            with journal.open("r+b") as handle:
-                handle.truncate(offset)
-        self._journal_bytes = offset
+        return offset
 
     def _save(self) -> None:
         if self.path is None:
@@ -338,6 +386,7 @@ class NetworkxGraphStore:
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp, self.path)
+            self._snapshot_id = _file_id(self.path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
@@ -356,3 +405,11 @@ class NetworkxGraphStore:
         self._embeddings = state["embeddings"]
         for entity_id, data in self._graph.nodes(data=True):
             self._index_names(entity_id, [data["name"], *data["aliases"]])
+
+
+def _file_id(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return None
+    return stat.st_ino, stat.st_mtime_ns

@@ -7,10 +7,9 @@ seeds nothing. Each seed's weight is divided by the number of chunks that mentio
 node specificity), so "film" or "United States" do not drown the specific names. PPR then ranks
 entities, and chunks by the sum of their entities' scores.
 
-Linking by embedding similarity (MiniLM, cosine >= 0.8) was measured and dropped: on 100 2Wiki
-questions it lowered graph recall@5 from 74.2 to 73.0 (as a fallback for unmatched mentions) or
-71.4 (for every mention), because near names ("John Middleton" ~ "John Middleton Murry Jr.") are
-different people at least as often as they are the same one.
+Linking by embedding similarity (MiniLM, cosine >= 0.8) was measured and dropped: it lowered 2Wiki
+graph recall (docs/benchmarks.md, "Question linking"), because near names ("John Middleton" ~
+"John Middleton Murry Jr.") are different people at least as often as they are the same one.
 """
 
 from __future__ import annotations

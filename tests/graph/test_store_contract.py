@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 
 import pytest
 
@@ -244,6 +246,47 @@ def test_networkx_store_folds_a_large_journal_into_a_snapshot(tmp_path, monkeypa
     assert path.exists() and not path.with_name("graph.pkl.journal").exists()
     store.delete_document("doc2")
     assert NetworkxGraphStore(path).stats() == store.stats()
+
+
+_WRITER = """
+import sys
+from pathlib import Path
+from pagehop.graph import networkx_store
+from pagehop.graph.base import Entity, Mention
+from pagehop.graph.resolution import entity_id_for
+
+path, action, name = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+if len(sys.argv) > 4:
+    networkx_store.MIN_COMPACT_BYTES = 0  # this write folds the journal into a new snapshot
+store = networkx_store.NetworkxGraphStore(path)
+if action == "add":
+    entity = Entity(entity_id=entity_id_for(name), name=name, type="PERSON")
+    store.upsert([entity], [], [Mention(entity_id=entity.entity_id, doc_id=name, chunk_id=name, page=1)])
+else:
+    store.delete_document(name)
+"""
+
+
+def test_networkx_store_sees_what_another_process_writes(tmp_path) -> None:
+    """A server's store follows `pagehop ingest` running beside it: appends, deletes, compaction."""
+    path = tmp_path / "graph.pkl"
+    reader = NetworkxGraphStore(path)
+    reader.upsert(ENTITIES, RELATIONS, MENTIONS)
+
+    def other_process(*args: str) -> None:
+        subprocess.run([sys.executable, "-c", _WRITER, str(path), *args], check=True, timeout=120)
+
+    other_process("add", "Ève Curie")
+    assert reader.get_entity(entity_id_for("Ève Curie")) is not None
+    assert reader.stats()["entities"] == 8
+    other_process("delete", "doc1")
+    assert reader.stats() == NetworkxGraphStore(path).stats()
+    assert reader.get_entity(WARSAW) is None  # only doc1 named Warsaw
+    other_process("add", "Henri Becquerel", "compact")
+    assert not path.with_name("graph.pkl.journal").exists()
+    assert [e.name for e in reader.find_entities("Becquerel")] == ["Henri Becquerel"]
+    reader.upsert([_entity("Paul Langevin", "PERSON")], [], [])  # and the other way round
+    assert NetworkxGraphStore(path).stats() == reader.stats()
 
 
 @pytest.mark.neo4j
