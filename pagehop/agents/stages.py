@@ -10,6 +10,7 @@ answers (no call), and verification is skipped when the draft cites nothing.
 
 from __future__ import annotations
 
+import itertools
 import re
 import time
 from collections.abc import Sequence
@@ -225,7 +226,7 @@ def ground(sub_queries: list[SubQuery]) -> tuple[list[SubQuery], list[str]]:
 def retrieve(retriever: Retriever, settings: AgentSettings, sub_query: SubQuery) -> Retrieval:
     """Both channels for one grounded sub-query; evidence ids are assigned later, in order."""
     query = sub_query.grounded or sub_query.text
-    found = [
+    text_hits = [
         Evidence(
             id="",
             sub_query_id=sub_query.id,
@@ -239,7 +240,7 @@ def retrieve(retriever: Retriever, settings: AgentSettings, sub_query: SubQuery)
         )
         for hit in retriever.search(query, settings.hits_per_query)
     ]
-    found += [
+    graph_facts = [
         Evidence(
             id="",
             sub_query_id=sub_query.id,
@@ -253,7 +254,14 @@ def retrieve(retriever: Retriever, settings: AgentSettings, sub_query: SubQuery)
         )
         for fact in retriever.graph_search(query, settings.graph_facts_per_query)
     ]
-    return Retrieval(sub_query_id=sub_query.id, evidence=found)
+    # The channels' rankings alternate (reciprocal-rank fusion of two disjoint lists): on 2Wiki
+    # the graph's second-hop passages would otherwise sit behind every text hit.
+    return Retrieval(sub_query_id=sub_query.id, evidence=_interleave([text_hits, graph_facts]))
+
+
+def _interleave(rankings: Sequence[Sequence[Evidence]]) -> list[Evidence]:
+    """First of each ranking, then the second of each, ..."""
+    return [item for tier in itertools.zip_longest(*rankings) for item in tier if item is not None]
 
 
 def number_evidence(
@@ -386,6 +394,8 @@ def expand(
 
 # -- the final answer -------------------------------------------------------------------------
 
+MAX_RETRIEVED_LISTED = 20  # uncited evidence an answer lists (for retrieval metrics and "more sources")
+
 
 def compose_answer(
     question: str,
@@ -407,16 +417,12 @@ def compose_answer(
         if item is None or (item.doc_id, item.page, item.graph_path) in seen:
             continue
         seen.add((item.doc_id, item.page, item.graph_path))
-        citations.append(
-            Citation(
-                doc_id=item.doc_id,
-                page=item.page,
-                title=item.title,
-                text=item.text[:300],
-                evidence_id=item.id,
-                graph_path=item.graph_path,
-            )
-        )
+        citations.append(_citation(item))
+    by_query: dict[str, list[Evidence]] = {}
+    for item in evidence:
+        if item.id not in cited_ids:
+            by_query.setdefault(item.sub_query_id, []).append(item)
+    retrieved = [_citation(item) for item in _interleave(list(by_query.values()))[:MAX_RETRIEVED_LISTED]]
     per_stage: dict[str, float] = {}
     for event in trace:
         per_stage[event.stage] = round(per_stage.get(event.stage, 0.0) + event.seconds, 4)
@@ -431,12 +437,24 @@ def compose_answer(
         answer=draft_.answer,
         supported=bool(verdict and verdict.supported),
         citations=citations,
+        retrieved=retrieved,
         graph_paths=[c.graph_path for c in citations if c.graph_path],
         sub_queries=sub_queries,
         trace=trace,
         usage=usage,
         answered_by=draft_.answered_by,
         stop_reason=stop_reason,
+    )
+
+
+def _citation(item: Evidence) -> Citation:
+    return Citation(
+        doc_id=item.doc_id,
+        page=item.page,
+        title=item.title,
+        text=item.text[:300],
+        evidence_id=item.id,
+        graph_path=item.graph_path,
     )
 
 

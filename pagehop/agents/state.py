@@ -134,6 +134,10 @@ class Answer(BaseModel):
     answer: str
     supported: bool = False
     citations: list[Citation] = Field(default_factory=list)
+    retrieved: list[Citation] = Field(
+        default_factory=list,
+        description="evidence gathered but not cited, best first: the sub-queries' rankings interleaved",
+    )
     graph_paths: list[str] = Field(default_factory=list)
     sub_queries: list[SubQuery] = Field(default_factory=list)
     trace: list[TraceEvent] = Field(default_factory=list)

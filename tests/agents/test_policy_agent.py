@@ -40,6 +40,18 @@ def test_two_hop_chain_grounds_the_second_hop_on_the_first_answer(policy_engine:
     assert "Gisela Elsner" in text and "Sources:" in text and "decompose" in text
 
 
+def test_uncited_evidence_is_listed_after_the_citations(policy_engine: Pagehop) -> None:
+    events = list(policy_engine.stream("Which film came out first, Atomised (Film) or The Last Days of Pompeii?"))
+    answer = events[-1].answer
+    assert answer is not None
+    cited = {c.evidence_id for c in answer.citations}
+    listed = [c.evidence_id for c in answer.retrieved]
+    assert listed and not cited & set(listed) and len(listed) == len(set(listed))
+    # both sides of the comparison contribute from the start: the sub-queries' rankings interleave
+    sub_query_of = {item.id: item.sub_query_id for event in events for item in event.evidence or []}
+    assert {sub_query_of[e] for e in listed[:2]} == {"1", "2"}
+
+
 def test_a_planted_instruction_does_not_change_the_answer(policy_engine: Pagehop) -> None:
     events = list(policy_engine.stream("Who is the mother of the director of film Atomised (Film)?"))
     seen = {item.doc_id for event in events for item in event.evidence or []}
