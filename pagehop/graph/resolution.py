@@ -145,22 +145,22 @@ class EntityResolver:
         vectors = np.asarray([e.embedding for e in new_entities], dtype=np.float32)
         stored = self.store.similar_entities(vectors.tolist(), limit=3)  # one look-up for the batch
         kept: list[Entity] = []
-        kept_rows: list[int] = []  # rows of ``vectors`` that were kept, in ``kept`` order
+        kept_vectors = np.empty_like(vectors)  # first len(kept) rows: the kept entities' vectors
         for row, (entity, candidates) in enumerate(zip(new_entities, stored, strict=True)):
             target = next((c for c, score in candidates if score >= self.threshold and c.type == entity.type), None)
             if target is not None:
                 id_map[entity.entity_id] = target.entity_id
                 resolved.append(_absorb(target, entity))
                 continue
-            if kept_rows:
-                sims = vectors[kept_rows] @ vectors[row]
+            if kept:
+                sims = kept_vectors[: len(kept)] @ vectors[row]  # a view: no copy per entity
                 best = int(np.argmax(sims))
                 if sims[best] >= self.threshold and kept[best].type == entity.type:
                     id_map[entity.entity_id] = kept[best].entity_id
                     kept[best] = _absorb(kept[best], entity)
                     continue
+            kept_vectors[len(kept)] = vectors[row]
             kept.append(entity)
-            kept_rows.append(row)
         return kept
 
 
