@@ -69,13 +69,14 @@ class GraphStore(Protocol):
     def get_entity(self, entity_id: str) -> Entity | None: ...
 
     def find_entities(self, text: str, limit: int = 10) -> list[Entity]:
-        """Full-text look-up over names and aliases."""
+        """Full-text look-up over names and aliases (entities without their embedding, as below)."""
         ...
 
     def similar_entities(
         self, embeddings: Sequence[Sequence[float]], limit: int = 10
     ) -> list[list[tuple[Entity, float]]]:
-        """Per query vector, the ``limit`` entities of closest embedding with their cosine, best first."""
+        """Per query vector, the ``limit`` entities of closest embedding with their cosine, best first;
+        the entities come without their embedding (``get_entity`` has it)."""
         ...
 
     def neighbours(self, entity_id: str, hops: int = 1, limit: int = 50) -> list[GraphPath]: ...

@@ -164,11 +164,11 @@ class NetworkxGraphStore:
     def get_entity(self, entity_id: str) -> Entity | None:
         return self._entity(entity_id)
 
-    def _entity(self, entity_id: str) -> Entity | None:
+    def _entity(self, entity_id: str, with_embedding: bool = True) -> Entity | None:
         if entity_id not in self._graph:
             return None
         data = self._graph.nodes[entity_id]
-        embedding = self._embeddings.get(entity_id)
+        embedding = self._embeddings.get(entity_id) if with_embedding else None
         return Entity(
             entity_id=entity_id,
             name=data["name"],
@@ -193,7 +193,7 @@ class NetworkxGraphStore:
             if key in self._keys[entity_id]:
                 scores[entity_id] += EXACT_MATCH_BONUS
         ranked = sorted(scores, key=lambda e: (-scores[e], e))[:limit]
-        return [entity for e in ranked if (entity := self._entity(e)) is not None]
+        return [entity for e in ranked if (entity := self._entity(e, with_embedding=False)) is not None]
 
     @_locked
     def similar_entities(
@@ -213,7 +213,7 @@ class NetworkxGraphStore:
         for row in sims:
             top = np.argpartition(-row, limit)[:limit] if limit < len(ids) else np.arange(len(ids))
             top = top[np.lexsort((top, -row[top]))]  # best first, ties by id order
-            found.append([(entity, float(row[i])) for i in top if (entity := self._entity(ids[i])) is not None])
+            found.append([(entity, float(row[i])) for i in top if (entity := self._entity(ids[i], False)) is not None])
         return found
 
     @_locked

@@ -101,6 +101,8 @@ def test_similar_entities_returns_cosine_per_query(curie: GraphStore) -> None:
     assert [e.entity_id for e, _ in nearest_marie] == [MARIE, PIERRE]
     assert [s for _, s in nearest_marie] == pytest.approx([1.0, 0.8], abs=1e-4)
     assert nearest_pierre[0][0].entity_id == PIERRE
+    # look-ups return names, not vectors; get_entity has the vector
+    assert nearest_marie[0][0].embedding is None and curie.find_entities("Marie Curie")[0].embedding is None
     assert curie.similar_entities([], limit=2) == []
     with pytest.raises(ValueError, match="dims"):
         curie.similar_entities([[1.0, 0.0]], limit=2)
