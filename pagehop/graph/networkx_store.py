@@ -213,7 +213,13 @@ class NetworkxGraphStore:
         for row in sims:
             top = np.argpartition(-row, limit)[:limit] if limit < len(ids) else np.arange(len(ids))
             top = top[np.lexsort((top, -row[top]))]  # best first, ties by id order
-            found.append([(entity, float(row[i])) for i in top if (entity := self._entity(ids[i], False)) is not None])
+            found.append(
+                [
+                    (entity, float(row[i]))
+                    for i in top
+                    if (entity := self._entity(ids[i], with_embedding=False)) is not None
+                ]
+            )
         return found
 
     @_locked
