@@ -419,8 +419,9 @@ def compose_answer(
         seen.add((item.doc_id, item.page, item.graph_path))
         citations.append(_citation(item))
     by_query: dict[str, list[Evidence]] = {}
+    cited = set(cited_ids)
     for item in evidence:
-        if item.id not in cited_ids:
+        if item.id not in cited:
             by_query.setdefault(item.sub_query_id, []).append(item)
     retrieved = [_citation(item) for item in _interleave(list(by_query.values()))[:MAX_RETRIEVED_LISTED]]
     per_stage: dict[str, float] = {}
