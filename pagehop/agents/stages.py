@@ -394,7 +394,7 @@ def expand(
 
 # -- the final answer -------------------------------------------------------------------------
 
-MAX_RETRIEVED_LISTED = 20  # uncited evidence an answer lists (for retrieval metrics and "more sources")
+MAX_RETRIEVED_LISTED = 20  # uncited evidence an answer lists, for retrieval metrics
 
 
 def compose_answer(

@@ -69,7 +69,6 @@ class NetworkxGraphStore:
         self._lock = threading.RLock()
         self.ppr_hops = ppr_hops
         self.ppr_max_entities = ppr_max_entities
-        self._reset()
         self._reload()
 
     def _reset(self) -> None:
@@ -86,9 +85,10 @@ class NetworkxGraphStore:
         self._snapshot_id: tuple[int, int] | None = None  # (inode, mtime) of the snapshot loaded
 
     def _reload(self) -> None:
+        """Empty state, then the snapshot and journal on disk (if any)."""
+        self._reset()
         if self.path is None:
             return
-        self._reset()
         if self.path.exists():
             self._load(self.path)
             self._snapshot_id = _file_id(self.path)
