@@ -44,9 +44,16 @@ class LLMSettings(BaseModel):
         description="served model name (openai) or a local folder / cached hub id (transformers)",
     )
     api_key: SecretStr | None = None
-    timeout_s: float = Field(120.0, gt=0)
-    max_retries: int = Field(3, ge=0)
-    max_concurrency: int = Field(8, ge=1)
+    timeout_s: float = Field(120.0, gt=0, description="per request")
+    max_retries: int = Field(3, ge=0, description="transport retries (429, 5xx, resets, timeouts), by the SDK")
+    retry_backoff_s: float = Field(
+        0.5, ge=0, description="first retry delay, doubled each time (with jitter); a Retry-After header wins"
+    )
+    schema_retries: int = Field(1, ge=0, description="replies not valid for the schema sent back for repair")
+    structured_output: Literal["auto", "json_schema", "json_object"] = Field(
+        "auto", description="auto: json_schema, falling back to json_object when the server rejects it"
+    )
+    max_concurrency: int = Field(8, ge=1, description="requests in flight at once")
 
 
 class ModelSettings(BaseModel):

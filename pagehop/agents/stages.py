@@ -114,7 +114,13 @@ class Meter:
             return None
         cost = Usage()
         try:
-            reply = llm.complete_json(prompts.messages(self.stage, **values), schema, images=images, usage=cost)
+            reply = llm.complete_json(
+                prompts.messages(self.stage, **values),
+                schema,
+                images=images,
+                usage=cost,
+                deadline=self.budget.started_at + self.budget.max_seconds,
+            )
         except LLMError as exc:
             self.notes.append(f"LLM failed: {str(exc)[:200]}")
             return None

@@ -67,10 +67,12 @@ class LLM(Protocol):
         images: Sequence[ImageInput] = (),
         max_tokens: int = 1024,
         usage: Usage | None = None,
+        deadline: float | None = None,
     ) -> T:
         """Answer ``messages`` with an instance of ``schema``; ``usage`` (if given) also gets this call's cost.
 
-        Raises LLMError when no valid answer came back.
+        ``deadline`` (a ``time.time()`` value) bounds the call with its retries. Raises LLMError when
+        no valid answer came back in time.
         """
         ...
 
@@ -82,6 +84,7 @@ class LLM(Protocol):
         images: Sequence[ImageInput] = (),
         max_tokens: int = 1024,
         usage: Usage | None = None,
+        deadline: float | None = None,
     ) -> T: ...
 
 
@@ -97,13 +100,17 @@ def load_image(image: ImageInput, max_pixels: int | None = None) -> Image.Image:
 
 
 _FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.DOTALL)
+# Reasoning models (Qwen3, DeepSeek-R1) may think in the content; chat templates that open the
+# block in the prompt leave only the closing tag in the reply.
+_THINKING = re.compile(r"^\s*(?:<think>)?.*?</think>", re.DOTALL)
 
 
 def parse_json_reply(text: str, schema: type[T]) -> T:
-    """Validate a model's reply; tolerates a Markdown code fence around the JSON.
+    """Validate a model's reply; drops a leading ``<think>...</think>`` and a Markdown code fence.
 
     Raises ValueError (json or pydantic) when the reply does not match the schema.
     """
+    text = _THINKING.sub("", text, count=1)
     match = _FENCE.match(text)
     body = match.group(1) if match else text.strip()
     # strict=False: models sometimes put raw control characters (newlines) inside strings.

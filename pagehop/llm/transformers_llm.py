@@ -159,6 +159,7 @@ class TransformersLLM:
         images: Sequence[ImageInput] = (),
         max_tokens: int = 1024,
         usage: Usage | None = None,
+        deadline: float | None = None,  # generation is bounded by the grammar and max_tokens instead
     ) -> T:
         import xgrammar
 
@@ -206,6 +207,7 @@ class TransformersLLM:
         images: Sequence[ImageInput] = (),
         max_tokens: int = 1024,
         usage: Usage | None = None,
+        deadline: float | None = None,
     ) -> T:
         return await asyncio.to_thread(
             self.complete_json, messages, schema, images=images, max_tokens=max_tokens, usage=usage

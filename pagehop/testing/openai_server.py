@@ -1,8 +1,10 @@
 """A real OpenAI-compatible HTTP server on loopback that answers from a script.
 
 Tests point `OpenAICompatibleLLM` (or the openai client) at it to exercise the real network
-path: scripted replies, malformed JSON, slow replies that trip client timeouts, and 5xx
-errors. Every request body is recorded so tests can check what was sent.
+path with injected faults: scripted replies, malformed or empty JSON, reasoning output, slow
+replies that trip client timeouts, 429 with ``Retry-After``, 5xx bursts, a connection reset
+before any reply, and a body cut off mid-way. Every request body is recorded so tests can check
+what was sent.
 
     with ScriptedOpenAIServer([Reply(status=503), Reply(content='{"answer": "x"}')]) as server:
         llm = OpenAICompatibleLLM(server.base_url, "test-model")
@@ -11,24 +13,35 @@ errors. Every request body is recorded so tests can check what was sent.
 from __future__ import annotations
 
 import json
+import socket
+import struct
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 
 @dataclass
 class Reply:
-    """One scripted answer. ``raw_body`` (if set) is sent verbatim instead of a chat completion."""
+    """One scripted answer. ``raw_body`` (if set) is sent verbatim instead of a chat completion.
 
-    content: str = "{}"
+    Faults: ``headers`` (e.g. ``{"Retry-After": "0.05"}``), ``reset`` (close the connection with a
+    TCP reset instead of answering), ``cut_after`` (announce the whole body, send this many bytes,
+    then close: a reply cut mid-way).
+    """
+
+    content: str | None = "{}"
     status: int = 200
     delay_s: float = 0.0
     raw_body: str | None = None
     prompt_tokens: int = 10
     completion_tokens: int = 5
+    reasoning_content: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    reset: bool = False
+    cut_after: int | None = None
 
 
 Responder = Callable[[dict[str, Any]], Reply]
@@ -107,16 +120,28 @@ class ScriptedOpenAIServer:
                 reply = server._reply_for(body)
                 if reply.delay_s:
                     time.sleep(reply.delay_s)
-                self._send(reply.status, reply.raw_body if reply.raw_body is not None else _completion(reply))
+                if reply.reset:  # SO_LINGER 0: close() sends RST, the client sees "connection reset"
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    self.close_connection = True
+                    return
+                text = reply.raw_body if reply.raw_body is not None else _completion(reply)
+                self._send(reply.status, text, reply.headers, reply.cut_after)
 
-            def _send(self, status: int, text: str) -> None:
+            def _send(
+                self, status: int, text: str, headers: dict[str, str] | None = None, cut_after: int | None = None
+            ) -> None:
                 data = text.encode("utf-8")
                 try:
                     self.send_response(status)
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(data)))
+                    for name, value in (headers or {}).items():
+                        self.send_header(name, value)
                     self.end_headers()
-                    self.wfile.write(data)
+                    self.wfile.write(data if cut_after is None else data[:cut_after])
+                    if cut_after is not None:
+                        self.wfile.flush()
+                        self.close_connection = True
                 except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout test)
                     pass
 
@@ -133,7 +158,11 @@ def _completion(reply: Reply) -> str:
             "choices": [
                 {
                     "index": 0,
-                    "message": {"role": "assistant", "content": reply.content},
+                    "message": {
+                        "role": "assistant",
+                        "content": reply.content,
+                        **({"reasoning_content": reply.reasoning_content} if reply.reasoning_content else {}),
+                    },
                     "finish_reason": "stop",
                 }
             ],

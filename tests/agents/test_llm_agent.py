@@ -7,7 +7,10 @@ import re
 from pathlib import Path
 from typing import Any, ClassVar
 
+import pytest
+
 from pagehop.agents.retriever import WorkspaceRetriever
+from pagehop.agents.state import NO_LLM
 from pagehop.config import AgentSettings
 from pagehop.engine import Pagehop
 from pagehop.llm.openai_compat import OpenAICompatibleLLM
@@ -82,7 +85,7 @@ class FlakyModel(CarefulModel):
 
 
 def make_llm(server: ScriptedOpenAIServer) -> OpenAICompatibleLLM:
-    return OpenAICompatibleLLM(server.base_url, "scripted", timeout_s=0.8, max_retries=3, backoff_s=0.01)
+    return OpenAICompatibleLLM(server.base_url, "scripted", timeout_s=0.8, max_retries=3, retry_backoff_s=0.01)
 
 
 def engine_on(
@@ -179,3 +182,48 @@ def test_llm_call_budget_hands_over_to_the_policy(wiki_retriever: WorkspaceRetri
     assert len(server.requests) == 3 and answer.usage.llm_calls == 3
     assert any("LLM budget spent" in e.answered_by for e in answer.trace)
     assert answer.stop_reason in {"verified", "round budget", "nothing new to search"}
+
+
+# -- faults that persist: the question still ends, answered by the no-LLM policy, and says why --
+
+PERSISTENT_FAULTS = {
+    "429 with Retry-After": Reply(status=429, raw_body='{"error": "slow down"}', headers={"Retry-After": "0.02"}),
+    "503 burst": Reply(status=503, raw_body='{"error": "overloaded"}'),
+    "connection reset": Reply(reset=True),
+    "timeout": Reply(content="{}", delay_s=1.0),
+    "not JSON": Reply(content="I think the answer is Gisela Elsner."),
+    "JSON violating the schema": Reply(content='{"unexpected": true}'),
+    "empty reply": Reply(content=""),
+    "reply cut mid-way": Reply(content='{"answer": "Gisela Elsner", "claims": []}', cut_after=20),
+}
+
+
+@pytest.mark.parametrize("fault", PERSISTENT_FAULTS)
+def test_a_persistent_fault_falls_back_to_the_policy_with_a_label(
+    fault: str, wiki_retriever: WorkspaceRetriever, tmp_path: Path
+) -> None:
+    with ScriptedOpenAIServer(lambda _: PERSISTENT_FAULTS[fault]) as server:
+        llm = OpenAICompatibleLLM(
+            server.base_url, "scripted", timeout_s=0.3, max_retries=1, retry_backoff_s=0.01, schema_retries=1
+        )
+        with Pagehop(wiki_retriever, llm, threads_path=tmp_path / "t.sqlite") as engine:
+            answer = engine.ask(QUESTION)
+    assert server.requests  # the model was asked ...
+    assert answer.answered_by == NO_LLM  # ... and the policy answered, saying why
+    labelled = {e.stage for e in answer.trace if e.answered_by.startswith(f"{NO_LLM} (LLM failed")}
+    assert {"decompose", "refine", "draft"} <= labelled
+    assert not any(e.answered_by == llm.name for e in answer.trace)
+    assert answer.answer  # the policy still found the answer's passage
+    assert answer.citations
+
+
+def test_a_hanging_server_is_cut_off_by_the_question_budget(wiki_retriever: WorkspaceRetriever, tmp_path: Path) -> None:
+    settings = AgentSettings(max_seconds=1.5)
+    with ScriptedOpenAIServer(lambda _: Reply(content="{}", delay_s=30)) as server:
+        # The client's own timeout (120 s) would wait far past the question's budget.
+        llm = OpenAICompatibleLLM(server.base_url, "scripted", timeout_s=120, max_retries=3)
+        with Pagehop(wiki_retriever, llm, settings, threads_path=tmp_path / "t.sqlite") as engine:
+            answer = engine.ask(QUESTION)
+    assert answer.answered_by == NO_LLM
+    assert len(server.requests) == 1  # no retry was started past the deadline
+    assert any("LLM" in e.answered_by for e in answer.trace)

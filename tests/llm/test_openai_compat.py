@@ -27,7 +27,7 @@ VALID = '{"name": "Lagos", "population": 15000000}'
 
 
 def make(server: ScriptedOpenAIServer, **kw: Any) -> OpenAICompatibleLLM:
-    options: dict[str, Any] = {"timeout_s": 2.0, "max_retries": 3, "backoff_s": 0.01}
+    options: dict[str, Any] = {"timeout_s": 2.0, "max_retries": 3, "retry_backoff_s": 0.01}
     options.update(kw)
     return OpenAICompatibleLLM(server.base_url, "test-model", **options)
 
@@ -52,35 +52,136 @@ def test_code_fenced_json_is_accepted() -> None:
         assert make(server).complete_json(MESSAGES, City).name == "Lagos"
 
 
-def test_malformed_json_5xx_and_timeout_are_retried() -> None:
+def test_reasoning_is_stripped_before_parsing() -> None:
     script = [
-        Reply(content='{"name": "Lagos", "population": '),  # truncated JSON
-        Reply(content='{"name": "Lagos"}'),  # valid JSON, wrong schema
-        Reply(status=503, raw_body='{"error": "overloaded"}'),
-        Reply(content=VALID, delay_s=1.5),  # slower than the client's timeout
-        Reply(content=VALID),
+        # vLLM's reasoning parser moves the thinking to reasoning_content; a bare server leaves it inline.
+        Reply(content=VALID, reasoning_content='{"name": "not this"} thinking...'),
+        Reply(content='<think>Lagos? {"name": </think>\n' + VALID),
+        Reply(content='the population is large {"x": 1}</think>' + VALID),  # template opened the block
     ]
     with ScriptedOpenAIServer(script) as server:
-        llm = make(server, timeout_s=0.5, max_retries=4)
-        assert llm.complete_json(MESSAGES, City).population == 15_000_000
-    assert len(server.requests) == 5
-    # The two malformed replies reached the model and cost tokens; the 503 and the timeout did not.
-    assert llm.usage.calls == 3
+        llm = make(server)
+        assert [llm.complete_json(MESSAGES, City).name for _ in range(3)] == ["Lagos"] * 3
+    assert len(server.requests) == 3
+
+
+# -- faults: each ends in a retried success or a clear LLMError, never a hang or another exception --
+
+OVERLOADED = '{"error": {"message": "overloaded", "type": "server_error"}}'
+
+TRANSPORT_FAULTS = {
+    "429 with Retry-After": [Reply(status=429, raw_body=OVERLOADED, headers={"Retry-After": "0.05"})],
+    "429 with retry-after-ms": [Reply(status=429, raw_body=OVERLOADED, headers={"retry-after-ms": "20"})],
+    "500/503 burst": [Reply(status=500, raw_body=OVERLOADED), Reply(status=503, raw_body=OVERLOADED)] * 1
+    + [Reply(status=503, raw_body=OVERLOADED)],
+    "connection reset": [Reply(reset=True)],
+    "timeout": [Reply(content=VALID, delay_s=1.5)],
+    "reply cut mid-way": [Reply(content=VALID, cut_after=40)],
+}
+
+
+@pytest.mark.parametrize("fault", TRANSPORT_FAULTS)
+def test_transport_faults_are_retried_by_the_sdk(fault: str) -> None:
+    script = [*TRANSPORT_FAULTS[fault], Reply(content=VALID, prompt_tokens=3, completion_tokens=4)]
+    with ScriptedOpenAIServer(script) as server:
+        llm = make(server, timeout_s=0.5)
+        assert llm.complete_json(MESSAGES, City).name == "Lagos"
+    assert len(server.requests) == len(script)
+    # Only the answer that arrived is paid for, with the server's own token counts.
+    assert (llm.usage.calls, llm.usage.tokens) == (1, 7)
+
+
+REPLY_FAULTS = {
+    "not JSON": Reply(content="The largest city is Lagos."),
+    "JSON violating the schema": Reply(content='{"name": "Lagos"}'),
+    "truncated JSON": Reply(content='{"name": "Lagos", "population": '),
+    "empty reply": Reply(content=""),
+    "no content at all": Reply(content=None, reasoning_content="I ran out of tokens while thinking"),
+    "a body that is not a completion": Reply(raw_body="<html>502 from a proxy</html>"),
+}
+
+
+@pytest.mark.parametrize("fault", REPLY_FAULTS)
+def test_invalid_replies_are_retried_with_the_error(fault: str) -> None:
+    with ScriptedOpenAIServer([REPLY_FAULTS[fault], Reply(content=VALID)]) as server:
+        assert make(server).complete_json(MESSAGES, City).population == 15_000_000
+    assert len(server.requests) == 2
+    first, second = server.requests
+    if REPLY_FAULTS[fault].raw_body is None:  # the model saw its reply and what was wrong with it
+        assert second["messages"][: len(MESSAGES)] == first["messages"]
+        assert second["messages"][-1]["role"] == "user" and "could not be used" in second["messages"][-1]["content"]
+    else:
+        assert second["messages"] == first["messages"]
+
+
+@pytest.mark.parametrize("fault", REPLY_FAULTS)
+def test_invalid_replies_end_in_a_clear_error_when_they_persist(fault: str) -> None:
+    with ScriptedOpenAIServer(lambda _: REPLY_FAULTS[fault]) as server:
+        llm = make(server, schema_retries=2)
+        with pytest.raises(LLMError, match=r"no valid answer after 3 replies"):
+            llm.complete_json(MESSAGES, City)
+    assert len(server.requests) == 3
 
 
 def test_gives_up_after_the_retries_with_a_clear_error() -> None:
     with ScriptedOpenAIServer([Reply(status=500, raw_body="boom")] * 3) as server:
         llm = make(server, max_retries=2)
-        with pytest.raises(LLMError, match=r"3 attempts.*HTTP 500"):
+        with pytest.raises(LLMError, match=r"HTTP 500"):
             llm.complete_json(MESSAGES, City)
     assert len(server.requests) == 3
 
 
+def test_retry_after_past_the_deadline_is_not_waited_for() -> None:
+    slow_down = Reply(status=429, raw_body=OVERLOADED, headers={"Retry-After": "30"})
+    with ScriptedOpenAIServer([slow_down, Reply(content=VALID)]) as server:
+        llm = make(server)
+        with pytest.raises(LLMError, match="HTTP 429"):
+            llm.complete_json(MESSAGES, City, deadline=time.time() + 5)
+    assert len(server.requests) == 1
+
+
+def test_a_spent_deadline_sends_nothing() -> None:
+    with ScriptedOpenAIServer([Reply(content=VALID)]) as server, pytest.raises(LLMError, match="budget is spent"):
+        make(server).complete_json(MESSAGES, City, deadline=time.time() - 1)
+    assert server.requests == []
+
+
 def test_client_errors_are_not_retried() -> None:
-    script = [Reply(status=400, raw_body='{"error": "bad schema"}'), Reply(content=VALID)]
+    script = [Reply(status=400, raw_body='{"error": {"message": "bad temperature"}}'), Reply(content=VALID)]
     with ScriptedOpenAIServer(script) as server, pytest.raises(LLMError, match="HTTP 400"):
         make(server).complete_json(MESSAGES, City)
     assert len(server.requests) == 1
+
+
+REJECTS_JSON_SCHEMA = Reply(
+    status=400,
+    raw_body='{"error": {"message": "response_format type json_schema is not supported", "type": "invalid_request"}}',
+)
+
+
+def test_a_server_rejecting_json_schema_gets_json_object_and_the_schema_in_the_prompt() -> None:
+    with ScriptedOpenAIServer([REJECTS_JSON_SCHEMA, Reply(content=VALID), Reply(content=VALID)]) as server:
+        llm = make(server)
+        assert llm.complete_json(MESSAGES, City).name == "Lagos"
+        assert llm.structured_output == "json_object"
+        assert llm.complete_json(MESSAGES, City).name == "Lagos"  # no second rejected request
+    formats = [r["response_format"]["type"] for r in server.requests]
+    assert formats == ["json_schema", "json_object", "json_object"]
+    instruction = server.requests[1]["messages"][0]
+    assert instruction["role"] == "system" and '"population"' in instruction["content"]
+    assert server.requests[1]["messages"][1:] == MESSAGES
+
+
+def test_probe_reports_the_structured_output_mode() -> None:
+    with ScriptedOpenAIServer([Reply(content='{"ok": true}')]) as server:
+        assert make(server).probe_structured_output() == "json_schema"
+    with ScriptedOpenAIServer([REJECTS_JSON_SCHEMA, Reply(content='{"ok": true}')]) as server:
+        assert make(server).probe_structured_output() == "json_object"
+    with (
+        ScriptedOpenAIServer([REJECTS_JSON_SCHEMA, REJECTS_JSON_SCHEMA]) as server,
+        pytest.raises(LLMError, match="HTTP 400"),
+    ):
+        make(server).probe_structured_output()
 
 
 def test_images_travel_as_data_urls_in_the_last_user_message() -> None:
@@ -137,5 +238,10 @@ def test_async_twin_retries_and_parses() -> None:
 
 def test_make_llm_follows_the_settings() -> None:
     assert make_llm(Settings(workspace="unused")) is None
-    llm = make_llm(Settings(workspace="unused", llm={"base_url": "http://127.0.0.1:9/v1", "model": "m"}))
-    assert isinstance(llm, OpenAICompatibleLLM) and llm.model == "m"
+    llm = make_llm(
+        Settings(
+            workspace="unused",
+            llm={"base_url": "http://127.0.0.1:9/v1", "model": "m", "structured_output": "json_object"},
+        )
+    )
+    assert isinstance(llm, OpenAICompatibleLLM) and llm.model == "m" and llm.structured_output == "json_object"
