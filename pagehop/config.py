@@ -96,6 +96,17 @@ class AgentSettings(BaseModel):
     image_max_pixels: int = Field(1_000_000, ge=1024)
 
 
+class GraphSettings(BaseModel):
+    """How the knowledge graph is built and queried."""
+
+    extractor: Literal["auto", "llm", "spacy"] = Field(
+        "auto", description="auto: the LLM when one is configured, else spaCy"
+    )
+    cypher_tool: bool = Field(True, description="with Neo4j and an LLM, refine may answer a sub-query by Cypher")
+    cypher_max_rows: int = Field(50, ge=1)
+    cypher_timeout_s: float = Field(10.0, gt=0)
+
+
 class ServerSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
@@ -122,6 +133,7 @@ class Settings(BaseSettings):
     models: ModelSettings = ModelSettings()
     ingest: IngestSettings = IngestSettings()
     agent: AgentSettings = AgentSettings()
+    graph: GraphSettings = GraphSettings()
     server: ServerSettings = ServerSettings()
 
     @model_validator(mode="after")
@@ -130,6 +142,11 @@ class Settings(BaseSettings):
             raise ValueError(
                 "graph_store is 'neo4j' but neo4j.uri is empty: set PAGEHOP_NEO4J__URI "
                 "(e.g. bolt://127.0.0.1:7687) or [neo4j] uri in pagehop.toml"
+            )
+        if self.graph.extractor == "llm" and not self.llm_configured:
+            raise ValueError(
+                "graph.extractor is 'llm' but no LLM is configured: set llm.base_url "
+                "(or llm.backend = 'transformers'), or graph.extractor = 'auto' / 'spacy'"
             )
         return self
 

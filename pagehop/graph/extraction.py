@@ -8,7 +8,8 @@ Two extractors with one output (``ExtractedGraph``):
   sharing a sentence. The chunk title is an entity too: for an encyclopaedia passage (2Wiki,
   HotpotQA, MuSiQue) it is the subject, so it is linked ``title -MENTIONS-> entity`` to every
   entity of its passage, and subject pronouns ("She was ...") resolve to it.
-* ``LLMExtractor`` - entities and typed relations as JSON, validated against ``ChunkExtraction``.
+* ``LLMExtractor`` - typed entities and typed relations with their evidence sentence, as JSON
+  validated against ``ChunkExtraction``; batched, cached per chunk content, spaCy as the fallback.
 
 Ids come from ``entity_id_for`` (the normalised name), so the same name meets itself across
 chunks; ``EntityResolver`` then merges near-duplicates.
@@ -16,18 +17,32 @@ chunks; ``EntityResolver`` then merges near-duplicates.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import json
+import logging
 import re
+import sqlite3
+import sys
+import threading
+import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from pathlib import Path
+from typing import Any, Literal, Protocol
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
+from tqdm import tqdm
 
+from pagehop import prompts
 from pagehop.graph.base import Entity, Mention, Relation
 from pagehop.graph.resolution import entity_id_for, normalise_name
 from pagehop.graph.validation import RELATION_TYPE
+from pagehop.llm.base import LLM, LLMError, Usage
 from pagehop.schema import Chunk
+
+log = logging.getLogger(__name__)
 
 RELATED_TO = "RELATED_TO"
 MENTIONS = "MENTIONS"
@@ -219,91 +234,195 @@ class SpacyExtractor:
 
 # ---- LLM extraction ---------------------------------------------------------------------------
 
+EntityType = Literal["PERSON", "ORGANIZATION", "PLACE", "WORK", "EVENT", "PRODUCT", "CONCEPT", "OTHER"]
+
 
 class ExtractedEntity(BaseModel):
     name: str = Field(min_length=1, max_length=200)
-    type: str = Field("ENTITY", max_length=40, description="PERSON, ORGANIZATION, PLACE, WORK, EVENT, ...")
-    description: str = Field("", max_length=500)
+    type: EntityType = "OTHER"
+    description: str = Field("", max_length=300)
 
 
 class ExtractedRelation(BaseModel):
     source: str = Field(min_length=1, max_length=200, description="an entity name from the list")
+    type: str = Field(min_length=1, max_length=64, pattern=r"^[A-Z][A-Z0-9_]*$", description="e.g. DIRECTED_BY")
     target: str = Field(min_length=1, max_length=200, description="an entity name from the list")
-    type: str = Field(min_length=1, max_length=64, description="UPPER_SNAKE, e.g. DIRECTED_BY, MOTHER_OF")
-    description: str = Field("", max_length=500)
+    evidence: str = Field("", max_length=500, description="the passage's sentence that states the relation")
 
 
 class ChunkExtraction(BaseModel):
-    """The JSON the LLM must return for one chunk."""
+    """The JSON the LLM must return for one chunk (vLLM enforces it as a JSON schema)."""
 
-    entities: list[ExtractedEntity] = Field(default_factory=list, max_length=100)
-    relations: list[ExtractedRelation] = Field(default_factory=list, max_length=200)
-
-
-class StructuredLLM(Protocol):
-    """The one method of ``pagehop.llm`` that extraction needs."""
-
-    def complete_json(self, messages: list[dict[str, Any]], schema: type[BaseModel], **kw: Any) -> BaseModel: ...
+    entities: list[ExtractedEntity] = Field(default_factory=list, max_length=60)
+    relations: list[ExtractedRelation] = Field(default_factory=list, max_length=100)
 
 
-EXTRACTION_PROMPT = (
-    "Extract a knowledge graph from the passage. List the named entities (people, organisations, "
-    "places, works, events, products, concepts that are named) with a type and a one-line description, "
-    "and the relations between them stated by the passage, each as source entity, UPPER_SNAKE relation "
-    "type (e.g. DIRECTED_BY, MOTHER_OF, BORN_IN) and target entity. Use entity names exactly as listed. "
-    "Answer with JSON only."
-)
+# Changes whenever the prompt or the schema does: the cache then misses instead of serving stale graphs.
+PROMPT_VERSION = hashlib.sha256(
+    (prompts.render("extract", documents="") + json.dumps(ChunkExtraction.model_json_schema())).encode()
+).hexdigest()[:12]
+
+
+@dataclass
+class ExtractionStats:
+    """What LLM extraction did so far: calls and tokens spent, chunks served from the cache, fallbacks."""
+
+    chunks: int = 0
+    cached: int = 0
+    llm_calls: int = 0
+    tokens: int = 0
+    fallbacks: int = 0  # chunks whose LLM extraction failed and were extracted by spaCy instead
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        return (
+            f"graph extraction (LLM): {self.chunks} chunks, {self.cached} from the cache, "
+            f"{self.llm_calls} LLM calls, {self.tokens} tokens, {self.fallbacks} fell back to spaCy"
+        )
+
+
+class ExtractionCache:
+    """LLM replies per chunk, keyed by the chunk's content hash and the prompt version, in one SQLite file
+    inside the workspace. Replies, not graphs: provenance comes from the chunk at use, so the same text in
+    another document (or the same workspace on another graph store) costs no call."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS extraction (key TEXT PRIMARY KEY, model TEXT NOT NULL, reply TEXT NOT NULL)"
+        )
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(chunk: Chunk, max_chars: int) -> str:
+        content = f"{PROMPT_VERSION}\0{chunk.title}\0{chunk.text[:max_chars]}"
+        return hashlib.sha256(content.encode("utf-8")).hexdigest()
+
+    def get(self, keys: Sequence[str]) -> dict[str, ChunkExtraction]:
+        found: dict[str, ChunkExtraction] = {}
+        with self._lock:
+            for start in range(0, len(keys), 500):  # SQLite's bound-parameter limit
+                batch = list(keys[start : start + 500])
+                marks = ",".join("?" * len(batch))
+                rows = self._db.execute(f"SELECT key, reply FROM extraction WHERE key IN ({marks})", batch)
+                found.update((key, ChunkExtraction.model_validate_json(reply)) for key, reply in rows)
+        return found
+
+    def put(self, key: str, model: str, reply: ChunkExtraction) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO extraction (key, model, reply) VALUES (?, ?, ?)",
+                (key, model, reply.model_dump_json()),
+            )
+
+    def __len__(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM extraction").fetchone()[0])
+
+    def close(self) -> None:
+        self._db.close()
 
 
 class LLMExtractor:
-    """One structured-output call per chunk; the reply is validated before it touches the graph."""
+    """One structured-output call per uncached chunk, ``max_concurrency`` in flight; the reply is
+    validated before it touches the graph. A chunk whose call fails is extracted by ``fallback``
+    (spaCy) and counted; it is not cached, so the next ingest asks the LLM again."""
 
-    def __init__(self, llm: StructuredLLM, max_chars: int = 6000) -> None:
+    def __init__(
+        self,
+        llm: LLM,
+        *,
+        fallback: Extractor | None = None,
+        cache: ExtractionCache | None = None,
+        max_concurrency: int = 8,
+        max_chars: int = 6000,
+        max_tokens: int = 2048,
+        progress: bool | None = None,
+    ) -> None:
         self.llm = llm
+        self.fallback = fallback
+        self.cache = cache
+        self.max_concurrency = max_concurrency
         self.max_chars = max_chars
-
-    def extract(self, chunks: Sequence[Chunk]) -> ExtractedGraph:
-        graph = ExtractedGraph()
-        for chunk in chunks:
-            graph.extend(self.extract_chunk(chunk))
-        return graph
+        self.max_tokens = max_tokens
+        self.progress = progress
+        self.stats = ExtractionStats()
 
     def messages(self, chunk: Chunk) -> list[dict[str, Any]]:
-        heading = f"Title: {chunk.title}\n" if chunk.title else ""
-        return [
-            {"role": "system", "content": EXTRACTION_PROMPT},
-            {"role": "user", "content": f"{heading}Passage:\n{chunk.text[: self.max_chars]}"},
-        ]
+        attributes = {"title": chunk.title, "doc": chunk.doc_id, "page": chunk.page_start}
+        block = prompts.quote_documents([(chunk.chunk_id, attributes, chunk.text[: self.max_chars])])
+        return [{"role": "user", "content": prompts.render("extract", documents=block)}]
 
-    def extract_chunk(self, chunk: Chunk) -> ExtractedGraph:
-        reply = self.llm.complete_json(self.messages(chunk), ChunkExtraction)
+    def extract(self, chunks: Sequence[Chunk]) -> ExtractedGraph:
+        started = time.perf_counter()
+        keys = [ExtractionCache.key(c, self.max_chars) for c in chunks]
+        replies: dict[str, ChunkExtraction] = self.cache.get(keys) if self.cache is not None else {}
+        self.stats.chunks += len(chunks)
+        self.stats.cached += sum(1 for k in keys if k in replies)
+        todo = {k: c for k, c in zip(keys, chunks, strict=True) if k not in replies}
+        failed: dict[str, Chunk] = {}
+        show = sys.stderr.isatty() if self.progress is None else self.progress
+        with (
+            ThreadPoolExecutor(max_workers=self.max_concurrency, thread_name_prefix="extract") as pool,
+            tqdm(total=len(todo), unit="chunk", desc="graph (LLM)", disable=not show or not todo) as bar,
+        ):
+            futures = {pool.submit(self._ask, chunk): key for key, chunk in todo.items()}
+            for future in as_completed(futures):
+                key = futures[future]
+                reply, cost = future.result()
+                self.stats.llm_calls += cost.calls
+                self.stats.tokens += cost.tokens
+                if reply is None:
+                    failed[key] = todo[key]
+                else:
+                    replies[key] = reply
+                    if self.cache is not None:
+                        self.cache.put(key, self.llm.name, reply)
+                bar.set_postfix(calls=self.stats.llm_calls, tokens=self.stats.tokens, fallbacks=len(failed))
+                bar.update()
+        graph = ExtractedGraph()
+        for key, chunk in zip(keys, chunks, strict=True):  # chunk order: the same input, the same graph
+            if key in replies:
+                graph.extend(graph_from_extraction(chunk, replies[key]))
+        if failed:
+            self.stats.fallbacks += len(failed)
+            if self.fallback is None:
+                raise ExtractionError(f"LLM extraction failed for chunks {[c.chunk_id for c in failed.values()][:5]}")
+            graph.extend(self.fallback.extract(list(failed.values())))
+        self.stats.seconds += time.perf_counter() - started
+        return graph
+
+    def _ask(self, chunk: Chunk) -> tuple[ChunkExtraction | None, Usage]:
+        cost = Usage()
         try:
-            extraction = ChunkExtraction.model_validate(reply.model_dump() if isinstance(reply, BaseModel) else reply)
-        except ValidationError as exc:
-            raise ExtractionError(f"chunk {chunk.chunk_id}: the LLM's extraction is invalid: {exc}") from exc
-        return graph_from_extraction(chunk, extraction)
+            reply = self.llm.complete_json(
+                self.messages(chunk), ChunkExtraction, max_tokens=self.max_tokens, usage=cost
+            )
+        except LLMError as exc:
+            log.warning("LLM extraction of chunk %s failed, spaCy takes it: %s", chunk.chunk_id, str(exc)[:200])
+            return None, cost
+        return reply, cost
 
 
 def graph_from_extraction(chunk: Chunk, extraction: ChunkExtraction) -> ExtractedGraph:
-    """Entities, relations (endpoints added as entities when the LLM forgot to list them), mentions."""
+    """Entities, relations (endpoints added as entities when the LLM forgot to list them), mentions.
+
+    Every relation keeps the chunk's document, page and chunk id, and its evidence sentence."""
     out = _ChunkGraph(chunk)
     title_id = out.entity(chunk.title, TITLE_TYPE) if chunk.title.strip() else None
     by_name: dict[str, str] = {}
     for item in extraction.entities:
-        entity_id = out.entity(item.name, _entity_type(item.type))
+        entity_id = out.entity(item.name, item.type)
         if entity_id is not None:
             by_name[normalise_name(item.name)] = entity_id
             if item.description and not out.entities[entity_id].description:
                 out.entities[entity_id].description = item.description
     for rel in extraction.relations:
-        source = by_name.get(normalise_name(rel.source)) or out.entity(rel.source, "ENTITY")
-        target = by_name.get(normalise_name(rel.target)) or out.entity(rel.target, "ENTITY")
+        source = by_name.get(normalise_name(rel.source)) or out.entity(rel.source, "OTHER")
+        target = by_name.get(normalise_name(rel.target)) or out.entity(rel.target, "OTHER")
         if source is not None and target is not None:
-            out.relate(source, relation_type(rel.type), target, rel.description)
+            out.relate(source, relation_type(rel.type), target, rel.evidence)
     out.link_title(title_id)
     return out.result()
-
-
-def _entity_type(text: str) -> str:
-    cleaned = relation_type(text)
-    return "ENTITY" if cleaned == RELATED_TO else cleaned

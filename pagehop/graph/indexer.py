@@ -6,8 +6,9 @@ from collections.abc import Iterable, Sequence
 
 from pagehop.config import Settings
 from pagehop.graph.base import GraphStore, Relation
-from pagehop.graph.extraction import ExtractedGraph, Extractor
+from pagehop.graph.extraction import ExtractedGraph, ExtractionCache, Extractor, LLMExtractor
 from pagehop.graph.resolution import EntityResolver
+from pagehop.llm.base import LLM
 from pagehop.schema import Chunk, Document, Page
 
 
@@ -57,6 +58,14 @@ class GraphIndexer:
     def delete_document(self, doc_id: str) -> None:
         self.store.delete_document(doc_id)
 
+    def take_summary(self) -> str | None:
+        """A line for the ingest report on what LLM extraction did since the last call (None with spaCy)."""
+        if not isinstance(self.extractor, LLMExtractor):
+            return None
+        line = self.extractor.stats.summary()
+        self.extractor.stats = type(self.extractor.stats)()
+        return line
+
 
 def _dedupe_relations(relations: Iterable[Relation]) -> list[Relation]:
     unique: dict[tuple[str, str, str, str, str], Relation] = {}
@@ -65,11 +74,30 @@ def _dedupe_relations(relations: Iterable[Relation]) -> list[Relation]:
     return list(unique.values())
 
 
-def make_graph_indexer(settings: Settings, store: GraphStore) -> GraphIndexer:
-    """The offline default: spaCy extraction and MiniLM-assisted entity resolution."""
+EXTRACTION_CACHE_FILE = "graph_extraction.sqlite"
+
+
+def extractor_name(settings: Settings) -> str:
+    """Which extractor ``graph.extractor`` selects: "llm" or "spacy"."""
+    choice = settings.graph.extractor
+    return "llm" if choice == "llm" or (choice == "auto" and settings.llm_configured) else "spacy"
+
+
+def make_graph_indexer(settings: Settings, store: GraphStore, llm: LLM | None = None) -> GraphIndexer:
+    """spaCy extraction, or LLM extraction (spaCy per failed chunk) when ``graph.extractor`` selects it;
+    MiniLM-assisted entity resolution either way."""
     from pagehop.graph.extraction import SpacyExtractor
     from pagehop.graph.resolution import load_text_embedder
 
     embedder = load_text_embedder(settings.models.text_embedder, settings.models.device)
-    extractor = SpacyExtractor.from_settings(settings.models.spacy_model)
+    extractor: Extractor = SpacyExtractor.from_settings(settings.models.spacy_model)
+    if extractor_name(settings) == "llm":
+        if llm is None:
+            from pagehop.llm.base import make_llm
+
+            llm = make_llm(settings)
+        if llm is None:  # unreachable through Settings' own check; kept for a clear message
+            raise ValueError("graph.extractor selects the LLM but none is configured")
+        cache = ExtractionCache(settings.workspace.expanduser().resolve() / EXTRACTION_CACHE_FILE)
+        extractor = LLMExtractor(llm, fallback=extractor, cache=cache, max_concurrency=settings.llm.max_concurrency)
     return GraphIndexer(store, extractor, EntityResolver(store, embedder))

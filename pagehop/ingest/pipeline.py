@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 from PIL import Image
 from tqdm import tqdm
@@ -68,6 +69,7 @@ class IngestReport:
     vectors_pruned: int = 0
     seconds: float = 0.0
     channels: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what derived-data hooks report (LLM extraction cost)
 
     @property
     def ok(self) -> bool:
@@ -89,8 +91,16 @@ class IngestReport:
         if len(self.skipped) <= SKIPPED_LISTED:
             lines += [f"skipped {path}: {why}" for path, why in self.skipped]
         lines += [f"failed {path}: {error}" for path, error in self.failed]
+        lines += self.notes
         lines += [f"warning: {warning}" for warning in self.warnings]
         return "\n".join(lines)
+
+
+@runtime_checkable
+class ReportsToIngest(Protocol):
+    """A hook with something to add to the ingest summary (e.g. the graph indexer's LLM calls)."""
+
+    def take_summary(self) -> str | None: ...
 
 
 @dataclass
@@ -152,6 +162,7 @@ def ingest(
         finally:
             text_index.add(unindexed)
             text_index.save()
+            report.notes += [n for h in workspace.hooks if isinstance(h, ReportsToIngest) and (n := h.take_summary())]
             report.seconds = time.perf_counter() - started
     return report
 

@@ -1,22 +1,15 @@
-"""Extraction: spaCy's entities and dependency relations, and the LLM reply's validation path."""
+"""Extraction by spaCy: entities and dependency relations (LLM extraction: test_llm_extraction.py)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
-from pydantic import BaseModel
 
 from pagehop.graph.extraction import (
-    ChunkExtraction,
-    ExtractedEntity,
-    ExtractedRelation,
-    ExtractionError,
-    LLMExtractor,
     SpacyExtractor,
     relation_type,
 )
-from pagehop.graph.resolution import entity_id_for
 from pagehop.schema import Chunk
 
 
@@ -70,44 +63,3 @@ def test_spacy_passive_agent_and_title_entity(nlp) -> None:
 def test_spacy_without_title_or_entities(nlp) -> None:
     graph = SpacyExtractor(nlp).extract([chunk("nothing named here at all.")])
     assert (graph.entities, graph.relations, graph.mentions) == ([], [], [])
-
-
-class CannedLLM:
-    """Returns a fixed reply: exercises the parsing and validation path, not a model."""
-
-    def __init__(self, reply: Any) -> None:
-        self.reply = reply
-        self.seen: list[list[dict[str, Any]]] = []
-
-    def complete_json(self, messages: list[dict[str, Any]], schema: type[BaseModel], **kw: Any) -> Any:
-        assert schema is ChunkExtraction
-        self.seen.append(messages)
-        return self.reply
-
-
-def test_llm_extraction_is_normalised_and_completed() -> None:
-    reply = ChunkExtraction(
-        entities=[ExtractedEntity(name="The Silent Harbor", type="work of art", description="a film")],
-        relations=[
-            ExtractedRelation(source="the silent harbor", target="Tomas Lindqvist", type="directed by"),
-            ExtractedRelation(source="?!", target="Tomas Lindqvist", type="KNOWS"),  # no name: dropped
-        ],
-    )
-    llm = CannedLLM(reply)
-    graph = LLMExtractor(llm).extract([chunk("The Silent Harbor is a film by Tomas Lindqvist.", title="Harbor")])
-    assert "Title: Harbor" in llm.seen[0][1]["content"]
-    assert {e.name: e.type for e in graph.entities} == {
-        "Harbor": "TITLE",
-        "The Silent Harbor": "WORK_OF_ART",
-        "Tomas Lindqvist": "ENTITY",  # named only in a relation: added
-    }
-    assert ("The Silent Harbor", "DIRECTED_BY", "Tomas Lindqvist") in triples(graph)
-    assert ("Harbor", "MENTIONS", "Tomas Lindqvist") in triples(graph)
-    film = next(e for e in graph.entities if e.entity_id == entity_id_for("The Silent Harbor"))
-    assert film.description == "a film"
-
-
-def test_invalid_llm_reply_is_an_error_naming_the_chunk() -> None:
-    llm = CannedLLM({"entities": [{"name": ""}], "relations": []})
-    with pytest.raises(ExtractionError, match="chunk c1"):
-        LLMExtractor(llm).extract([chunk("text")])
