@@ -63,5 +63,19 @@ def open_retriever(workspace: Workspace) -> WorkspaceRetriever:
 
 
 def open_engine(workspace: Workspace, llm: LLM | None = None) -> Pagehop:
-    """The GraphSearch engine over every live channel of ``workspace``, with the configured LLM if any."""
-    return Pagehop.open(workspace.settings, open_retriever(workspace), llm)
+    """The GraphSearch engine over every live channel of ``workspace``, with the configured LLM if any,
+    and Text2Cypher when the graph lives in Neo4j and an LLM can write the queries."""
+    settings = workspace.settings
+    graph_tool = None
+    from pagehop.graph.neo4j_store import Neo4jGraphStore
+
+    store = workspace.graph_store
+    if (
+        isinstance(store, Neo4jGraphStore)
+        and settings.graph.cypher_tool
+        and (llm is not None or settings.llm_configured)
+    ):
+        from pagehop.graph.text2cypher import Text2CypherTool
+
+        graph_tool = Text2CypherTool.open(store, settings.graph.cypher_timeout_s, settings.graph.cypher_max_rows)
+    return Pagehop.open(settings, open_retriever(workspace), llm, graph_tool)

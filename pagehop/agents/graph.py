@@ -81,8 +81,10 @@ def build_graph(deps: AgentDeps, checkpointer: Any = None) -> CompiledStateGraph
         return {"retrieved": [found], "trace": [event]}
 
     def refine(state: AgentState) -> dict[str, Any]:
-        evidence, per_query = stages.number_evidence(state["evidence"], state["retrieved"])
         meter = Meter(deps, state["budget"], "refine")
+        # Graph query results first: a sub-query the graph answers in one query reads them before passages.
+        from_graph = stages.query_graph(meter, state["sub_queries"], state["ready"])
+        evidence, per_query = stages.number_evidence(state["evidence"], [*from_graph, *state["retrieved"]])
         sub_queries = stages.refine(meter, state["sub_queries"], state["ready"], per_query, state["round"])
         done = [q for q in sub_queries if q.id in state["ready"]]
         summary = " | ".join(f"#{q.id} -> {q.answer or 'not found'}" for q in done)

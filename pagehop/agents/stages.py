@@ -42,6 +42,8 @@ from pagehop.agents.state import (
     Verdict,
 )
 from pagehop.config import AgentSettings
+from pagehop.graph.cypher import CypherError, CypherRefused
+from pagehop.graph.text2cypher import CypherPlan, GraphQueryTool, provenance, render_rows
 from pagehop.llm.base import LLM, LLMError, T, Usage
 
 # -- what the LLM returns at each stage (kept small: every field costs decoding time) ------
@@ -91,6 +93,7 @@ class AgentDeps:
     llm: LLM | None
     settings: AgentSettings
     policy: NoLLMPolicy
+    graph_tool: GraphQueryTool | None = None  # Text2Cypher on Neo4j; None: passages and graph search only
 
 
 @dataclass
@@ -105,7 +108,9 @@ class Meter:
     notes: list[str] = field(default_factory=list)
     started: float = field(default_factory=time.perf_counter)
 
-    def ask(self, schema: type[T], images: Sequence[Path] = (), **values: Any) -> T | None:
+    def ask(self, schema: type[T], images: Sequence[Path] = (), prompt: str | None = None, **values: Any) -> T | None:
+        """The LLM's reply in ``schema`` from the stage's prompt (or the named one), or None: no LLM,
+        budget spent or the LLM failed (the caller then uses the policy; ``notes`` says why)."""
         llm = self.deps.llm
         if llm is None:
             return None
@@ -115,7 +120,7 @@ class Meter:
         cost = Usage()
         try:
             reply = llm.complete_json(
-                prompts.messages(self.stage, **values),
+                prompts.messages(prompt or self.stage, **values),
                 schema,
                 images=images,
                 usage=cost,
@@ -286,6 +291,66 @@ def number_evidence(
                 by_key[item.key] = existing
             per_query.setdefault(retrieval.sub_query_id, []).append(existing)
     return all_evidence, per_query
+
+
+def query_graph(meter: Meter, sub_queries: list[SubQuery], ready: list[str]) -> list[Retrieval]:
+    """Text2Cypher: the LLM may answer ready sub-queries with one read-only Cypher query each.
+
+    A query that is refused, fails or returns no rows goes back once with the error; what still
+    fails is dropped (the sub-query keeps its passages). Rows become graph evidence whose path is
+    the query and whose provenance is the documents and pages the rows name.
+    """
+    tool = meter.deps.graph_tool
+    active = [sq for sq in sub_queries if sq.id in ready]
+    if tool is None or meter.deps.llm is None or not active:
+        return []
+    try:
+        schema = tool.schema()
+    except (CypherError, CypherRefused) as exc:
+        meter.notes.append(f"graph schema unavailable: {str(exc)[:200]}")
+        return []
+    found: dict[str, Evidence] = {}
+    feedback = ""
+    for _attempt in range(2):  # the first plan, then one repair of what failed
+        plan = meter.ask(
+            CypherPlan,
+            prompt="text2cypher",
+            graph_schema=schema,
+            sub_queries=_quote_sub_queries(active),
+            feedback=feedback,
+        )
+        if plan is None:
+            break
+        failures: list[str] = []
+        for item in plan.queries:
+            sq_id = item.id.lstrip("#")
+            if sq_id not in ready or sq_id in found or not item.cypher.strip():
+                continue
+            try:
+                result = tool.run(item.cypher)
+            except (CypherRefused, CypherError) as exc:
+                failures.append(f"#{sq_id}: {prompts.escape(item.cypher)}\n  failed: {prompts.escape(str(exc)[:300])}")
+                continue
+            if not result.rows:
+                failures.append(f"#{sq_id}: {prompts.escape(item.cypher)}\n  returned no rows")
+                continue
+            doc_id, page = provenance(result.rows)
+            found[sq_id] = Evidence(
+                id="",
+                sub_query_id=sq_id,
+                channel="graph",
+                doc_id=doc_id or "knowledge graph",
+                page=page,
+                title="Cypher query",
+                text=render_rows(item.cypher, result),
+                graph_path=f"cypher: {' '.join(item.cypher.split())}",
+            )
+        if not failures:
+            break
+        meter.notes.append(f"Cypher failed for {len(failures)} sub-queries")
+        active = [sq for sq in active if sq.id not in found]
+        feedback = 'Your earlier queries failed; fix them (or answer ""):\n' + "\n".join(failures)
+    return [Retrieval(sub_query_id=sq_id, evidence=[item]) for sq_id, item in found.items()]
 
 
 def refine(
