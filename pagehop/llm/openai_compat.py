@@ -209,6 +209,13 @@ class OpenAICompatibleLLM:
             except StopIteration as done:
                 return done.value
 
+    def served_models(self) -> list[str]:
+        """The model ids the server lists (``GET /models``); LLMError when it does not answer."""
+        try:
+            return [model.id for model in self._client.models.list()]
+        except openai.APIError as exc:
+            raise LLMError(f"{self.name}: {_describe(exc)}") from exc
+
     def probe_structured_output(self) -> StructuredOutput:
         """The structured-output mode the server accepts, found with one tiny call (for ``pagehop doctor``)."""
         self.complete_json([{"role": "user", "content": 'Reply {"ok": true}.'}], Probe, max_tokens=32)
