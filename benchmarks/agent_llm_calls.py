@@ -56,7 +56,13 @@ class GoldModel:
         content = body["messages"][-1]["content"]
         text = content if isinstance(content, str) else "\n".join(p["text"] for p in content if p["type"] == "text")
         name = body["response_format"]["json_schema"]["name"]
-        return Reply(content=json.dumps(getattr(self, name.removesuffix("Reply").lower())(text)))
+        reply = json.dumps(getattr(self, name.removesuffix("Reply").lower())(text))
+        # Token stand-in (no tokenizer here): characters / 4 of everything sent and returned.
+        sent = sum(
+            len(m["content"]) if isinstance(m["content"], str) else len(json.dumps(m["content"]))
+            for m in body["messages"]
+        )
+        return Reply(content=reply, prompt_tokens=sent // 4, completion_tokens=len(reply) // 4)
 
     def decompose(self, text: str) -> dict[str, Any]:
         question = QUESTION.search(text)
@@ -144,6 +150,7 @@ def measure(item: dict[str, Any], answer: Answer, evidence: list[Evidence], poli
     placeholders = sum(1 for sq in answer.sub_queries if sq.depends_on)
     return {
         "calls": answer.usage.llm_calls,
+        "tokens": answer.usage.tokens,
         "unbatched": answer.usage.llm_calls - refine_calls + refined + placeholders,
         "rounds": 1 + max(e.round for e in answer.trace),
         "coverage": len(gold_docs & found) / len(gold_docs),
@@ -156,7 +163,7 @@ def measure(item: dict[str, Any], answer: Answer, evidence: list[Evidence], poli
 def print_table(rows: dict[str, list[dict[str, float]]]) -> None:
     everything = [row for group in rows.values() for row in group]
     header = (
-        f"{'question type':<18} {'n':>3} {'calls/q':>8} {'p50':>4} {'max':>4} {'unbatched/q':>12} "
+        f"{'question type':<18} {'n':>3} {'calls/q':>8} {'p50':>4} {'max':>4} {'tokens/q':>9} {'unbatched/q':>12} "
         f"{'rounds':>7} {'sub-q':>6} {'gold cov':>9} {'EM (gold model)':>16} {'EM (no-LLM)':>12}"
     )
     print(header)
@@ -169,8 +176,8 @@ def print_table(rows: dict[str, list[dict[str, float]]]) -> None:
 
         print(
             f"{name:<18} {len(group):>3} {statistics.mean(calls):>8.2f} {statistics.median(calls):>4.0f} "
-            f"{max(calls):>4.0f} {mean('unbatched'):>12.2f} {mean('rounds'):>7.2f} {mean('sub_queries'):>6.2f} "
-            f"{mean('coverage'):>9.2f} {mean('em'):>16.2f} {mean('policy_em'):>12.2f}"
+            f"{max(calls):>4.0f} {mean('tokens'):>9.0f} {mean('unbatched'):>12.2f} {mean('rounds'):>7.2f} "
+            f"{mean('sub_queries'):>6.2f} {mean('coverage'):>9.2f} {mean('em'):>16.2f} {mean('policy_em'):>12.2f}"
         )
 
 

@@ -24,7 +24,7 @@ from typing import Any
 from pagehop.graph.extraction import ExtractionCache, LLMExtractor
 from pagehop.llm.openai_compat import OpenAICompatibleLLM
 from pagehop.schema import Chunk
-from pagehop.testing.multihop import load_2wiki, passage_doc_id
+from pagehop.testing.multihop import load_2wiki, passage_chunks
 from pagehop.testing.openai_server import Reply, ScriptedOpenAIServer
 
 PASSAGE = re.compile(r'<evidence id="[^"]+"[^>]*>\n(.*?)\n</evidence>', re.DOTALL)
@@ -49,19 +49,7 @@ def scripted_extraction(body: dict[str, Any]) -> Reply:
 
 def corpus_chunks(limit: int) -> list[Chunk]:
     _, corpus = load_2wiki()
-    return [
-        Chunk(
-            chunk_id=f"{passage_doc_id(p['title'])}-{i}",
-            doc_id=passage_doc_id(p["title"]),
-            page_start=1,
-            page_end=1,
-            char_start=0,
-            char_end=len(p["text"]),
-            text=p["text"],
-            title=p["title"],
-        )
-        for i, p in enumerate(corpus[:limit])
-    ]
+    return passage_chunks(corpus[:limit])
 
 
 def main() -> None:

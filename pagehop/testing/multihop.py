@@ -55,7 +55,12 @@ def build_slice(
     passages = [p for p in corpus if p["title"] in gold_titles]
     others = [p for p in corpus if p["title"] not in gold_titles]
     passages += random.Random(seed).sample(others, min(distractors, len(others)))
-    chunks = [
+    return MultihopSlice(questions=chosen, chunks=passage_chunks(passages))
+
+
+def passage_chunks(passages: list[dict[str, str]]) -> list[Chunk]:
+    """One chunk per ``{title, text}`` passage, in its own document (id from the title)."""
+    return [
         Chunk(
             chunk_id=f"{passage_doc_id(p['title'])}-{i}",
             doc_id=passage_doc_id(p["title"]),
@@ -68,4 +73,3 @@ def build_slice(
         )
         for i, p in enumerate(passages)
     ]
-    return MultihopSlice(questions=chosen, chunks=chunks)
