@@ -34,6 +34,7 @@ STAGE_TITLES = {
     "verify": "Verify the draft",
     "expand": "Expand with new sub-queries",
 }
+UI_PATH = "/ui"
 MAX_PAGE_IMAGES = 4
 DOC_COLUMNS = ["doc_id", "title", "kind", "pages"]
 
@@ -54,7 +55,7 @@ def mount_ui(app: FastAPI, settings: Settings, api_key: str | None) -> None:
     gr.mount_gradio_app(
         app,
         blocks,
-        path="/ui",
+        path=UI_PATH,
         allowed_paths=[str(pages_dir)],
         max_file_size=int(settings.server.max_upload_mb * 2**20),
         auth=login if api_key else None,
