@@ -452,6 +452,7 @@ def _citation(item: Evidence) -> Citation:
     return Citation(
         doc_id=item.doc_id,
         page=item.page,
+        chunk_id=item.chunk_id,
         title=item.title,
         text=item.text[:300],
         evidence_id=item.id,

@@ -116,6 +116,7 @@ class TraceEvent(BaseModel):
 class Citation(BaseModel):
     doc_id: str
     page: int | None = None
+    chunk_id: str | None = Field(None, description="the cited chunk: highlight it with the page image's ?highlight=")
     title: str = ""
     text: str = ""
     evidence_id: str = ""

@@ -144,7 +144,9 @@ def _completion(completion_id: str, answer: Answer) -> dict[str, Any]:
 
 
 def _citations(answer: Answer) -> list[dict[str, Any]]:
-    return [c.model_dump(include={"doc_id", "page", "title", "text", "graph_path"}) for c in answer.citations]
+    return [
+        c.model_dump(include={"doc_id", "page", "chunk_id", "title", "text", "graph_path"}) for c in answer.citations
+    ]
 
 
 def _chunk(completion_id: str, delta: dict[str, Any], finish_reason: str | None = None, **extra: Any) -> str:
