@@ -84,8 +84,8 @@ async def chat_completions(body: ChatRequest, request: Request) -> dict[str, Any
 
 
 def render_content(answer: Answer) -> str:
-    """The answer text, then numbered sources (title, page) and the graph paths behind it."""
-    lines = [answer.answer or "I could not find an answer in the documents."]
+    """The answer text with inline [n] markers, then numbered sources (title, page) and the graph paths."""
+    lines = [answer.marked_answer or "I could not find an answer in the documents."]
     if answer.citations:
         lines += ["", "Sources:"]
         for number, citation in enumerate(answer.citations, start=1):
