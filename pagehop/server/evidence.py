@@ -92,12 +92,15 @@ def graph_path_svg(rendered: str, links: Sequence[tuple[str, str]] = ()) -> str:
         if index < len(relations):
             x0, x1 = x + NODE_WIDTH, x + NODE_WIDTH + GAP
             y = top + NODE_HEIGHT / 2
-            relation = relations[index].replace("_", " ").lower()
+            relation = relations[index]
+            reverse = relation.startswith("^")  # the stored relation points from the right entity to the left
+            start, end = (x1, x0 + 2) if reverse else (x0, x1 - 2)
+            label = relation.lstrip("^").replace("_", " ").lower()
             parts.append(
-                f'<g class="pagehop-edge"><line x1="{x0}" y1="{y}" x2="{x1 - 2}" y2="{y}" stroke="#555" '
+                f'<g class="pagehop-edge"><line x1="{start}" y1="{y}" x2="{end}" y2="{y}" stroke="#555" '
                 f'stroke-width="1.5" marker-end="url(#pagehop-arrow)"/><text x="{(x0 + x1) / 2}" y="{y - 8}" '
                 f'text-anchor="middle" font-size="11" font-family="sans-serif" fill="#333">'
-                f"{html.escape(relation)}</text></g>"
+                f"{html.escape(label)}</text></g>"
             )
     for row, (label, url) in enumerate(links):
         y = top + NODE_HEIGHT + 26 + 18 * row
