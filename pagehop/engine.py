@@ -192,7 +192,7 @@ def _event(node: str, values: dict[str, Any]) -> AgentEvent | None:
 
 def format_answer(answer: Answer, *, trace: bool = True) -> str:
     """Plain text for `pagehop ask`: the answer, numbered citations, graph paths, a compact trace."""
-    lines = [answer.answer or "(no answer found)", ""]
+    lines = [answer.marked_answer or "(no answer found)", ""]
     status = "verified" if answer.supported else f"not verified ({answer.stop_reason})"
     lines.append(f"[{status}; answered by {answer.answered_by}]")
     if answer.citations:

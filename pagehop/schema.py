@@ -12,6 +12,8 @@ from pydantic import BaseModel, Field
 DocKind = Literal["pdf", "image", "text"]
 TextSource = Literal["pdf", "ocr", "text", "none"]
 Channel = Literal["page", "text", "graph"]
+# (x0, y0, x1, y1) relative to the page as rendered: 0..1, origin top-left, so it fits any DPI.
+Box = tuple[float, float, float, float]
 
 
 class Document(BaseModel):
@@ -44,6 +46,11 @@ class Chunk(BaseModel):
     char_end: int = Field(ge=0, description="offset into the last page's text, exclusive")
     text: str
     title: str = ""
+    boxes: list[Box] = Field(
+        default_factory=list,
+        description="where the text sits on its page, one box per line (page-relative 0..1, origin top-left); "
+        "empty for plain-text sources and chunks ingested before boxes were kept",
+    )
 
 
 class Hit(BaseModel):

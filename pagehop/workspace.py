@@ -76,10 +76,15 @@ CREATE TABLE IF NOT EXISTS chunks (
     char_start INTEGER NOT NULL,
     char_end INTEGER NOT NULL,
     text TEXT NOT NULL,
-    title TEXT NOT NULL
+    title TEXT NOT NULL,
+    boxes TEXT
 );
 CREATE INDEX IF NOT EXISTS chunks_by_doc ON chunks (doc_id, seq);
 """
+
+# Columns added after a catalog may already exist: (table, column, declaration). Opening an older
+# workspace adds them; its rows keep NULL there (e.g. chunks ingested before boxes have none).
+_ADDED_COLUMNS = (("chunks", "boxes", "TEXT"),)
 
 
 @runtime_checkable
@@ -140,6 +145,7 @@ class Workspace:
         self._db.execute("PRAGMA synchronous=FULL")  # a committed 'ready' must survive a power cut
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(_SCHEMA)
+        self._migrate()
 
     @classmethod
     def open(
@@ -341,9 +347,21 @@ class Workspace:
                 [_page_row(p, vector_stats.get(p.page)) for p in pages],
             )
             db.executemany(
-                "INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO chunks (chunk_id, doc_id, seq, page_start, page_end, char_start, char_end, text, title, "
+                "boxes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
-                    (c.chunk_id, c.doc_id, seq, c.page_start, c.page_end, c.char_start, c.char_end, c.text, c.title)
+                    (
+                        c.chunk_id,
+                        c.doc_id,
+                        seq,
+                        c.page_start,
+                        c.page_end,
+                        c.char_start,
+                        c.char_end,
+                        c.text,
+                        c.title,
+                        json.dumps(c.boxes) if c.boxes else None,
+                    )
                     for seq, c in enumerate(chunks)
                 ],
             )
@@ -430,6 +448,14 @@ class Workspace:
 
     # ----- sqlite plumbing -------------------------------------------------------------------
 
+    def _migrate(self) -> None:
+        """Bring an older catalog up to ``_SCHEMA``: additive changes only, so nothing stored is touched."""
+        with self._transaction() as db:
+            for table, column, declaration in _ADDED_COLUMNS:
+                present = {row["name"] for row in db.execute(f"PRAGMA table_info({table})")}
+                if column not in present:
+                    db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         with self._lock:
             return self._db.execute(sql, params).fetchall()
@@ -500,4 +526,5 @@ def _chunk(row: sqlite3.Row) -> Chunk:
         char_end=row["char_end"],
         text=row["text"],
         title=row["title"],
+        boxes=[tuple(box) for box in json.loads(row["boxes"])] if row["boxes"] else [],
     )

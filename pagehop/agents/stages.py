@@ -21,6 +21,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from pagehop import prompts
+from pagehop.agents.citations import cite_claims
 from pagehop.agents.policy import NoLLMPolicy
 from pagehop.agents.retriever import Retriever
 from pagehop.agents.state import (
@@ -504,13 +505,15 @@ def compose_answer(
         seconds=round(sum(per_stage.values()), 4),
         seconds_per_stage=per_stage,
     )
+    supported = bool(verdict and verdict.supported)
     return Answer(
         question=question,
         answer=draft_.answer,
-        supported=bool(verdict and verdict.supported),
+        supported=supported,
         citations=citations,
         retrieved=retrieved,
         graph_paths=[c.graph_path for c in citations if c.graph_path],
+        claims=cite_claims(draft_.answer, draft_.claims, evidence, citations, supported),
         sub_queries=sub_queries,
         trace=trace,
         usage=usage,
@@ -523,6 +526,7 @@ def _citation(item: Evidence) -> Citation:
     return Citation(
         doc_id=item.doc_id,
         page=item.page,
+        chunk_id=item.chunk_id,
         title=item.title,
         text=item.text[:300],
         evidence_id=item.id,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal, TypedDict
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
 
 from pagehop.schema import Channel
 
@@ -116,10 +116,20 @@ class TraceEvent(BaseModel):
 class Citation(BaseModel):
     doc_id: str
     page: int | None = None
+    chunk_id: str | None = Field(None, description="the cited chunk: highlight it with the page image's ?highlight=")
     title: str = ""
     text: str = ""
     evidence_id: str = ""
     graph_path: str | None = None
+
+
+class CitedClaim(BaseModel):
+    """A claim of the answer, placed in its text: an inline marker goes at ``position``."""
+
+    text: str
+    citations: list[int] = Field(default_factory=list, description="1-based numbers into Answer.citations")
+    supported: bool = Field(description="the verifier found the answer supported and the claim cites a source")
+    position: int = Field(ge=0, description="offset in Answer.answer where the claim's markers go")
 
 
 class AnswerUsage(BaseModel):
@@ -139,12 +149,23 @@ class Answer(BaseModel):
         description="evidence gathered but not cited, best first: the sub-queries' rankings interleaved",
     )
     graph_paths: list[str] = Field(default_factory=list)
+    claims: list[CitedClaim] = Field(default_factory=list)
     sub_queries: list[SubQuery] = Field(default_factory=list)
     trace: list[TraceEvent] = Field(default_factory=list)
     usage: AnswerUsage = Field(default_factory=AnswerUsage)
     answered_by: str = NO_LLM
     stop_reason: str = ""
     thread_id: str | None = None
+
+    @computed_field(
+        description="the answer with inline [n] markers after its claims; [unverified] marks a claim "
+        "the verifier did not support"
+    )  # type: ignore[prop-decorator]
+    @property
+    def marked_answer(self) -> str:
+        from pagehop.agents.citations import render_marked
+
+        return render_marked(self.answer, self.claims)
 
 
 class Turn(BaseModel):
@@ -199,6 +220,7 @@ STATE_MODELS: tuple[type[BaseModel], ...] = (
     Budget,
     TraceEvent,
     Citation,
+    CitedClaim,
     AnswerUsage,
     Answer,
     Turn,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
@@ -49,6 +50,15 @@ class GraphPath(BaseModel):
         for rel, name in zip(self.relations, self.names[1:], strict=True):
             parts.append(f"-{rel}-> {name}")
         return " ".join(parts)
+
+    @staticmethod
+    def parse_rendered(rendered: str) -> tuple[list[str], list[str]]:
+        """(names, relations) back from :meth:`render`'s text (what answers carry), e.g. to draw it."""
+        parts = _RENDERED_STEP.split(rendered)
+        return parts[0::2], parts[1::2]
+
+
+_RENDERED_STEP = re.compile(r" -([^\s>]+)-> ")
 
 
 class Subgraph(BaseModel):

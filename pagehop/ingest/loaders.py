@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Protocol
 from PIL import Image
 
 from pagehop.ingest.files import IngestError, SourceFile
+from pagehop.ingest.layout import CharBoxes, normalise_text, pdf_page_text
 
 if TYPE_CHECKING:
     import pypdfium2 as pdfium
@@ -33,6 +34,7 @@ class RawPage:
     image: Image.Image | None  # RGB; None for text files
     text: str  # the embedded text layer ("" if none)
     image_area: float  # share of the page covered by embedded pictures, 0..1 (1 for scans/photos)
+    char_boxes: CharBoxes | None = None  # where each character of ``text`` is drawn (see pagehop.ingest.layout)
 
 
 class PageSource(Protocol):
@@ -81,10 +83,8 @@ class PdfSource:
             width_pt, height_pt = page.get_size()
             scale = self._scale(width_pt, height_pt, index + 1)
             image = page.render(scale=scale).to_pil().convert("RGB")
-            textpage = page.get_textpage()
-            text = textpage.get_text_range()
-            textpage.close()
-            return RawPage(index + 1, image, _normalise(text), _image_area(page, width_pt * height_pt))
+            layer = pdf_page_text(page)
+            return RawPage(index + 1, image, layer.text, _image_area(page, width_pt * height_pt), layer.char_boxes)
         finally:
             page.close()
 
@@ -141,11 +141,6 @@ def _image_area(page: object, page_area: float) -> float:
     return min(1.0, covered / page_area) if page_area > 0 else 0.0
 
 
-def _normalise(text: str) -> str:
-    # pdfium ends lines with \r\n; one newline style keeps offsets simple.
-    return text.replace("\r\n", "\n").replace("\r", "\n")
-
-
 class ImageSource:
     """PNG, JPEG, or TIFF (every frame of a multi-page TIFF is a page)."""
 
@@ -197,7 +192,7 @@ class TextSource:
             self.text = path.read_bytes().decode("utf-8-sig")
         except UnicodeDecodeError as exc:
             raise IngestError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-        self.text = _normalise(self.text)
+        self.text = normalise_text(self.text)
         heading = _markdown_title(self.text) if path.suffix.lower() in (".md", ".markdown") else None
         self.title = heading or path.stem
         self.num_pages = 1

@@ -14,6 +14,8 @@ import unicodedata
 from pathlib import Path
 from typing import Literal
 
+from pagehop.ingest.layout import PageText, tesseract_tsv_text
+
 OcrMode = Literal["auto", "always", "never"]
 
 # Fewer letters than this: for search, the page has no text layer.
@@ -52,13 +54,14 @@ def tesseract_path() -> str | None:
     return shutil.which("tesseract")
 
 
-def ocr_image_file(image_path: Path, *, lang: str = "eng", timeout_s: float = 300.0) -> str:
-    """The text tesseract reads in an image file; OcrUnavailable when tesseract cannot run at all."""
+def ocr_image_file(image_path: Path, *, lang: str = "eng", timeout_s: float = 300.0) -> PageText:
+    """The text tesseract reads in an image file, with its word boxes (TSV output: one run gives both);
+    OcrUnavailable when tesseract cannot run at all."""
     exe = tesseract_path()
     if exe is None:
         raise OcrUnavailable("tesseract is not installed (apt-get install tesseract-ocr): pages get no OCR")
     result = subprocess.run(
-        [exe, str(image_path), "stdout", "--psm", "6", "-l", lang],
+        [exe, str(image_path), "stdout", "--psm", "6", "-l", lang, "tsv"],
         capture_output=True,
         env={**os.environ, "OMP_THREAD_LIMIT": "1"},
         timeout=timeout_s,
@@ -69,4 +72,4 @@ def ocr_image_file(image_path: Path, *, lang: str = "eng", timeout_s: float = 30
         if "Failed loading language" in message or "traineddata" in message:
             raise OcrUnavailable(f"tesseract has no language data for {lang!r} (install tesseract-ocr-{lang})")
         raise RuntimeError(f"tesseract failed on {image_path.name}: {message[-300:]}")
-    return result.stdout.decode("utf-8", "replace").replace("\f", "").strip()
+    return tesseract_tsv_text(result.stdout.decode("utf-8", "replace"))

@@ -29,6 +29,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from pagehop.ingest.files import IngestError, SourceFile, expand_paths, inspect_file
+from pagehop.ingest.layout import CharBoxes, line_boxes
 from pagehop.ingest.loaders import RawPage, open_source
 from pagehop.ingest.ocr import OcrMode, OcrUnavailable, ocr_image_file, wants_ocr
 from pagehop.retrieval.chunking import chunk_pages
@@ -233,6 +234,12 @@ def _build_document(
                 chunk_chars=options.chunk_chars,
                 chunk_overlap=options.chunk_overlap,
             )
+            texts = {page.page: page.text for page in builder.pages}
+            for chunk in chunks:  # chunk offsets index the page text, and so its character boxes
+                page_boxes = builder.char_boxes.get(chunk.page_start)
+                if page_boxes:
+                    span = slice(chunk.char_start, chunk.char_end)
+                    chunk.boxes = line_boxes(page_boxes[span], texts[chunk.page_start][span])
             for hook in workspace.hooks:
                 hook.add_document(doc, builder.pages, chunks)
             workspace.commit_document(doc, builder.pages, chunks, builder.vector_stats, replaces=older)
@@ -269,6 +276,7 @@ class _PageBuilder:
         self.folder = workspace.doc_pages_dir(doc_id)
         self.pages: list[Page] = []
         self.vector_stats: dict[int, PageVectorStats] = {}
+        self.char_boxes: dict[int, CharBoxes] = {}  # per page, aligned with its text (for chunk boxes)
         self.ocr_pages = 0
         self.vectors_kept = 0
         self.vectors_pruned = 0
@@ -285,7 +293,9 @@ class _PageBuilder:
         thumbnail = raw.image.copy()
         thumbnail.thumbnail((self.options.thumbnail_px, self.options.thumbnail_px))
         thumbnail.save(thumb_file, quality=THUMBNAIL_QUALITY)
-        text, source = self._text(raw, image_file)
+        text, source, boxes = self._text(raw, image_file)
+        if boxes is not None:
+            self.char_boxes[raw.number] = boxes
         self.pages.append(
             Page(
                 doc_id=self.doc_id,
@@ -303,8 +313,12 @@ class _PageBuilder:
             if len(self._batch) >= ENCODE_BATCH:
                 self.flush_vectors()
 
-    def _text(self, raw: RawPage, image_file: Path) -> tuple[str, TextSource]:
-        layer: tuple[str, TextSource] = (raw.text, "pdf" if raw.text.strip() else "none")
+    def _text(self, raw: RawPage, image_file: Path) -> tuple[str, TextSource, CharBoxes | None]:
+        layer: tuple[str, TextSource, CharBoxes | None] = (
+            raw.text,
+            "pdf" if raw.text.strip() else "none",
+            raw.char_boxes,
+        )
         if not wants_ocr(self.options.ocr, raw.text, raw.image_area, has_image=True):
             return layer
         try:
@@ -316,7 +330,7 @@ class _PageBuilder:
             self._warn_once(f"OCR failed on {self.doc_id} page {raw.number}: {exc}")
             return layer
         self.ocr_pages += 1
-        return (recognised, "ocr") if recognised.strip() else layer
+        return (recognised.text, "ocr", recognised.char_boxes) if recognised.text.strip() else layer
 
     def _warn_once(self, message: str) -> None:
         if message not in self.report.warnings:

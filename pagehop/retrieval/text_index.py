@@ -123,7 +123,7 @@ class HybridTextIndex:
             return
         with self._lock:
             self.folder.mkdir(parents=True, exist_ok=True)
-            records = json.dumps([c.model_dump() for c in self._chunks]).encode()
+            records = json.dumps([c.model_dump(exclude={"boxes"}) for c in self._chunks]).encode()  # boxes: catalog
             embeddings = self._embeddings if self._embeddings is not None else np.zeros((0, 0), np.float32)
             tmp = self.folder / f".{INDEX_FILE}.{os.getpid()}.tmp"
             with tmp.open("wb") as fh:

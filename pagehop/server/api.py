@@ -128,9 +128,33 @@ async def delete_document(doc_id: str, request: Request) -> dict[str, Any]:
     return {"deleted": doc.doc_id, "title": doc.title}
 
 
-@router.get("/pages/{doc_id}/{page}/image", response_class=FileResponse)
-def page_image(doc_id: str, page: int, request: Request) -> FileResponse:
-    return _page_file(state_of(request), doc_id, page, thumbnail=False)
+PNG_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"image/png": {}}, "description": "the page image (PNG)"},
+    404: {"description": "no such page image, or the highlighted chunk is not on this page"},
+}
+
+
+@router.get("/pages/{doc_id}/{page}/image", response_class=FileResponse, responses=PNG_RESPONSE)
+def page_image(
+    doc_id: str,
+    page: int,
+    request: Request,
+    highlight: Annotated[
+        str | None,
+        Query(
+            max_length=300,
+            description="a citation's `chunk_id`: its lines on this page are drawn over the image "
+            "(translucent boxes, scaled to the image); a chunk without stored boxes gives the plain image",
+        ),
+    ] = None,
+) -> FileResponse:
+    """The rendered page, optionally with a cited chunk highlighted."""
+    state = state_of(request)
+    if highlight:
+        from pagehop.server.evidence import highlighted_page_image
+
+        return FileResponse(highlighted_page_image(state.workspace, doc_id, page, highlight), media_type="image/png")
+    return _page_file(state, doc_id, page, thumbnail=False)
 
 
 @router.get("/pages/{doc_id}/{page}/thumbnail", response_class=FileResponse)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.responses import RedirectResponse
 
 from pagehop.agents.state import Answer
 from pagehop.config import Settings
@@ -138,9 +139,16 @@ def create_app(settings: Settings, *, ui: bool = True) -> FastAPI:
     app.include_router(api_router)
     app.include_router(openai_router)
     if ui:
-        from pagehop.server.ui import mount_ui
+        from pagehop.server.ui import UI_PATH, mount_ui
 
         mount_ui(app, settings, api_key)
+    home = f"{UI_PATH}/" if ui else "/docs"
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        """A browser pointed at the printed address lands on the chat (or the API docs without a UI)."""
+        return RedirectResponse(home)
+
     return app
 
 
@@ -197,4 +205,16 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None) 
     host = host or settings.server.host
     port = port or settings.server.port
     check_bind(settings, host)
+    print(addresses_banner(host, port), flush=True)
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
+def addresses(host: str, port: int) -> dict[str, str]:
+    """Where each part of the server answers, as a user would type it into a browser or client."""
+    shown = f"[{host}]" if ":" in host else host  # an IPv6 literal needs brackets in a URL
+    base = f"http://{shown}:{port}"
+    return {"chat UI": f"{base}/", "JSON API": f"{base}/api (docs: {base}/docs)", "OpenAI-compatible API": f"{base}/v1"}
+
+
+def addresses_banner(host: str, port: int) -> str:
+    return "\n".join(f"pagehop {name}: {url}" for name, url in addresses(host, port).items())

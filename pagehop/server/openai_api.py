@@ -84,8 +84,8 @@ async def chat_completions(body: ChatRequest, request: Request) -> dict[str, Any
 
 
 def render_content(answer: Answer) -> str:
-    """The answer text, then numbered sources (title, page) and the graph paths behind it."""
-    lines = [answer.answer or "I could not find an answer in the documents."]
+    """The answer text with inline [n] markers, then numbered sources (title, page) and the graph paths."""
+    lines = [answer.marked_answer or "I could not find an answer in the documents."]
     if answer.citations:
         lines += ["", "Sources:"]
         for number, citation in enumerate(answer.citations, start=1):
@@ -144,7 +144,9 @@ def _completion(completion_id: str, answer: Answer) -> dict[str, Any]:
 
 
 def _citations(answer: Answer) -> list[dict[str, Any]]:
-    return [c.model_dump(include={"doc_id", "page", "title", "text", "graph_path"}) for c in answer.citations]
+    return [
+        c.model_dump(include={"doc_id", "page", "chunk_id", "title", "text", "graph_path"}) for c in answer.citations
+    ]
 
 
 def _chunk(completion_id: str, delta: dict[str, Any], finish_reason: str | None = None, **extra: Any) -> str:

@@ -6,8 +6,11 @@ Each browser session is one conversation thread (Gradio's session hash is the th
 
 from __future__ import annotations
 
+import contextlib
+import html
 import os
 import shutil
+import urllib.parse
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,11 +18,13 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from pagehop.agents.state import Answer
+from pagehop.agents.citations import render_marked
+from pagehop.agents.state import Answer, Citation
 from pagehop.config import Settings
 from pagehop.engine import AgentEvent
 from pagehop.server.app import UPLOADS_DIR, ServerState
 from pagehop.server.security import ApiError, key_matches
+from pagehop.workspace import Workspace
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported
 
@@ -34,8 +39,28 @@ STAGE_TITLES = {
     "verify": "Verify the draft",
     "expand": "Expand with new sub-queries",
 }
-MAX_PAGE_IMAGES = 4
+UI_PATH = "/ui"
 DOC_COLUMNS = ["doc_id", "title", "kind", "pages"]
+SUMMARY_COLUMNS = ["file", "result", "pages", "OCR'd pages", "chunks", "reason"]
+# A citation marker opens its source (the highlighted page) and scrolls to it. Delegated from the
+# document, because chat messages are re-rendered as they stream.
+CITE_SCRIPT = """<script>
+document.addEventListener("click", (event) => {
+  const cite = event.target.closest && event.target.closest("a.pagehop-cite");
+  if (!cite) return;
+  event.preventDefault();
+  const source = document.getElementById((cite.getAttribute("href") || "").slice(1));
+  if (source) { source.open = true; source.scrollIntoView({block: "nearest"}); }
+}, true);
+</script>"""
+CSS = """
+.pagehop-cite { font-size: 0.8em; vertical-align: super; text-decoration: none; margin-left: 1px; }
+.pagehop-unverified { font-size: 0.75em; vertical-align: super; color: #b3261e; margin-left: 2px; }
+.pagehop-status { color: #b3261e; font-size: 0.9em; }
+.pagehop-source summary { cursor: pointer; }
+.pagehop-source img.pagehop-page { width: min(100%, 720px) !important; max-width: 100%; border: 1px solid #ccc; }
+.pagehop-graph svg { max-width: 100%; height: auto; display: block; margin: 4px 0; }
+"""
 
 
 def mount_ui(app: FastAPI, settings: Settings, api_key: str | None) -> None:
@@ -54,11 +79,13 @@ def mount_ui(app: FastAPI, settings: Settings, api_key: str | None) -> None:
     gr.mount_gradio_app(
         app,
         blocks,
-        path="/ui",
+        path=UI_PATH,
         allowed_paths=[str(pages_dir)],
         max_file_size=int(settings.server.max_upload_mb * 2**20),
         auth=login if api_key else None,
         footer_links=[],
+        css=CSS,
+        head=CITE_SCRIPT,
     )
 
 
@@ -81,90 +108,195 @@ def build_blocks(state: Any) -> gr.Blocks:
     with gr.Blocks(title="pagehop") as blocks:
         gr.Markdown("# pagehop\nDeep search over your documents and their knowledge graph.")
         with gr.Tab("Chat"):
-            gr.ChatInterface(chat, chatbot=gr.Chatbot(height=560, elem_id="pagehop-chat"), fill_height=False)
+            gr.ChatInterface(chat, chatbot=gr.Chatbot(height=760, elem_id="pagehop-chat"), fill_height=False)
         with gr.Tab("Documents"):
-            _documents_tab(state)
+            _documents_tab(state, blocks)
     return blocks
 
 
-def _documents_tab(state: Any) -> None:
+def _documents_tab(state: Any, blocks: gr.Blocks) -> None:
+    # Gradio's file picker shows each file's upload progress; ingestion then reports per file.
     files = gr.File(label="Upload documents", file_count="multiple", elem_id="pagehop-upload")
     ingest_button = gr.Button("Ingest", variant="primary", elem_id="pagehop-ingest")
     summary = gr.Textbox(label="Ingestion summary", lines=4, interactive=False, elem_id="pagehop-summary")
-    table = gr.Dataframe(headers=DOC_COLUMNS, label="Documents", interactive=False)
+    per_file = gr.Dataframe(
+        headers=SUMMARY_COLUMNS, label="Per file", interactive=False, elem_id="pagehop-ingest-files"
+    )
+    table = gr.Dataframe(headers=DOC_COLUMNS, label="Documents", interactive=False, elem_id="pagehop-documents")
     with gr.Row():
-        doc_id = gr.Textbox(label="doc_id to delete", scale=3)
-        delete_button = gr.Button("Delete", variant="stop", scale=1)
+        picked = gr.Dropdown(label="Document", choices=[], scale=3, elem_id="pagehop-doc-picker")
+        delete_button = gr.Button("Delete", variant="stop", scale=1, elem_id="pagehop-delete")
+    thumbnails = gr.Gallery(label="Pages", columns=6, height="auto", object_fit="contain", elem_id="pagehop-thumbnails")
 
     def rows() -> list[list[Any]]:
         return [[d.doc_id, d.title, d.kind, d.num_pages] for d in state().workspace.list_documents()]
 
-    def ingest_files(paths: list[str] | None) -> tuple[str, Any]:
-        if not paths:
-            return "Choose one or more files first.", rows()
-        try:
-            report = ingest_uploaded(state(), [Path(p) for p in paths])
-        except ApiError as exc:
-            return f"Error: {exc.message}", rows()
-        return report, rows()
+    def picker(value: str | None = None) -> Any:
+        choices = [(f"{d.title} ({d.doc_id})", d.doc_id) for d in state().workspace.list_documents()]
+        return gr.Dropdown(choices=choices, value=value if value in {c[1] for c in choices} else None)
 
-    def delete_doc(target: str) -> tuple[str, Any]:
+    def pages_of(doc_id: str | None) -> list[tuple[str, str]]:
+        workspace = state().workspace
+        pages = workspace.get_pages(doc_id) if doc_id else []
+        return [
+            (str(workspace.absolute(p.thumbnail_path)), f"p. {p.page} ({p.text_source})")
+            for p in pages
+            if p.thumbnail_path
+        ]
+
+    # Gradio injects a live progress tracker where a parameter defaults to gr.Progress().
+    def ingest_files(paths: list[str] | None, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
+        if not paths:
+            return "Choose one or more files first.", [], rows(), picker()
+        try:
+            text, per_file_rows = ingest_uploaded(state(), [Path(p) for p in paths], progress)
+        except ApiError as exc:
+            return f"Error: {exc.message}", [], rows(), picker()
+        return text, per_file_rows, rows(), picker()
+
+    def delete_doc(target: str | None) -> tuple[Any, ...]:
         from pagehop.server.api import _delete_locked
 
-        doc = state().workspace.get_document(target.strip())
+        doc = state().workspace.get_document(target) if target else None
         if doc is None:
-            return f"No document {target.strip()!r}.", rows()
+            return "Pick a document to delete.", rows(), picker(), []
         _delete_locked(state(), doc)
-        return f"Deleted {doc.title} ({doc.doc_id}).", rows()
+        return f"Deleted {doc.title} ({doc.doc_id}).", rows(), picker(), []
 
-    ingest_button.click(ingest_files, files, [summary, table])
-    delete_button.click(delete_doc, doc_id, [summary, table])
-    table.attach_load_event(rows, None)
+    ingest_button.click(ingest_files, files, [summary, per_file, table, picked])
+    delete_button.click(delete_doc, picked, [summary, table, picked, thumbnails])
+    picked.change(pages_of, picked, thumbnails)
+    blocks.load(lambda: (rows(), picker()), None, [table, picked])
 
 
-def ingest_uploaded(state: ServerState, paths: list[Path]) -> str:
-    """Copy Gradio's temporary files into uploads/ under generated names, ingest them, return the summary."""
-    from pagehop.server.api import _extension, _ingest_locked
+def ingest_uploaded(state: ServerState, paths: list[Path], progress: Any = None) -> tuple[str, list[list[Any]]]:
+    """Copy Gradio's temporary files into uploads/ under generated names and ingest them one at a
+    time (``progress((done, total), desc=...)`` after each); the summary and one row per file."""
+    from pagehop.ingest import IngestReport
+    from pagehop.server.api import _extension, _ingest_locked, _remove_upload, _safe_name
 
-    suffixes = [_extension(path.name) for path in paths]  # refuse before copying anything
-    copies = []
-    for path, suffix in zip(paths, suffixes, strict=True):
-        target = state.workspace.root / UPLOADS_DIR / f"{uuid.uuid4().hex}{suffix}"
-        shutil.copyfile(path, target)
-        copies.append(target)
-    report = _ingest_locked(state, copies)
-    kept = {doc.path for doc in report.ingested}
-    for copy in copies:
-        if str(copy) not in kept:
-            copy.unlink(missing_ok=True)
-    summary: str = report.summary()
-    for copy, path in zip(copies, paths, strict=True):  # the user knows their names, not ours
-        summary = summary.replace(str(copy), path.name)
-    return summary
+    for path in paths:
+        _extension(path.name)  # refuse before copying anything
+    total = IngestReport(channels=state.workspace.live_channels)
+    per_file: list[list[Any]] = []
+    for done, path in enumerate(paths):
+        if progress is not None:
+            progress((done, len(paths)), desc=f"ingesting {path.name}")
+        # A fresh folder per file, as the API does: the user's name titles the document, never picks a path.
+        copy = state.workspace.root / UPLOADS_DIR / uuid.uuid4().hex / _safe_name(path.name)
+        copy.parent.mkdir(parents=True)
+        shutil.copyfile(path, copy)
+        report = _ingest_locked(state, [copy])
+        if str(copy) not in {doc.path for doc in report.ingested}:
+            _remove_upload(copy)
+        _rename(report, str(copy), path.name)  # the user knows their names, not ours
+        per_file.append(_file_row(path.name, report))
+        _merge(total, report)
+    return total.summary(), per_file
+
+
+def _rename(report: Any, copy: str, name: str) -> None:
+    report.skipped = [(name if p == copy else p, why) for p, why in report.skipped]
+    report.failed = [(name if p == copy else p, why) for p, why in report.failed]
+    report.warnings = [warning.replace(copy, name) for warning in report.warnings]
+
+
+def _file_row(name: str, report: Any) -> list[Any]:
+    if report.ingested:
+        doc = report.ingested[0]
+        return [name, "ingested", doc.pages, doc.ocr_pages, doc.chunks, "; ".join(report.warnings)]
+    if report.skipped:
+        return [name, "skipped", 0, 0, 0, report.skipped[0][1]]
+    return [name, "failed", 0, 0, 0, report.failed[0][1] if report.failed else "; ".join(report.warnings)]
+
+
+def _merge(total: Any, report: Any) -> None:
+    total.ingested += report.ingested
+    total.skipped += report.skipped
+    total.failed += report.failed
+    total.warnings += [w for w in report.warnings if w not in total.warnings]
+    for counter in ("pages", "ocr_pages", "vectors_kept", "vectors_pruned", "seconds"):
+        setattr(total, counter, getattr(total, counter) + getattr(report, counter))
 
 
 def answer_messages(state: ServerState, answer: Answer) -> list[gr.ChatMessage]:
-    """The answer with its sources, the graph paths as arrows, then images of the cited pages."""
-    from pagehop.server.openai_api import render_content
+    """One message: the answer with inline [n] citation links, the sources (each opens its page
+    image with the cited lines highlighted) and the graph paths drawn as diagrams."""
+    return [gr.ChatMessage(content=answer_html(state.workspace, answer))]
 
-    messages = [gr.ChatMessage(content=render_content(answer).split("\n\nGraph paths:")[0])]
+
+def answer_html(workspace: Workspace, answer: Answer) -> str:
+    from pagehop.server.evidence import graph_path_svg
+
+    tag = uuid.uuid4().hex[:8]  # ids stay unique across the answers of one chat
+
+    def link(number: int) -> str:
+        return f'<a class="pagehop-cite" href="#pagehop-{tag}-{number}">[{number}]</a>'
+
+    unverified = (
+        '<span class="pagehop-unverified" title="the verifier did not find this claim supported">[unverified]</span>'
+    )
+    body = render_marked(answer.answer, answer.claims, marker=link, unverified=unverified, text=html.escape)
+    body = body or "I could not find an answer in the documents."
+    parts = [f'<div class="pagehop-answer"><p class="pagehop-text">{body}</p>']
+    if not answer.supported and answer.answer:
+        why = html.escape(answer.stop_reason or "the evidence is incomplete")
+        parts.append(f'<p class="pagehop-status">Not verified ({why}).</p>')
+    images = {number: _source_image(workspace, citation) for number, citation in enumerate(answer.citations, 1)}
+    if answer.citations:
+        parts.append('<div class="pagehop-sources"><b>Sources</b>')
+        for number, citation in enumerate(answer.citations, start=1):
+            where = html.escape(_where(workspace, citation))
+            image = images[number]
+            shown = f'<img class="pagehop-page" src="{image}" alt="{where}, cited lines highlighted">' if image else ""
+            # One line: the chat renders Markdown, and newlines inside HTML would become paragraphs.
+            quote = f"<blockquote>{html.escape(' '.join(citation.text.split()))}</blockquote>" if citation.text else ""
+            parts.append(
+                f'<details class="pagehop-source" id="pagehop-{tag}-{number}"><summary>[{number}] {where} '
+                f"<code>{html.escape(citation.doc_id)}</code></summary>{quote}{shown}</details>"
+            )
+        parts.append("</div>")
     if answer.graph_paths:
-        diagram = "\n".join(path.replace(" -", "\n  -") for path in answer.graph_paths)
-        messages.append(gr.ChatMessage(content=f"```text\n{diagram}\n```", metadata={"title": "Graph paths"}))
-    for citation_page in _cited_pages(state, answer)[:MAX_PAGE_IMAGES]:
-        messages.append(gr.ChatMessage(content=gr.Image(value=str(citation_page), label=citation_page.stem)))
-    return messages
+        parts.append('<div class="pagehop-graph"><b>Graph paths</b>')
+        for path in answer.graph_paths:
+            links = [
+                (
+                    f"[{n}] {c.title or c.doc_id}" + (f", p. {c.page}" if c.page else ""),
+                    images[n] or f"#pagehop-{tag}-{n}",
+                )
+                for n, c in enumerate(answer.citations, start=1)
+                if c.graph_path == path
+            ]
+            parts.append(graph_path_svg(path, links))
+        parts.append("</div>")
+    parts.append("</div>")
+    return "".join(parts)
 
 
-def _cited_pages(state: ServerState, answer: Answer) -> list[Path]:
-    pages: list[Path] = []
-    for citation in answer.citations:
-        page = state.workspace.get_page(citation.doc_id, citation.page) if citation.page else None
-        if page is not None and page.image_path:
-            path = state.workspace.absolute(page.image_path)
-            if path.is_file() and path not in pages:
-                pages.append(path)
-    return pages
+def _where(workspace: Workspace, citation: Citation) -> str:
+    """ "Title, p. N"; graph facts carry no title, so their document's is looked up."""
+    doc = None if citation.title else workspace.get_document(citation.doc_id)
+    title = citation.title or (doc.title if doc else citation.doc_id)
+    return title + (f", p. {citation.page}" if citation.page else "")
+
+
+def _source_image(workspace: Workspace, citation: Citation) -> str | None:
+    """A URL the UI can load for the cited page, highlighted when the citation names its chunk."""
+    from pagehop.server.evidence import highlighted_page_image
+
+    page = workspace.get_page(citation.doc_id, citation.page) if citation.page else None
+    if page is None or page.image_path is None:
+        return None
+    path = workspace.absolute(page.image_path)
+    if citation.chunk_id:
+        with contextlib.suppress(ApiError):  # a chunk from another page: show the page plainly
+            path = highlighted_page_image(workspace, citation.doc_id, page.page, citation.chunk_id)
+    return file_url(path) if path.is_file() else None
+
+
+def file_url(path: Path) -> str:
+    """Gradio's route for a file under ``allowed_paths`` (the workspace's pages), relative to the UI."""
+    return "gradio_api/file=" + urllib.parse.quote(str(path))
 
 
 def _thought(event: AgentEvent) -> gr.ChatMessage:

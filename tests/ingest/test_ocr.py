@@ -35,4 +35,4 @@ def test_ocr_modes() -> None:
 def test_tesseract_reads_rendered_words(tmp_path: Path) -> None:
     path = tmp_path / "words.png"
     text_image("Quokka sightings on Rottnest").save(path)
-    assert "Quokka sightings on Rottnest" in ocr_image_file(path)
+    assert "Quokka sightings on Rottnest" in ocr_image_file(path).text

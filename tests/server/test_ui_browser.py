@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from pagehop.demo import DEMO_QUESTION
+from pagehop.testing.pdf import write_pdf
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -69,11 +73,102 @@ def test_upload_then_ask_in_the_browser(page: Any, server: Any, tmp_path: Path) 
     page.locator("textarea").first.fill(DEMO_QUESTION)
     page.keyboard.press("Enter")
     chat = page.locator("#pagehop-chat")
-    chat.get_by_text("Sources:").wait_for()
-    chat.locator("img").first.wait_for()
+    chat.locator(".pagehop-sources").wait_for()
+    chat.locator("a.pagehop-cite").last.click()  # opens that source: its page image
+    chat.locator(".pagehop-source[open] img").first.wait_for()
     text = chat.inner_text()
     assert "Tallinn" in text
     assert "Decompose the question" in text and "Verify the draft" in text
     assert "Kestrel Optics, p. 1" in text
     ARTIFACTS.mkdir(exist_ok=True)
+    chat.locator(".pagehop-answer").last.screenshot(path=str(ARTIFACTS / "demo-answer.png"))  # docs/img's source
     page.screenshot(path=str(ARTIFACTS / "ui-chat.png"), full_page=True)
+
+
+def test_root_opens_the_chat(page: Any, server: Any) -> None:
+    page.goto(f"{server.url}/")
+    assert page.url == f"{server.url}/ui/"
+    page.get_by_role("tab", name="Chat").wait_for()
+    page.locator("#pagehop-chat").wait_for()
+
+
+def png(response: Any) -> np.ndarray:
+    assert response.ok, response.status
+    return np.asarray(Image.open(io.BytesIO(response.body())).convert("RGB")).astype(int)
+
+
+def test_a_cited_pdf_passage_opens_highlighted(page: Any, server: Any, tmp_path: Path) -> None:
+    pdf = write_pdf(
+        tmp_path / "otter-notes.pdf",
+        [
+            "Otter notes\n\nThe Quillon Works mascot is an otter named Brindle.\nBrindle sleeps beside the old boathouse."
+        ],
+    )
+    page.goto(f"{server.url}/")
+
+    # Documents tab: upload a PDF, see its per-file summary, pick it and see its page thumbnails.
+    page.get_by_role("tab", name="Documents").click()
+    page.locator("#pagehop-upload input[type=file]").set_input_files(str(pdf))
+    page.locator("#pagehop-ingest").click()
+    page.wait_for_function(
+        "() => document.querySelector('#pagehop-summary textarea')?.value.includes('1 documents ingested')"
+    )
+    per_file = page.locator("#pagehop-ingest-files").inner_text()
+    assert "otter-notes.pdf" in per_file and "ingested" in per_file
+    page.locator("#pagehop-doc-picker input").click()
+    page.get_by_role("option", name="otter-notes").first.click()
+    page.locator("#pagehop-thumbnails img").first.wait_for()
+
+    # Chat: the answer carries an inline [1] marker; clicking it opens the cited page, highlighted.
+    page.get_by_role("tab", name="Chat").click()
+    page.locator("textarea").first.fill("What is the Quillon Works mascot?")
+    page.keyboard.press("Enter")
+    answer = page.locator("#pagehop-chat .pagehop-answer").last
+    answer.wait_for()
+    assert "Brindle" in answer.locator(".pagehop-text").inner_text()
+    answer.locator(".pagehop-text a.pagehop-cite").first.click()
+    shown = answer.locator(".pagehop-source[open] img.pagehop-page").first
+    shown.wait_for()
+    page.wait_for_function("(img) => img.complete && img.naturalWidth > 0", arg=shown.element_handle())
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "ui-highlighted-citation.png"), full_page=True)
+    answer.screenshot(path=str(ARTIFACTS / "answer-with-highlight.png"))
+
+    # The image the browser shows differs from the plain page exactly over the cited chunk's lines.
+    (doc,) = [d for d in server.state.workspace.list_documents() if d.title == "otter-notes"]
+    (chunk,) = server.state.workspace.get_chunks(doc.doc_id)
+    highlighted = png(page.request.get(f"{server.url}/ui/{shown.get_attribute('src')}"))
+    plain = png(page.request.get(f"{server.url}/api/pages/{doc.doc_id}/1/image"))
+    assert highlighted.shape == plain.shape
+    changed = np.abs(highlighted - plain).sum(axis=2) > 30
+    height, width = changed.shape
+    inside = np.zeros_like(changed)
+    for x0, y0, x1, y1 in chunk.boxes:
+        inside[
+            int((y0 - 0.01) * height) : int((y1 + 0.01) * height) + 1,
+            int((x0 - 0.01) * width) : int((x1 + 0.01) * width) + 1,
+        ] = True
+    assert len(chunk.boxes) == 3 and changed[inside].mean() > 0.5 and not changed[~inside].any()
+
+    # Delete it from the Documents tab.
+    page.get_by_role("tab", name="Documents").click()
+    page.locator("#pagehop-doc-picker input").click()
+    page.get_by_role("option", name="otter-notes").first.click()
+    page.locator("#pagehop-delete").click()
+    page.wait_for_function("() => document.querySelector('#pagehop-summary textarea')?.value.startsWith('Deleted')")
+    assert server.state.workspace.get_document(doc.doc_id) is None
+
+
+def test_graph_evidence_is_drawn_as_a_path(page: Any, server: Any) -> None:
+    page.goto(f"{server.url}/")
+    page.locator("textarea").first.fill("Who is Mirela Voss?")
+    page.keyboard.press("Enter")
+    diagram = page.locator("#pagehop-chat .pagehop-graph svg").first
+    diagram.wait_for()
+    nodes = diagram.locator(".pagehop-node text").all_text_contents()
+    assert "Mirela Voss" in nodes and len(nodes) >= 2
+    assert diagram.locator(".pagehop-edge text").count() == len(nodes) - 1
+    box = diagram.bounding_box()
+    assert box is not None and box["width"] > 100 and box["height"] > 30  # rendered, not just present
+    ARTIFACTS.mkdir(exist_ok=True)
+    diagram.screenshot(path=str(ARTIFACTS / "graph-path.png"))

@@ -1,0 +1,88 @@
+"""Checkable evidence over real HTTP: `/` lands somewhere useful, citations carry chunk ids, and the
+page-image route draws the cited chunk's boxes."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+
+from pagehop.demo import DEMO_QUESTION
+from pagehop.server.app import addresses_banner
+
+
+@pytest.fixture(scope="module")
+def server(demo_workspace: Path, tmp_path_factory: pytest.TempPathFactory, live_server: Any) -> Iterator[Any]:
+    target = tmp_path_factory.mktemp("evidence") / "ws"
+    with live_server(demo_workspace, target) as live:
+        yield live
+
+
+@pytest.fixture
+def client(server: Any) -> Iterator[httpx.Client]:
+    with server.client() as client:
+        yield client
+
+
+def pixels(response: httpx.Response) -> np.ndarray:
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "image/png"
+    return np.asarray(Image.open(io.BytesIO(response.content)).convert("RGB")).astype(int)
+
+
+def test_root_redirects_and_serve_prints_every_address(client: httpx.Client) -> None:
+    response = client.get("/", follow_redirects=False)
+    assert response.status_code == 307 and response.headers["location"] == "/docs"  # no UI mounted here
+    banner = addresses_banner("127.0.0.1", 8123)
+    assert "chat UI: http://127.0.0.1:8123/" in banner
+    assert "JSON API: http://127.0.0.1:8123/api" in banner and "http://127.0.0.1:8123/v1" in banner
+    assert "http://[::1]:8123/" in addresses_banner("::1", 8123)
+
+
+def test_highlighted_page_image_draws_the_cited_chunk(client: httpx.Client, server: Any) -> None:
+    answer = client.post("/api/ask", json={"question": DEMO_QUESTION}).json()
+    on_pdf = [c for c in answer["citations"] if c["chunk_id"] and c["title"] == "harbor-lane-review-2021"]
+    assert on_pdf, answer["citations"]
+    citation = on_pdf[0]
+    chunk = server.state.workspace.get_chunk(citation["chunk_id"])
+    assert chunk.boxes  # the PDF text layer gave the chunk its line boxes
+    url = f"/api/pages/{citation['doc_id']}/{citation['page']}/image"
+    plain = pixels(client.get(url))
+    marked = pixels(client.get(url, params={"highlight": citation["chunk_id"]}))
+    assert marked.shape == plain.shape
+    changed = np.abs(marked - plain).sum(axis=2) > 30
+    height, width = changed.shape
+    inside = np.zeros_like(changed)
+    pad = 0.01
+    for x0, y0, x1, y1 in chunk.boxes:
+        inside[
+            int((y0 - pad) * height) : int((y1 + pad) * height) + 1,
+            int((x0 - pad) * width) : int((x1 + pad) * width) + 1,
+        ] = True
+    assert changed[inside].mean() > 0.5  # the boxes are drawn over the chunk's lines ...
+    assert not changed[~inside].any()  # ... and nowhere else
+
+
+def test_highlight_of_a_chunk_elsewhere_is_a_clear_404(client: httpx.Client, server: Any) -> None:
+    workspace = server.state.workspace
+    pdf = next(d for d in workspace.list_documents() if d.kind == "pdf")
+    other = next(d for d in workspace.list_documents() if d.kind != "pdf")
+    foreign = workspace.get_chunks(other.doc_id)[0].chunk_id
+    for chunk_id in (foreign, "no-such-chunk"):
+        response = client.get(f"/api/pages/{pdf.doc_id}/1/image", params={"highlight": chunk_id})
+        assert response.status_code == 404
+        assert f"chunk {chunk_id!r} is not on page 1" in response.json()["error"]["message"]
+
+
+def test_highlight_is_in_the_openapi_schema(client: httpx.Client) -> None:
+    route = client.get("/openapi.json").json()["paths"]["/api/pages/{doc_id}/{page}/image"]["get"]
+    (highlight,) = [p for p in route["parameters"] if p["name"] == "highlight"]
+    assert highlight["in"] == "query" and "chunk_id" in highlight["description"]
+    assert "image/png" in route["responses"]["200"]["content"]
+    assert "404" in route["responses"]
