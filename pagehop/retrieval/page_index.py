@@ -66,6 +66,8 @@ _EXTENSIONS = ("vec", "end", "sum", "keys")
 _BLOCK_VECTORS = 65_536
 # Pages re-scored exactly after the device's float16 pass: enough to absorb its rounding.
 _DEVICE_SHORTLIST = 64
+# First-stage pages kept by the page-mean pass for the summary pass, per final candidate.
+_COARSE_PER_CANDIDATE = 16
 
 PageKey = tuple[str, int]
 
@@ -84,7 +86,7 @@ class _Segment:
     keys_bytes: int = 0
     dead: set[int] = field(default_factory=set)
     # Loaded lazily and dropped whenever the committed sizes change.
-    _arrays: tuple[_VectorFile, np.ndarray, np.ndarray] | None = None
+    _arrays: tuple[_VectorFile, np.ndarray, np.ndarray, np.ndarray] | None = None
     _keys: list[PageKey] | None = None
 
     def to_manifest(self) -> dict[str, Any]:
@@ -261,7 +263,7 @@ class LocalPageIndex:
             if (doc_id, page) not in self._locations:
                 raise KeyError(f"page {page} of {doc_id!r} is not in the index")
             seg_index, local = self._locations[(doc_id, page)]
-            vectors, ends, _ = self._arrays(self._segments[seg_index])
+            vectors, ends, _, _ = self._arrays(self._segments[seg_index])
             start = int(ends[local - 1]) if local else 0
             return np.array(vectors[start : ends[local]])
 
@@ -278,7 +280,7 @@ class LocalPageIndex:
         with self._lock:
             live_vectors = 0
             for seg_index, local in self._locations.values():
-                _, ends, _ = self._arrays(self._segments[seg_index])
+                _, ends, _, _ = self._arrays(self._segments[seg_index])
                 live_vectors += int(ends[local]) - (int(ends[local - 1]) if local else 0)
             return {
                 "pages": float(len(self)),
@@ -299,7 +301,7 @@ class LocalPageIndex:
                 for chunk in _chunks(live, 4096):
                     rows = []
                     for (doc_id, page), (seg_index, local) in chunk:
-                        vectors, ends, _ = self._arrays(old_segments[seg_index])
+                        vectors, ends, _, _ = self._arrays(old_segments[seg_index])
                         start = int(ends[local - 1]) if local else 0
                         rows.append((doc_id, page, np.asarray(vectors[start : ends[local]])))
                     start_row = 0
@@ -525,17 +527,22 @@ class LocalPageIndex:
                 path.unlink(missing_ok=True)
         self._segments = [s for s in self._segments if s.num_pages > 0]
 
-    def _arrays(self, segment: _Segment) -> tuple[_VectorFile, np.ndarray, np.ndarray]:
-        """(vectors, page end offsets, float32 summaries) up to the committed sizes.
+    def _arrays(self, segment: _Segment) -> tuple[_VectorFile, np.ndarray, np.ndarray, np.ndarray]:
+        """(vectors, page end offsets, summaries, summary means) up to the committed sizes.
 
-        Vectors are read on demand; ends and summaries (4 KiB per page at 8 x 128-d) stay in memory.
+        Vectors are read on demand. Ends, the float16 (pages, summary_vectors, dim)
+        summaries (2 KiB per page at 8 x 128-d) and their float32 per-page means (512 B)
+        stay in memory.
         """
         if segment._arrays is None:
             paths = self._segment_paths(segment)
             vectors = _VectorFile(paths["vec"], segment.num_vectors, self.dim)
             ends = np.fromfile(paths["end"], np.int64, count=segment.num_pages)
-            summaries = np.fromfile(paths["sum"], np.float16, count=segment.num_pages * self.summary_vectors * self.dim)
-            segment._arrays = (vectors, ends, summaries.astype(np.float32).reshape(-1, self.dim))
+            summaries = np.fromfile(
+                paths["sum"], np.float16, count=segment.num_pages * self.summary_vectors * self.dim
+            ).reshape(segment.num_pages, self.summary_vectors, self.dim)
+            means = summaries.astype(np.float32).mean(axis=1)
+            segment._arrays = (vectors, ends, summaries, means)
         return segment._arrays
 
     def _keys(self, segment: _Segment) -> list[PageKey]:
@@ -556,36 +563,47 @@ class LocalPageIndex:
 
     # -- scoring ------------------------------------------------------------------
 
-    def _exact_scores_all(self, q: np.ndarray) -> tuple[list[tuple[int, int]], np.ndarray]:
-        refs: list[tuple[int, int]] = []
-        parts = []
-        for seg_index, segment in enumerate(self._segments):
-            vectors, ends, _ = self._arrays(segment)
-            scores = _maxsim_contiguous(vectors, ends, q)
-            live = np.ones(segment.num_pages, dtype=bool)
-            live[list(segment.dead)] = False
-            refs.extend((seg_index, int(local)) for local in np.flatnonzero(live))
-            parts.append(scores[live])
-        return refs, np.concatenate(parts) if parts else np.zeros(0, np.float32)
+    def _live_refs(self, seg_index: int) -> tuple[np.ndarray, np.ndarray]:
+        """(live mask over the segment's pages, (live pages, 2) array of (segment, local) refs)."""
+        segment = self._segments[seg_index]
+        live = np.ones(segment.num_pages, dtype=bool)
+        live[list(segment.dead)] = False
+        local = np.flatnonzero(live)
+        return live, np.column_stack((np.full(len(local), seg_index), local))
 
-    def _first_stage(self, q: np.ndarray, n: int) -> list[tuple[int, int]]:
-        """The ``n`` live pages with the best MaxSim against their summary vectors."""
-        refs: list[tuple[int, int]] = []
-        parts = []
+    def _exact_scores_all(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        refs, parts = [], []
         for seg_index, segment in enumerate(self._segments):
-            _, _, summaries = self._arrays(segment)
-            scores = np.empty(segment.num_pages, dtype=np.float32)
-            block = max(1, 4 * _BLOCK_VECTORS // self.summary_vectors)
-            for start in range(0, segment.num_pages, block):
-                stop = min(start + block, segment.num_pages)
-                # (query tokens, summaries): the max runs along the contiguous axis.
-                sims = q @ summaries[start * self.summary_vectors : stop * self.summary_vectors].T
-                scores[start:stop] = sims.reshape(len(q), stop - start, self.summary_vectors).max(axis=2).sum(axis=0)
-            live = np.ones(segment.num_pages, dtype=bool)
-            live[list(segment.dead)] = False
-            refs.extend((seg_index, int(local)) for local in np.flatnonzero(live))
-            parts.append(scores[live])
-        return _best(refs, np.concatenate(parts), n)
+            vectors, ends, _, _ = self._arrays(segment)
+            live, seg_refs = self._live_refs(seg_index)
+            refs.append(seg_refs)
+            parts.append(_maxsim_contiguous(vectors, ends, q)[live])
+        return np.concatenate(refs), np.concatenate(parts)
+
+    def _first_stage(self, q: np.ndarray, n: int) -> np.ndarray:
+        """The ``n`` live pages with the best MaxSim against their summary vectors.
+
+        Two passes keep it cheap at 100k pages: every page's summary mean against the summed
+        query (one dot product per page: MaxSim with a single vector), then the summary
+        MaxSim of the best ``_COARSE_PER_CANDIDATE * n`` only.
+        """
+        summed = q.sum(axis=0)
+        refs, coarse = [], []
+        for seg_index, segment in enumerate(self._segments):
+            _, _, _, means = self._arrays(segment)
+            live, seg_refs = self._live_refs(seg_index)
+            refs.append(seg_refs)
+            coarse.append((means @ summed)[live])
+        shortlist = _best(np.concatenate(refs), np.concatenate(coarse), _COARSE_PER_CANDIDATE * n)
+        scores = np.empty(len(shortlist), dtype=np.float32)
+        for seg_index in np.unique(shortlist[:, 0]):
+            rows = np.flatnonzero(shortlist[:, 0] == seg_index)
+            _, _, summaries, _ = self._arrays(self._segments[int(seg_index)])
+            chosen = summaries[shortlist[rows, 1]].astype(np.float32).reshape(-1, self.dim)
+            # (query tokens, summaries): the max runs along the contiguous axis.
+            sims = (q @ chosen.T).reshape(len(q), len(rows), self.summary_vectors)
+            scores[rows] = sims.max(axis=2).sum(axis=0)
+        return _best(shortlist, scores, n)
 
     def _sync_resident(self) -> bool:
         """Bring the device copy up to date; on failure (out of device memory) fall back to the CPU."""
@@ -601,37 +619,37 @@ class LocalPageIndex:
 
     def _page_reader(self, segment: _Segment) -> Any:
         def read(start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
-            vectors, ends, _ = self._arrays(segment)
+            vectors, ends, _, _ = self._arrays(segment)
             v0 = int(ends[start - 1]) if start else 0
             return vectors[v0 : int(ends[stop - 1])], ends[start:stop] - v0
 
         return read
 
-    def _device_scores(self, q: np.ndarray) -> tuple[list[tuple[int, int]], np.ndarray]:
+    def _device_scores(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Every live page's MaxSim from the device copy (float16 inputs, float32 sums)."""
         assert self._resident is not None
-        refs: list[tuple[int, int]] = []
-        parts = []
+        refs, parts = [], []
         for seg_index, segment in enumerate(self._segments):
-            scores = self._resident.scores(segment.name, q)
-            live = np.ones(segment.num_pages, dtype=bool)
-            live[list(segment.dead)] = False
-            refs.extend((seg_index, int(local)) for local in np.flatnonzero(live))
-            parts.append(scores[live])
-        return refs, np.concatenate(parts)
+            live, seg_refs = self._live_refs(seg_index)
+            refs.append(seg_refs)
+            parts.append(self._resident.scores(segment.name, q)[live])
+        return np.concatenate(refs), np.concatenate(parts)
 
-    def _exact_scores_of(self, q: np.ndarray, refs: list[tuple[int, int]]) -> np.ndarray:
-        """Exact MaxSim of scattered pages: gather their vectors, then score them as one block."""
-        gathered = []
-        lengths = np.empty(len(refs), dtype=np.int64)
-        for i, (seg_index, local) in enumerate(refs):
-            vectors, ends, _ = self._arrays(self._segments[seg_index])
-            start = int(ends[local - 1]) if local else 0
-            gathered.append(vectors[start : ends[local]])
-            lengths[i] = int(ends[local]) - start
-        return _maxsim_contiguous(np.concatenate(gathered), np.cumsum(lengths), q)
+    def _exact_scores_of(self, q: np.ndarray, refs: np.ndarray) -> np.ndarray:
+        """Exact MaxSim of scattered pages: read their vectors into one buffer, then score it as one block."""
+        spans = []
+        for seg_index, local in refs:
+            vectors, ends, _, _ = self._arrays(self._segments[int(seg_index)])
+            spans.append((vectors, int(ends[local - 1]) if local else 0, int(ends[local])))
+        lengths = np.array([stop - start for _, start, stop in spans], dtype=np.int64)
+        gathered = np.empty((int(lengths.sum()), self.dim), dtype=np.float16)
+        row = 0
+        for (vectors, start, stop), length in zip(spans, lengths, strict=True):
+            vectors.read_into(start, stop, gathered[row : row + length])
+            row += int(length)
+        return _maxsim_contiguous(gathered, np.cumsum(lengths), q)
 
-    def _top_k(self, refs: list[tuple[int, int]], scores: np.ndarray, k: int) -> list[tuple[str, int, float]]:
+    def _top_k(self, refs: np.ndarray, scores: np.ndarray, k: int) -> list[tuple[str, int, float]]:
         k = min(k, len(refs))
         best = np.argpartition(-scores, k - 1)[:k] if k < len(refs) else np.arange(len(refs))
         # Stable sort on the negated score: ties keep insertion order, so results are reproducible.
@@ -639,7 +657,7 @@ class LocalPageIndex:
         results = []
         for i in best:
             seg_index, local = refs[i]
-            doc_id, page = self._keys(self._segments[seg_index])[local]
+            doc_id, page = self._keys(self._segments[int(seg_index)])[int(local)]
             results.append((doc_id, page, float(scores[i])))
         return results
 
@@ -663,23 +681,27 @@ class _VectorFile:
         if step != 1:
             raise IndexError("only contiguous row ranges can be read")
         out = np.empty((max(0, stop - start), self.dim), dtype=np.float16)
-        if out.size:
-            fd = os.open(self.path, os.O_RDONLY)
-            try:
-                got = os.preadv(fd, [out.data.cast("B")], start * self.dim * 2)
-            finally:
-                os.close(fd)
-            if got != out.nbytes:
-                raise PageIndexError(f"{self.path} is shorter than the manifest says: the index is damaged")
+        self.read_into(start, stop, out)
         return out
 
+    def read_into(self, start: int, stop: int, out: np.ndarray) -> None:
+        """Rows [start, stop) into ``out``, a C-contiguous float16 (stop - start, dim) array."""
+        if stop <= start:
+            return
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            got = os.preadv(fd, [out.data.cast("B")], start * self.dim * 2)
+        finally:
+            os.close(fd)
+        if got != out.nbytes:
+            raise PageIndexError(f"{self.path} is shorter than the manifest says: the index is damaged")
 
-def _best(refs: list[tuple[int, int]], scores: np.ndarray, n: int) -> list[tuple[int, int]]:
+
+def _best(refs: np.ndarray, scores: np.ndarray, n: int) -> np.ndarray:
     """The ``n`` refs with the highest scores, in their original (insertion) order."""
     if n >= len(refs):
         return refs
-    chosen = np.argpartition(-scores, n - 1)[:n]
-    return [refs[i] for i in np.sort(chosen)]
+    return refs[np.sort(np.argpartition(-scores, n - 1)[:n])]
 
 
 def summary_vectors(vectors: np.ndarray, count: int) -> np.ndarray:
