@@ -269,8 +269,8 @@ class ColModernVBertEncoder:
     def _pipelined_batches(self, images: Iterable[Image.Image]) -> Iterator[PageBatch]:
         """Batches preprocessed by worker processes, fed and collated on a background thread.
 
-        At most ``2 * workers`` pages are in the pool and two collated batches wait for the
-        model, so memory stays bounded however long the input is.
+        At most one batch plus ``2 * workers`` pages are in the pool and two collated batches
+        wait for the model, so memory stays bounded however long the input is.
         """
         pool = self._worker_pool()
         ready: queue.Queue[PageBatch | BaseException | None] = queue.Queue(maxsize=2)
@@ -293,7 +293,7 @@ class ColModernVBertEncoder:
                 source = iter(images)
                 exhausted = False
                 while not stop.is_set():
-                    while not exhausted and len(pending) < max(window, self.batch_size or 1):
+                    while not exhausted and len(pending) < window + (self.batch_size or 1):
                         image = next(source, None)
                         if image is None:
                             exhausted = True
