@@ -29,6 +29,7 @@ import argparse
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -144,6 +145,149 @@ def search_table(
         )
 
 
+# -- scale: 100k pages on disk, bounded memory -----------------------------------------
+
+SCALE_BLOCK = 1000  # pages generated and added per commit
+BANK_PER_TOPIC = 64  # noisy token variants per topic
+
+
+def _peak_rss_mib() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def _token_bank(num_topics: int, noise: float) -> np.ndarray:
+    """(topics, BANK_PER_TOPIC, DIM) unit float32 tokens: noisy variants of random topic directions.
+
+    Pages draw their tokens from this bank, so 50M tokens cost a gather, not 6.4G normal
+    draws (the shared 2-core machine draws ~50M normals/s).
+    """
+    rng = np.random.default_rng(0)
+    topics = rng.standard_normal((num_topics, DIM), dtype=np.float32)
+    topics /= np.linalg.norm(topics, axis=1, keepdims=True)
+    bank = topics[:, None, :] + noise * rng.standard_normal((num_topics, BANK_PER_TOPIC, DIM), dtype=np.float32)
+    return bank / np.linalg.norm(bank, axis=2, keepdims=True)
+
+
+def _scale_block(bank: np.ndarray, block: int, per_page: int) -> np.ndarray:
+    """Block ``block``'s (SCALE_BLOCK, per_page, DIM) float16 pages, each mixing 4 topics; deterministic."""
+    rng = np.random.default_rng((1, block))
+    chosen = rng.integers(0, len(bank), size=(SCALE_BLOCK, 4))
+    which = np.take_along_axis(chosen, rng.integers(0, 4, size=(SCALE_BLOCK, per_page)), axis=1)
+    variant = rng.integers(0, BANK_PER_TOPIC, size=(SCALE_BLOCK, per_page))
+    return bank[which, variant].astype(np.float16)
+
+
+def scale_build(folder: Path, pages: int, per_page: int, num_topics: int, noise: float, minutes: float) -> None:
+    """Add blocks until the index in ``folder`` holds ``pages`` pages; resumes where a run stopped."""
+    from pagehop.retrieval.page_index import LocalPageIndex
+
+    index = LocalPageIndex(folder, dim=DIM)
+    bank = _token_bank(num_topics, noise)
+    started = time.perf_counter()
+    while len(index) < pages and time.perf_counter() - started < 60 * minutes:
+        block = len(index) // SCALE_BLOCK
+        vectors = _scale_block(bank, block, per_page)
+        index.add_many((f"doc{block}", i + 1, vectors[i]) for i in range(SCALE_BLOCK))
+        print(f"{len(index):,} pages, {time.perf_counter() - started:.0f} s, peak RSS {_peak_rss_mib():,.0f} MiB")
+    stats = index.stats()
+    print(
+        f"\nbuild: {len(index):,} of {pages:,} pages, {stats['bytes_on_disk'] / 1e9:.1f} GB on disk, "
+        f"{time.perf_counter() - started:.0f} s this run, peak RSS {_peak_rss_mib():,.0f} MiB"
+    )
+
+
+def _exact_top10_batched(index: object, queries: list[np.ndarray]) -> list[set[tuple[str, int]]]:
+    """Exact top 10 of many queries in ONE read of the index (reference for recall)."""
+    from pagehop.retrieval.page_index import _BLOCK_VECTORS
+
+    idx: Any = index
+    q_all = np.concatenate(queries)  # (queries * tokens, DIM)
+    tokens = len(queries[0])
+    refs: list[tuple[int, int]] = []
+    parts = []
+    for seg_index, segment in enumerate(idx._segments):
+        vectors, ends, _, _ = idx._arrays(segment)
+        starts = np.concatenate(([0], ends[:-1])).astype(np.int64)
+        scores = np.empty((len(queries), segment.num_pages), dtype=np.float32)
+        page = 0
+        while page < segment.num_pages:
+            stop = max(page + 1, int(np.searchsorted(ends, starts[page] + _BLOCK_VECTORS, side="right")))
+            v0, v1 = int(starts[page]), int(ends[stop - 1])
+            sims = q_all @ np.asarray(vectors[v0:v1], dtype=np.float32).T
+            best = np.maximum.reduceat(sims, starts[page:stop] - v0, axis=1)
+            scores[:, page:stop] = best.reshape(len(queries), tokens, -1).sum(axis=1)
+            page = stop
+        live = np.ones(segment.num_pages, dtype=bool)
+        live[list(segment.dead)] = False
+        refs.extend((seg_index, int(local)) for local in np.flatnonzero(live))
+        parts.append(scores[:, live])
+    allscores = np.concatenate(parts, axis=1)
+    out = []
+    for row in allscores:
+        top = np.argsort(-row, kind="stable")[:10]
+        out.append({idx._keys(idx._segments[refs[i][0]])[refs[i][1]] for i in top})
+    return out
+
+
+def scale_search(
+    folder: Path, per_page: int, num_topics: int, noise: float, queries: int, candidates: list[int], exact_runs: int
+) -> None:
+    from pagehop.retrieval.page_index import LocalPageIndex
+
+    index = LocalPageIndex(folder, dim=DIM)
+    pages = len(index)
+    rng = np.random.default_rng(7)
+    bank = _token_bank(num_topics, noise)
+    qs = []
+    for _ in range(queries):  # a noisy 32-token sample of a random stored page
+        page = int(rng.integers(pages))
+        tokens = _scale_block(bank, page // SCALE_BLOCK, per_page)[page % SCALE_BLOCK].astype(np.float32)
+        q = tokens[rng.choice(per_page, 32, replace=per_page < 32)] + noise * rng.standard_normal((32, DIM))
+        qs.append((q / np.linalg.norm(q, axis=1, keepdims=True)).astype(np.float32))
+    del bank
+    started = time.perf_counter()
+    truth = _exact_top10_batched(index, qs)
+    truth_s = time.perf_counter() - started
+    rows = []
+    exact_ms, exact_cpu_ms = [], []
+    for q, expected in zip(qs[:exact_runs], truth, strict=False):
+        t, c = time.perf_counter(), time.process_time()
+        got = {(d, p) for d, p, _ in index.search(q, k=10)}
+        exact_ms.append(1000 * (time.perf_counter() - t))
+        exact_cpu_ms.append(1000 * (time.process_time() - c))
+        assert got == expected, "batched reference disagrees with LocalPageIndex exact search"
+    if exact_ms:
+        rows.append((f"exact MaxSim ({len(exact_ms)} queries)", exact_ms, exact_cpu_ms, 1.0))
+    methods = [(f"fast path (exact=False, {index.fast_candidates} candidates)", {"exact": False})]
+    methods += [(f"first stage, {n} candidates", {"candidates": n}) for n in candidates]
+    for label, kwargs in methods:
+        index.search(qs[0], k=10, **kwargs)  # load summaries once
+        ms, cpu_ms, recalls = [], [], []
+        for q, expected in zip(qs, truth, strict=True):
+            t, c = time.perf_counter(), time.process_time()
+            hits = index.search(q, k=10, **kwargs)
+            ms.append(1000 * (time.perf_counter() - t))
+            cpu_ms.append(1000 * (time.process_time() - c))
+            recalls.append(len(expected & {(d, p) for d, p, _ in hits}) / 10)
+        rows.append((label, ms, cpu_ms, float(np.mean(recalls))))
+    threads = os.environ.get("OMP_NUM_THREADS", "?")
+    print(
+        f"\n## LocalPageIndex at scale: {pages:,} pages x {per_page} vectors x {DIM}-d float16 "
+        f"({index.stats()['bytes_on_disk'] / 1e9:.1f} GB on disk), 32-token queries x {queries}, "
+        f"{threads} BLAS thread(s); reference top 10 in one batched scan ({truth_s:.0f} s)\n"
+    )
+    print("| method | p50 ms | p95 ms | CPU-time p50 ms | recall@10 vs exact |")
+    print("|---|---|---|---|---|")
+    for label, ms, cpu_ms, recall in rows:
+        print(
+            f"| {label} | {np.percentile(ms, 50):.1f} | {np.percentile(ms, 95):.1f} | "
+            f"{np.percentile(cpu_ms, 50):.1f} | {recall:.3f} |"
+        )
+    print(f"\npeak RSS of the search process: {_peak_rss_mib():,.0f} MiB")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--docs", type=int, default=6)
@@ -156,7 +300,21 @@ def main() -> None:
     parser.add_argument("--topics", type=int, default=4096, help="fewer topics: pages alike, harder first stage")
     parser.add_argument("--skip-pruning", action="store_true")
     parser.add_argument("--skip-search", action="store_true")
+    parser.add_argument("--scale", choices=["build", "search"], help="the on-disk scale benchmark (only)")
+    parser.add_argument("--scale-folder", type=Path, default=Path("/tmp/pagehop-scale-index"))
+    parser.add_argument("--scale-pages", type=int, default=100_000)
+    parser.add_argument("--scale-vectors", type=int, default=500)
+    parser.add_argument("--build-minutes", type=float, default=13.0, help="stop a build run after this long")
+    parser.add_argument("--exact-runs", type=int, default=3, help="timed exact searches at scale")
     args = parser.parse_args()
+    if args.scale == "build":
+        scale_build(args.scale_folder, args.scale_pages, args.scale_vectors, args.topics, 0.06, args.build_minutes)
+        return
+    if args.scale == "search":
+        scale_search(
+            args.scale_folder, args.scale_vectors, args.topics, 0.06, args.queries, args.candidates, args.exact_runs
+        )
+        return
     if len(args.vectors_per_page) != len(args.sizes):
         parser.error("give one --vectors-per-page per --sizes entry")
     if not args.skip_pruning:

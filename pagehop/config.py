@@ -127,6 +127,9 @@ class Settings(BaseSettings):
     workspace: Path = Field(Path(".pagehop"), description="everything an embedded deployment writes")
     graph_store: Literal["networkx", "neo4j"] = "networkx"
     page_index: Literal["local", "qdrant"] = "local"
+    page_search: Literal["fast", "exact"] = Field(
+        "fast", description="the agent's page search: the index's fast path (GPU copy or first stage) or exact MaxSim"
+    )
     qdrant_url: str | None = Field(None, description="Qdrant server URL; empty uses an embedded store")
     neo4j: Neo4jSettings = Neo4jSettings()
     llm: LLMSettings = LLMSettings()

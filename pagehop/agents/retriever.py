@@ -117,7 +117,9 @@ class WorkspaceRetriever:
         page_text: Callable[[str, int], str] | None = None,
         page_image_path: Callable[[str, int], Path | None] | None = None,
         titles: Callable[[str], str] | None = None,
+        exact_page_search: bool = False,
     ) -> None:
+        """``exact_page_search=False`` lets the page index take its fast path (settings ``page_search``)."""
         if (page_index is None) != (page_encoder is None):
             raise ValueError("the page channel needs both a page index and a page encoder")
         self.text_index = text_index
@@ -127,6 +129,7 @@ class WorkspaceRetriever:
         self._page_text = page_text
         self._page_image_path = page_image_path
         self._titles = titles
+        self.exact_page_search = exact_page_search
 
     @classmethod
     def from_workspace(
@@ -157,6 +160,7 @@ class WorkspaceRetriever:
             page_text=page_text,
             page_image_path=page_image,
             titles=lambda doc_id: doc.title if (doc := workspace.get_document(doc_id)) else "",
+            exact_page_search=workspace.settings.page_search == "exact",
         )
 
     def search(self, query: str, k: int) -> list[Hit]:
@@ -185,7 +189,7 @@ class WorkspaceRetriever:
                 text=self._page_text(doc_id, page) if self._page_text else "",
                 title=self._titles(doc_id) if self._titles else "",
             )
-            for doc_id, page, score in self.page_index.search(query_vectors, k)
+            for doc_id, page, score in self.page_index.search(query_vectors, k, exact=self.exact_page_search)
         ]
 
 

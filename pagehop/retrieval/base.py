@@ -40,8 +40,11 @@ class PageIndex(Protocol):
 
     def delete_document(self, doc_id: str) -> None: ...
 
-    def search(self, query: np.ndarray, k: int) -> list[tuple[str, int, float]]:
-        """Best ``k`` pages for one query's token vectors: (doc_id, page, MaxSim score)."""
+    def search(self, query: np.ndarray, k: int, *, exact: bool = True) -> list[tuple[str, int, float]]:
+        """Best ``k`` pages for one query's token vectors: (doc_id, page, MaxSim score).
+
+        ``exact=False`` lets the index take its fast path (a GPU copy, a first stage...).
+        """
         ...
 
     def __len__(self) -> int: ...

@@ -98,13 +98,26 @@ def last_token_positions(attention_mask: torch.Tensor) -> torch.Tensor:
     return seq_len - 1 - attention_mask.to(torch.int64).flip(-1).argmax(dim=-1)
 
 
-def global_attention_rows(attention: torch.Tensor, global_positions: torch.Tensor) -> torch.Tensor:
-    """Each row's attention from its global token to every token, averaged over heads.
+def attention_rows(queries: torch.Tensor, keys: torch.Tensor, key_mask: torch.Tensor, scaling: float) -> torch.Tensor:
+    """Softmax attention of ONE query row per sequence over all its keys, averaged over heads.
 
-    ``attention``: (batch, heads, seq, seq) weights of one layer; returns (batch, seq) float32.
+    ``queries``: (batch, heads, head_dim), each sequence's global token after any position
+    encoding; ``keys``: (batch, heads, seq, head_dim); ``key_mask``: (batch, seq), nonzero for
+    real tokens. Returns (batch, seq) float32, zero on padding. This is the one row of the
+    last layer's (seq, seq) attention matrix DocPruner reads, so the model itself can run
+    fused (SDPA / flash) attention, which never materialises the weights.
     """
-    if attention.ndim != 4 or attention.shape[-1] != attention.shape[-2]:
-        raise ValueError(f"expected (batch, heads, seq, seq) attention, got {tuple(attention.shape)}")
-    batch_index = torch.arange(attention.shape[0], device=attention.device)
-    rows = attention[batch_index, :, global_positions.to(attention.device), :]  # (batch, heads, seq)
-    return rows.to(torch.float32).mean(dim=1)
+    if (
+        queries.ndim != 3
+        or keys.ndim != 4
+        or keys.shape[:2] != queries.shape[:2]
+        or keys.shape[-1] != queries.shape[-1]
+    ):
+        raise ValueError(
+            f"expected (batch, heads, d) queries and (batch, heads, seq, d) keys, got "
+            f"{tuple(queries.shape)} and {tuple(keys.shape)}"
+        )
+    logits = torch.einsum("bhd,bhsd->bhs", queries.to(torch.float32), keys.to(torch.float32)) * scaling
+    real = key_mask.to(device=logits.device, dtype=torch.bool)[:, None, :]
+    logits = logits.masked_fill(~real, float("-inf"))
+    return logits.softmax(dim=-1).mean(dim=1)

@@ -18,17 +18,29 @@ swapped to them (old files are removed only after the swap, and unreferenced fil
 swept on open). One process writes an index at a time; searches in other processes see
 the state of the manifest they opened.
 
-Search is exact MaxSim (sum over query tokens of the best page-vector dot product), with
-float32 accumulation, over blocks of pages using segment offsets and
-``np.maximum.reduceat``. For large collections ``search(..., candidates=n)`` first ranks
-pages by MaxSim against a few summary vectors per page (centroids of a tiny per-page
-spherical k-means, computed once at ``add``), then re-ranks the best ``n`` exactly.
+Search (``exact=True``, the reference) is exact MaxSim (sum over query tokens of the best
+page-vector dot product), with float32 accumulation, over blocks of pages read with
+``pread`` (not memory-mapped, so a scan of a 12 GB index does not grow the process's
+resident memory) and ``np.maximum.reduceat``. ``search(..., exact=False)`` takes the fast
+path the index has:
+
+- with a ``device`` (CUDA when ``from_settings`` finds one): every page's vectors stay
+  resident on the device in float16 (``pagehop.retrieval.resident``) and each query scores
+  all of them there; the best ``max(4k, 64)`` are re-scored exactly on the CPU, so scores
+  are the exact ones and the top ``k`` differs from exact search only if more than that
+  many pages lie within float16 rounding (~1e-3) of the k-th score;
+- without one, once the index holds more than ``4 * fast_candidates`` pages: the first
+  stage ranks pages by MaxSim against a few summary vectors per page (centroids of a tiny
+  per-page spherical k-means, computed once at ``add``, kept in memory as float32), then
+  the best ``fast_candidates`` are re-ranked exactly. ``candidates=n`` asks for that
+  explicitly.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import re
 import threading
@@ -42,6 +54,9 @@ import numpy as np
 if TYPE_CHECKING:
     from pagehop.config import Settings
     from pagehop.retrieval.base import PageIndex
+    from pagehop.retrieval.resident import ResidentMaxSim
+
+log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
@@ -49,6 +64,10 @@ _SEGMENT_FILE = re.compile(r"^seg-\d{6}\.(vec|end|sum|keys)$")
 _EXTENSIONS = ("vec", "end", "sum", "keys")
 # Vectors scored per block in exact search: 64k x 128 float32 is 32 MiB of working memory.
 _BLOCK_VECTORS = 65_536
+# Pages re-scored exactly after the device's float16 pass: enough to absorb its rounding.
+_DEVICE_SHORTLIST = 64
+# First-stage pages kept by the page-mean pass for the summary pass, per final candidate.
+_COARSE_PER_CANDIDATE = 16
 
 PageKey = tuple[str, int]
 
@@ -67,7 +86,7 @@ class _Segment:
     keys_bytes: int = 0
     dead: set[int] = field(default_factory=set)
     # Loaded lazily and dropped whenever the committed sizes change.
-    _arrays: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+    _arrays: tuple[_VectorFile, np.ndarray, np.ndarray, np.ndarray] | None = None
     _keys: list[PageKey] | None = None
 
     def to_manifest(self) -> dict[str, Any]:
@@ -91,16 +110,28 @@ class LocalPageIndex:
         summary_vectors: int = 8,
         compact_threshold: float = 0.25,
         max_segment_vectors: int = 4_000_000,
+        device: str | None = None,
+        fast_candidates: int = 512,
     ) -> None:
         """Open the index in ``folder`` or create an empty one.
 
         ``dim`` and ``summary_vectors`` are fixed when the index is created; reopening with
         a different ``dim`` is an error. Segments roll over after ``max_segment_vectors``.
+        ``device`` (a torch device such as ``"cuda"``) keeps the vectors resident there for
+        ``search(..., exact=False)``; ``fast_candidates`` is the CPU fast path's re-rank depth.
         """
         if not 0 < compact_threshold <= 1:
             raise ValueError("compact_threshold must be in (0, 1]")
         if summary_vectors < 1:
             raise ValueError("summary_vectors must be at least 1")
+        if fast_candidates < 1:
+            raise ValueError("fast_candidates must be at least 1")
+        self.fast_candidates = fast_candidates
+        self._resident: ResidentMaxSim | None = None
+        if device is not None:
+            from pagehop.retrieval.resident import ResidentMaxSim
+
+            self._resident = ResidentMaxSim(device)
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.compact_threshold = compact_threshold
@@ -126,8 +157,13 @@ class LocalPageIndex:
 
     @classmethod
     def from_settings(cls, settings: Settings, *, dim: int = 128) -> LocalPageIndex:
-        """The index under ``<workspace>/page_index``."""
-        return cls(Path(settings.workspace) / "page_index", dim=dim)
+        """The index under ``<workspace>/page_index``, resident on the GPU when the models run on CUDA."""
+        from pagehop.models import torch_device
+
+        device = torch_device(settings.models.device)
+        return cls(
+            Path(settings.workspace) / "page_index", dim=dim, device=device if device.startswith("cuda") else None
+        )
 
     # -- PageIndex ----------------------------------------------------------------
 
@@ -177,12 +213,16 @@ class LocalPageIndex:
             if self.dead_fraction() > self.compact_threshold:
                 self.compact()
 
-    def search(self, query: np.ndarray, k: int, candidates: int | None = None) -> list[tuple[str, int, float]]:
+    def search(
+        self, query: np.ndarray, k: int, candidates: int | None = None, *, exact: bool = True
+    ) -> list[tuple[str, int, float]]:
         """Best ``k`` pages for one query's (tokens, dim) vectors, by MaxSim, highest first.
 
-        ``candidates=None`` scores every page exactly. ``candidates=n`` ranks pages by their
-        summary vectors first and re-ranks the best ``max(n, k)`` exactly: scores stay exact
-        MaxSim, only pages outside the candidate set can be missed.
+        ``exact=True`` scores every page exactly on the CPU (the reference). ``exact=False``
+        uses the fast path (module docstring): the device when the index has one, else the
+        first stage once the index is large. ``candidates=n`` forces the first stage with
+        the best ``max(n, k)`` re-ranked exactly. Returned scores are always exact MaxSim;
+        only pages outside a first stage's candidate set can be missed.
         """
         if k < 1:
             raise ValueError("k must be at least 1")
@@ -192,15 +232,22 @@ class LocalPageIndex:
         with self._lock:
             self.refresh()
             try:
-                return self._search(q, k, candidates)
+                return self._search(q, k, candidates, exact)
             except FileNotFoundError:
                 # A writer compacted between our refresh and reading its old segment files.
                 self._load_state()
-                return self._search(q, k, candidates)
+                return self._search(q, k, candidates, exact)
 
-    def _search(self, q: np.ndarray, k: int, candidates: int | None) -> list[tuple[str, int, float]]:
+    def _search(self, q: np.ndarray, k: int, candidates: int | None, exact: bool) -> list[tuple[str, int, float]]:
         if not self._locations:
             return []
+        if candidates is None and not exact:
+            if self._resident is not None and self._sync_resident():
+                refs, approx = self._device_scores(q)
+                refs = _best(refs, approx, max(4 * k, _DEVICE_SHORTLIST))
+                return self._top_k(refs, self._exact_scores_of(q, refs), k)
+            if len(self._locations) > 4 * self.fast_candidates:
+                candidates = self.fast_candidates
         if candidates is None:
             refs, scores = self._exact_scores_all(q)
         else:
@@ -216,7 +263,7 @@ class LocalPageIndex:
             if (doc_id, page) not in self._locations:
                 raise KeyError(f"page {page} of {doc_id!r} is not in the index")
             seg_index, local = self._locations[(doc_id, page)]
-            vectors, ends, _ = self._arrays(self._segments[seg_index])
+            vectors, ends, _, _ = self._arrays(self._segments[seg_index])
             start = int(ends[local - 1]) if local else 0
             return np.array(vectors[start : ends[local]])
 
@@ -233,7 +280,7 @@ class LocalPageIndex:
         with self._lock:
             live_vectors = 0
             for seg_index, local in self._locations.values():
-                _, ends, _ = self._arrays(self._segments[seg_index])
+                _, ends, _, _ = self._arrays(self._segments[seg_index])
                 live_vectors += int(ends[local]) - (int(ends[local - 1]) if local else 0)
             return {
                 "pages": float(len(self)),
@@ -254,7 +301,7 @@ class LocalPageIndex:
                 for chunk in _chunks(live, 4096):
                     rows = []
                     for (doc_id, page), (seg_index, local) in chunk:
-                        vectors, ends, _ = self._arrays(old_segments[seg_index])
+                        vectors, ends, _, _ = self._arrays(old_segments[seg_index])
                         start = int(ends[local - 1]) if local else 0
                         rows.append((doc_id, page, np.asarray(vectors[start : ends[local]])))
                     start_row = 0
@@ -480,16 +527,22 @@ class LocalPageIndex:
                 path.unlink(missing_ok=True)
         self._segments = [s for s in self._segments if s.num_pages > 0]
 
-    def _arrays(self, segment: _Segment) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(vectors, page end offsets, summaries), memory-mapped up to the committed sizes."""
+    def _arrays(self, segment: _Segment) -> tuple[_VectorFile, np.ndarray, np.ndarray, np.ndarray]:
+        """(vectors, page end offsets, summaries, summary means) up to the committed sizes.
+
+        Vectors are read on demand. Ends, the float16 (pages, summary_vectors, dim)
+        summaries (2 KiB per page at 8 x 128-d) and their float32 per-page means (512 B)
+        stay in memory.
+        """
         if segment._arrays is None:
             paths = self._segment_paths(segment)
-            vectors = np.memmap(paths["vec"], np.float16, "r", shape=(segment.num_vectors, self.dim))
-            ends = np.array(np.memmap(paths["end"], np.int64, "r", shape=(segment.num_pages,)))
-            summaries = np.memmap(
-                paths["sum"], np.float16, "r", shape=(segment.num_pages * self.summary_vectors, self.dim)
-            )
-            segment._arrays = (vectors, ends, summaries)
+            vectors = _VectorFile(paths["vec"], segment.num_vectors, self.dim)
+            ends = np.fromfile(paths["end"], np.int64, count=segment.num_pages)
+            summaries = np.fromfile(
+                paths["sum"], np.float16, count=segment.num_pages * self.summary_vectors * self.dim
+            ).reshape(segment.num_pages, self.summary_vectors, self.dim)
+            means = summaries.astype(np.float32).mean(axis=1)
+            segment._arrays = (vectors, ends, summaries, means)
         return segment._arrays
 
     def _keys(self, segment: _Segment) -> list[PageKey]:
@@ -510,52 +563,93 @@ class LocalPageIndex:
 
     # -- scoring ------------------------------------------------------------------
 
-    def _exact_scores_all(self, q: np.ndarray) -> tuple[list[tuple[int, int]], np.ndarray]:
-        refs: list[tuple[int, int]] = []
-        parts = []
+    def _live_refs(self, seg_index: int) -> tuple[np.ndarray, np.ndarray]:
+        """(live mask over the segment's pages, (live pages, 2) array of (segment, local) refs)."""
+        segment = self._segments[seg_index]
+        live = np.ones(segment.num_pages, dtype=bool)
+        live[list(segment.dead)] = False
+        local = np.flatnonzero(live)
+        return live, np.column_stack((np.full(len(local), seg_index), local))
+
+    def _exact_scores_all(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        refs, parts = [], []
         for seg_index, segment in enumerate(self._segments):
-            vectors, ends, _ = self._arrays(segment)
-            scores = _maxsim_contiguous(vectors, ends, q)
-            live = np.ones(segment.num_pages, dtype=bool)
-            live[list(segment.dead)] = False
-            refs.extend((seg_index, int(local)) for local in np.flatnonzero(live))
-            parts.append(scores[live])
-        return refs, np.concatenate(parts) if parts else np.zeros(0, np.float32)
+            vectors, ends, _, _ = self._arrays(segment)
+            live, seg_refs = self._live_refs(seg_index)
+            refs.append(seg_refs)
+            parts.append(_maxsim_contiguous(vectors, ends, q)[live])
+        return np.concatenate(refs), np.concatenate(parts)
 
-    def _first_stage(self, q: np.ndarray, n: int) -> list[tuple[int, int]]:
-        """The ``n`` live pages with the best MaxSim against their summary vectors."""
-        refs: list[tuple[int, int]] = []
-        parts = []
+    def _first_stage(self, q: np.ndarray, n: int) -> np.ndarray:
+        """The ``n`` live pages with the best MaxSim against their summary vectors.
+
+        Two passes keep it cheap at 100k pages: every page's summary mean against the summed
+        query (one dot product per page: MaxSim with a single vector), then the summary
+        MaxSim of the best ``_COARSE_PER_CANDIDATE * n`` only.
+        """
+        summed = q.sum(axis=0)
+        refs, coarse = [], []
         for seg_index, segment in enumerate(self._segments):
-            _, _, summaries = self._arrays(segment)
-            scores = np.empty(segment.num_pages, dtype=np.float32)
-            block = max(1, _BLOCK_VECTORS // self.summary_vectors)
-            for start in range(0, segment.num_pages, block):
-                stop = min(start + block, segment.num_pages)
-                sims = summaries[start * self.summary_vectors : stop * self.summary_vectors].astype(np.float32) @ q.T
-                scores[start:stop] = sims.reshape(stop - start, self.summary_vectors, -1).max(axis=1).sum(axis=1)
-            live = np.ones(segment.num_pages, dtype=bool)
-            live[list(segment.dead)] = False
-            refs.extend((seg_index, int(local)) for local in np.flatnonzero(live))
-            parts.append(scores[live])
-        approx = np.concatenate(parts)
-        if n < len(approx):
-            chosen = np.argpartition(-approx, n - 1)[:n]
-            return [refs[i] for i in np.sort(chosen)]
-        return refs
+            _, _, _, means = self._arrays(segment)
+            live, seg_refs = self._live_refs(seg_index)
+            refs.append(seg_refs)
+            coarse.append((means @ summed)[live])
+        shortlist = _best(np.concatenate(refs), np.concatenate(coarse), _COARSE_PER_CANDIDATE * n)
+        scores = np.empty(len(shortlist), dtype=np.float32)
+        for seg_index in np.unique(shortlist[:, 0]):
+            rows = np.flatnonzero(shortlist[:, 0] == seg_index)
+            _, _, summaries, _ = self._arrays(self._segments[int(seg_index)])
+            chosen = summaries[shortlist[rows, 1]].astype(np.float32).reshape(-1, self.dim)
+            # (query tokens, summaries): the max runs along the contiguous axis.
+            sims = (q @ chosen.T).reshape(len(q), len(rows), self.summary_vectors)
+            scores[rows] = sims.max(axis=2).sum(axis=0)
+        return _best(shortlist, scores, n)
 
-    def _exact_scores_of(self, q: np.ndarray, refs: list[tuple[int, int]]) -> np.ndarray:
-        """Exact MaxSim of scattered pages: gather their vectors, then score them as one block."""
-        gathered = []
-        lengths = np.empty(len(refs), dtype=np.int64)
-        for i, (seg_index, local) in enumerate(refs):
-            vectors, ends, _ = self._arrays(self._segments[seg_index])
-            start = int(ends[local - 1]) if local else 0
-            gathered.append(vectors[start : ends[local]])
-            lengths[i] = int(ends[local]) - start
-        return _maxsim_contiguous(np.concatenate(gathered), np.cumsum(lengths), q)
+    def _sync_resident(self) -> bool:
+        """Bring the device copy up to date; on failure (out of device memory) fall back to the CPU."""
+        assert self._resident is not None
+        readers = {segment.name: (segment.num_pages, self._page_reader(segment)) for segment in self._segments}
+        try:
+            self._resident.sync(readers)
+        except (RuntimeError, MemoryError) as exc:  # torch.OutOfMemoryError is a RuntimeError
+            log.warning("page vectors do not fit on %s (%s): searching on the CPU", self._resident.device, exc)
+            self._resident = None
+            return False
+        return True
 
-    def _top_k(self, refs: list[tuple[int, int]], scores: np.ndarray, k: int) -> list[tuple[str, int, float]]:
+    def _page_reader(self, segment: _Segment) -> Any:
+        def read(start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+            vectors, ends, _, _ = self._arrays(segment)
+            v0 = int(ends[start - 1]) if start else 0
+            return vectors[v0 : int(ends[stop - 1])], ends[start:stop] - v0
+
+        return read
+
+    def _device_scores(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Every live page's MaxSim from the device copy (float16 inputs, float32 sums)."""
+        assert self._resident is not None
+        refs, parts = [], []
+        for seg_index, segment in enumerate(self._segments):
+            live, seg_refs = self._live_refs(seg_index)
+            refs.append(seg_refs)
+            parts.append(self._resident.scores(segment.name, q)[live])
+        return np.concatenate(refs), np.concatenate(parts)
+
+    def _exact_scores_of(self, q: np.ndarray, refs: np.ndarray) -> np.ndarray:
+        """Exact MaxSim of scattered pages: read their vectors into one buffer, then score it as one block."""
+        spans = []
+        for seg_index, local in refs:
+            vectors, ends, _, _ = self._arrays(self._segments[int(seg_index)])
+            spans.append((vectors, int(ends[local - 1]) if local else 0, int(ends[local])))
+        lengths = np.array([stop - start for _, start, stop in spans], dtype=np.int64)
+        gathered = np.empty((int(lengths.sum()), self.dim), dtype=np.float16)
+        row = 0
+        for (vectors, start, stop), length in zip(spans, lengths, strict=True):
+            vectors.read_into(start, stop, gathered[row : row + length])
+            row += int(length)
+        return _maxsim_contiguous(gathered, np.cumsum(lengths), q)
+
+    def _top_k(self, refs: np.ndarray, scores: np.ndarray, k: int) -> list[tuple[str, int, float]]:
         k = min(k, len(refs))
         best = np.argpartition(-scores, k - 1)[:k] if k < len(refs) else np.arange(len(refs))
         # Stable sort on the negated score: ties keep insertion order, so results are reproducible.
@@ -563,9 +657,51 @@ class LocalPageIndex:
         results = []
         for i in best:
             seg_index, local = refs[i]
-            doc_id, page = self._keys(self._segments[seg_index])[local]
+            doc_id, page = self._keys(self._segments[int(seg_index)])[int(local)]
             results.append((doc_id, page, float(scores[i])))
         return results
+
+
+class _VectorFile:
+    """A segment's (vectors, dim) float16 file, read by row ranges with ``pread``.
+
+    Unlike a memory map, reading does not leave the file's pages mapped into the process,
+    so scanning a large index costs page cache, not resident memory.
+    """
+
+    def __init__(self, path: Path, rows: int, dim: int) -> None:
+        self.path, self.rows, self.dim = path, rows, dim
+        self.shape = (rows, dim)
+
+    def __len__(self) -> int:
+        return self.rows
+
+    def __getitem__(self, rows: slice) -> np.ndarray:
+        start, stop, step = rows.indices(self.rows)
+        if step != 1:
+            raise IndexError("only contiguous row ranges can be read")
+        out = np.empty((max(0, stop - start), self.dim), dtype=np.float16)
+        self.read_into(start, stop, out)
+        return out
+
+    def read_into(self, start: int, stop: int, out: np.ndarray) -> None:
+        """Rows [start, stop) into ``out``, a C-contiguous float16 (stop - start, dim) array."""
+        if stop <= start:
+            return
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            got = os.preadv(fd, [out.data.cast("B")], start * self.dim * 2)
+        finally:
+            os.close(fd)
+        if got != out.nbytes:
+            raise PageIndexError(f"{self.path} is shorter than the manifest says: the index is damaged")
+
+
+def _best(refs: np.ndarray, scores: np.ndarray, n: int) -> np.ndarray:
+    """The ``n`` refs with the highest scores, in their original (insertion) order."""
+    if n >= len(refs):
+        return refs
+    return refs[np.sort(np.argpartition(-scores, n - 1)[:n])]
 
 
 def summary_vectors(vectors: np.ndarray, count: int) -> np.ndarray:
@@ -619,7 +755,7 @@ def summarise_pages(pages: list[np.ndarray], count: int, iterations: int = 5) ->
     return list(centroids.astype(np.float16))
 
 
-def _maxsim_contiguous(vectors: np.ndarray, ends: np.ndarray, q: np.ndarray) -> np.ndarray:
+def _maxsim_contiguous(vectors: np.ndarray | _VectorFile, ends: np.ndarray, q: np.ndarray) -> np.ndarray:
     """MaxSim of every page whose vectors lie back to back in ``vectors``, page i ending at ``ends[i]``."""
     num_pages = len(ends)
     scores = np.empty(num_pages, dtype=np.float32)

@@ -115,7 +115,8 @@ class QdrantPageIndex:
         )
         self.client.delete(self.collection, points_selector=selector, wait=True)
 
-    def search(self, query: np.ndarray, k: int) -> list[tuple[str, int, float]]:
+    def search(self, query: np.ndarray, k: int, *, exact: bool = True) -> list[tuple[str, int, float]]:
+        """``exact=False`` lets the server use its approximate index unless ``self.exact`` forbids it."""
         from qdrant_client import models
 
         if k < 1:
@@ -128,7 +129,7 @@ class QdrantPageIndex:
             query=q.tolist(),
             limit=k,
             with_payload=True,
-            search_params=models.SearchParams(exact=True) if self.exact else None,
+            search_params=models.SearchParams(exact=True) if self.exact or exact else None,
         )
         return [
             (str(point.payload["doc_id"]), int(point.payload["page"]), float(point.score))

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
+from transformers import ColModernVBertForRetrieval
 
 from pagehop.config import Settings
 from pagehop.retrieval.base import PageEncoder
-from pagehop.retrieval.colmodernvbert import ColModernVBertEncoder
-from pagehop.retrieval.docpruner import first_token_positions
+from pagehop.retrieval.colmodernvbert import ColModernVBertEncoder, batch_size_for_memory, collate_page_batches
+from pagehop.retrieval.docpruner import first_token_positions, prune_page
 from pagehop.retrieval.page_index import LocalPageIndex
 from pagehop.testing.tiny_models import render_test_page, tiny_colmodernvbert_path
 
@@ -95,18 +97,26 @@ def test_unpruned_vectors_are_the_image_token_embeddings_and_maxsim_matches_scor
             assert got[pi + 1] == pytest.approx(float(expected[qi, pi]), rel=1e-5, abs=1e-5)
 
 
-def test_pruned_vectors_follow_docpruner_on_the_models_real_last_layer_attention(
+def test_pruned_vectors_follow_docpruner_on_the_eager_models_last_layer_attention(
     encoder: ColModernVBertEncoder, pages: list[Image.Image]
 ) -> None:
+    # The reference is today's eager text attention, whose full weights we read directly.
+    eager = ColModernVBertForRetrieval.from_pretrained(
+        tiny_colmodernvbert_path(),
+        attn_implementation={"vlm_config": {"text_config": "eager", "vision_config": "sdpa"}},
+    ).eval()
     embedded = encoder.encode_pages(pages)
+    patches = encoder.page_patches(pages)
     batch = _page_batch(encoder, pages)
     with torch.inference_mode():
-        out = encoder.model(**batch, output_attentions=True)
+        out = eager(**batch, output_attentions=True)
     last_layer = out.attentions[-1]  # (batch, heads, seq, seq)
     first = first_token_positions(batch["attention_mask"])
     for row, page in enumerate(embedded):
         image_positions = torch.nonzero(batch["input_ids"][row] == encoder.processor.image_token_id).flatten()
-        scores = last_layer[row, :, first[row], image_positions].mean(dim=0).double().numpy()
+        eager_scores = last_layer[row, :, first[row], image_positions].mean(dim=0)
+        torch.testing.assert_close(patches[row][1], eager_scores, rtol=1e-4, atol=1e-6)
+        scores = eager_scores.double().numpy()
         threshold = scores.mean() + encoder.docpruner_k * scores.std()
         keep = np.flatnonzero(scores > threshold)
         if keep.size == 0:
@@ -114,8 +124,59 @@ def test_pruned_vectors_follow_docpruner_on_the_models_real_last_layer_attention
         assert page.num_patches == len(image_positions)
         assert page.stats["kept"] == len(keep) == page.vectors.shape[0]
         assert 0 < len(keep) < page.num_patches
+        np.testing.assert_array_equal(prune_page(patches[row][1], encoder.docpruner_k).keep.numpy(), keep)
         assert page.stats["threshold"] == pytest.approx(threshold, rel=1e-4)
         np.testing.assert_allclose(page.vectors, out.embeddings[row][image_positions[keep]].numpy(), atol=2e-3)
+
+
+def test_pipelined_encoder_returns_the_serial_vectors_and_kept_patches(
+    encoder: ColModernVBertEncoder, pages: list[Image.Image]
+) -> None:
+    pipelined = ColModernVBertEncoder(
+        tiny_colmodernvbert_path(), docpruner_k=encoder.docpruner_k, batch_size=encoder.batch_size, preprocess_workers=1
+    )
+    try:
+        many = [*pages, *reversed(pages), pages[0]]  # odd count: a last, partial batch
+        serial = encoder.encode_pages(many)
+        streamed = pipelined.encode_pages(many)
+        assert len(streamed) == len(serial)
+        for one, other in zip(serial, streamed, strict=True):
+            # Same batches, same padding: the very same numbers.
+            assert one.stats == other.stats
+            np.testing.assert_array_equal(one.vectors, other.vectors)
+        # A stream that stops early leaves the pipeline reusable.
+        stream = pipelined.encode_page_stream(iter(many))
+        first = next(stream)
+        stream.close()
+        np.testing.assert_array_equal(first.vectors, streamed[0].vectors)
+        with pytest.raises(RuntimeError, match="broken page"):
+            pipelined.encode_pages(_failing_pages(pages))
+        np.testing.assert_array_equal(pipelined.encode_pages(pages[:1])[0].vectors, streamed[0].vectors)
+    finally:
+        pipelined.close()
+
+
+def _failing_pages(pages: list[Image.Image]) -> Iterator[Image.Image]:
+    yield from pages
+    raise RuntimeError("broken page")
+
+
+def test_collated_single_pages_equal_the_processors_own_batch(
+    encoder: ColModernVBertEncoder, pages: list[Image.Image]
+) -> None:
+    together = _page_batch(encoder, pages)
+    parts = [_page_batch(encoder, [page]) for page in pages]
+    collated = collate_page_batches(parts, encoder.processor.tokenizer.pad_token_id)
+    assert collated.keys() == together.keys()
+    for name, tensor in together.items():
+        torch.testing.assert_close(collated[name], tensor, rtol=0, atol=0)
+
+
+def test_gpu_batch_size_follows_free_memory() -> None:
+    gib = 1 << 30
+    assert batch_size_for_memory(10 * gib, 1 * gib) == 8  # 80 % of the free memory
+    assert batch_size_for_memory(1 * gib, 4 * gib) == 1  # never below one page
+    assert batch_size_for_memory(1000 * gib, 1 * gib) == 64  # capped
 
 
 def test_batching_does_not_change_page_vectors(unpruned: ColModernVBertEncoder, pages: list[Image.Image]) -> None:
@@ -149,8 +210,8 @@ def test_from_settings_uses_the_configured_model_device_and_k() -> None:
         ColModernVBertEncoder.from_settings(Settings(models={"page_encoder": ""}))
 
 
-def test_only_the_language_model_runs_eager_attention(encoder: ColModernVBertEncoder) -> None:
-    assert encoder.model.vlm.text_model.config._attn_implementation == "eager"
+def test_every_layer_runs_sdpa(encoder: ColModernVBertEncoder) -> None:
+    assert encoder.model.vlm.text_model.config._attn_implementation == "sdpa"
     assert encoder.model.vlm.vision_model.config._attn_implementation == "sdpa"
 
 

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from pagehop.retrieval.docpruner import (
+    attention_rows,
     first_token_positions,
-    global_attention_rows,
     last_token_positions,
     prune_page,
 )
@@ -70,11 +70,19 @@ def test_global_token_positions_follow_left_padding_per_row() -> None:
         first_token_positions(torch.tensor([[0, 0, 0]]))
 
 
-def test_global_attention_rows_pick_each_rows_global_token_and_average_heads() -> None:
-    batch, heads, seq = 2, 3, 5
-    attention = torch.rand(batch, heads, seq, seq)
+def test_attention_rows_equal_the_global_row_of_the_full_masked_softmax() -> None:
+    torch.manual_seed(0)
+    batch, heads, seq, dim = 2, 3, 6, 4
+    queries, keys = torch.randn(batch, heads, seq, dim), torch.randn(batch, heads, seq, dim)
+    key_mask = torch.tensor([[1, 1, 1, 1, 1, 1], [0, 0, 1, 1, 1, 1]])  # row 1 padded on the left
+    scaling = dim**-0.5
+    logits = queries @ keys.transpose(-1, -2) * scaling + torch.where(key_mask.bool(), 0.0, -1e9)[:, None, None, :]
+    full = logits.softmax(dim=-1)  # what eager attention returns: (batch, heads, seq, seq)
     positions = torch.tensor([0, 2])
-    rows = global_attention_rows(attention, positions)
+    rows = attention_rows(queries[torch.arange(batch), :, positions], keys, key_mask, scaling)
     assert rows.shape == (batch, seq)
-    torch.testing.assert_close(rows[0], attention[0, :, 0, :].mean(dim=0))
-    torch.testing.assert_close(rows[1], attention[1, :, 2, :].mean(dim=0))
+    torch.testing.assert_close(rows[0], full[0, :, 0, :].mean(dim=0))
+    torch.testing.assert_close(rows[1], full[1, :, 2, :].mean(dim=0))
+    assert rows[1, :2].abs().max() == 0  # padding gets no attention
+    with pytest.raises(ValueError):
+        attention_rows(queries, keys, key_mask, scaling)  # a full query matrix is not one row

@@ -262,3 +262,78 @@ def test_open_page_index_follows_settings(tmp_path: Path) -> None:
     assert isinstance(qdrant, QdrantPageIndex)
     assert (tmp_path / "qdrant").is_dir()
     qdrant.client.close()
+
+
+def _clustered(rng: np.random.Generator, pages: int, topics: int = 60) -> dict[tuple[str, int], np.ndarray]:
+    """Pages mixing 3 of ``topics`` directions, with varied lengths (as after pruning)."""
+    centres = _unit(rng, topics).astype(np.float32)
+    corpus = {}
+    for d in range(pages):
+        mix = centres[rng.choice(topics, 3, replace=False)]
+        length = int(rng.integers(5, 60))
+        v = mix[rng.integers(0, 3, length)] + 0.25 * rng.normal(size=(length, DIM))
+        corpus[(f"d{d // 7}", d % 7 + 1)] = (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float16)
+    return corpus
+
+
+def _queries(rng: np.random.Generator, corpus: dict[tuple[str, int], np.ndarray], count: int) -> list[np.ndarray]:
+    pages = list(corpus.values())
+    out = []
+    for _ in range(count):
+        page = pages[rng.integers(len(pages))].astype(np.float32)
+        q = page[rng.integers(0, len(page), 8)] + 0.25 * rng.normal(size=(8, DIM))
+        out.append((q / np.linalg.norm(q, axis=1, keepdims=True)).astype(np.float32))
+    return out
+
+
+def test_device_resident_search_returns_the_exact_top_k(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The GPU path is device-agnostic torch; on this CPU it runs the very same code.
+    from pagehop.retrieval import resident
+
+    monkeypatch.setattr(resident, "CHUNK_PAGES", 64)  # several chunks and blocks per segment
+    monkeypatch.setattr(resident, "BLOCK_PAGES", 16)
+    rng = np.random.default_rng(21)
+    corpus = _clustered(rng, 300)
+    index = _filled(tmp_path, corpus, device="cpu", max_segment_vectors=4000)
+    assert index.stats()["segments"] > 1
+    for query in _queries(rng, corpus, 12):
+        _assert_same_hits(index.search(query, k=10, exact=False), index.search(query, k=10))
+
+    # Appends, deletions and compaction reach the device copy.
+    extra = _clustered(np.random.default_rng(22), 70)
+    index.add_many([(f"new-{doc}", page, v) for (doc, page), v in extra.items()])
+    index.delete_document("d0")
+    query = _queries(rng, extra, 1)[0]
+    _assert_same_hits(index.search(query, k=10, exact=False), index.search(query, k=10))
+    for doc in [f"d{i}" for i in range(1, 20)]:
+        index.delete_document(doc)
+    assert index.dead_fraction() < 0.25  # compacted: new segment names
+    _assert_same_hits(index.search(query, k=10, exact=False), index.search(query, k=10))
+    assert all(doc != "d5" for doc, _, _ in index.search(query, k=len(index), exact=False))
+
+
+def test_cpu_fast_path_uses_the_first_stage_once_the_index_is_large(tmp_path: Path) -> None:
+    rng = np.random.default_rng(23)
+    corpus = _clustered(rng, 400)
+    index = _filled(tmp_path, corpus, fast_candidates=80)  # 400 pages > 4 x 80: first stage
+    recalls = []
+    for query in _queries(rng, corpus, 12):
+        exact = index.search(query, k=10)
+        fast = index.search(query, k=10, exact=False)
+        assert fast == index.search(query, k=10, candidates=80)  # exactly the first stage's answer
+        exact_scores = {(doc, page): score for doc, page, score in index.search(query, k=len(corpus))}
+        for doc, page, score in fast:
+            assert score == pytest.approx(exact_scores[(doc, page)], rel=1e-6)
+        recalls.append(len({hit[:2] for hit in exact} & {hit[:2] for hit in fast}) / 10)
+    assert np.mean(recalls) >= 0.85  # noisy 16-d tokens: 0.92 over 30 queries at 80 candidates
+    small = _filled(tmp_path / "small", dict(list(corpus.items())[:100]), fast_candidates=40)
+    query = _queries(rng, corpus, 1)[0]
+    assert small.search(query, k=10, exact=False) == small.search(query, k=10)  # small index: the exact scan
+
+
+def test_from_settings_keeps_vectors_on_cuda_only(tmp_path: Path) -> None:
+    from pagehop.config import Settings
+
+    assert LocalPageIndex.from_settings(Settings(workspace=tmp_path, models={"device": "cpu"}))._resident is None
+    on_gpu = LocalPageIndex.from_settings(Settings(workspace=tmp_path, models={"device": "cuda"}), dim=DIM)
+    assert on_gpu._resident is not None and on_gpu._resident.device.type == "cuda"
