@@ -22,7 +22,8 @@ _NAME_TOKEN = re.compile(r"\w+")
 
 def content_terms(text: str) -> set[str]:
     """Lower-cased words of ``text`` that are not stopwords."""
-    return {w.lower().strip("'-") for w in WORD.findall(text) if w.lower() not in STOPWORDS and w.strip("'-")}
+    words = (w.lower().removesuffix("'s").removesuffix("\u2019s").strip("'-") for w in WORD.findall(text))
+    return {w for w in words if w and w not in STOPWORDS}
 
 
 def stems(terms: set[str]) -> set[str]:
