@@ -179,6 +179,8 @@ def _names(doc: Doc) -> list[str]:
 def _bare(name: str) -> str:
     """A name without surrounding punctuation, a possessive ending or a leading article."""
     name = name.strip(" ,?'\"")
+    if name.count("(") > name.count(")"):
+        name += ")"
     if name.endswith(("'s", "\u2019s")):
         name = name[:-2]
     if name.lower().startswith("the ") and not name[4:5].isupper():

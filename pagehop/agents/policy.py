@@ -207,8 +207,8 @@ class NoLLMPolicy:
         return Draft(answer=answer, claims=claims, answered_by=NO_LLM)
 
     def verify(self, question: str, draft: Draft, sub_queries: list[SubQuery], evidence: list[Evidence]) -> Verdict:
-        """Supported when the answer's sentence, with the sentences that lead to its passage (those naming
-        it in the other cited passages), states every relation word of the question."""
+        """Supported when the answer's passage, with the sentences that lead to it (those naming it in the
+        other cited passages), states every relation word of the question."""
         analysis = self.analyze(question)
         if not draft.answer or not draft.claims:
             return Verdict(supported=False, missing=[question], answered_by=NO_LLM)
@@ -216,15 +216,25 @@ class NoLLMPolicy:
         claim = draft.claims[0]
         source = by_id.get(claim.evidence_ids[0]) if claim.evidence_ids else None
         chain = [claim.text]
+        anchored = not analysis.names  # the chain must start at something the question names
+        names = [name_tokens(n) for n in analysis.names]
         if source is not None:
-            chain.append(source.title)
+            chain += [source.title, source.text]
+            anchored = anchored or any(_contains(name_tokens(f"{source.title} {source.text}"), n) for n in names)
             aliases = name_aliases(source.title)
             for other in draft.claims[1:]:
                 item = by_id.get(other.evidence_ids[0]) if other.evidence_ids else None
                 if item is None or item.id == source.id:
                     continue
-                chain += [s for s in sentences(item.text) if any(_contains(name_tokens(s), a) for a in aliases)]
+                links = [s for s in sentences(item.text) if any(_contains(name_tokens(s), a) for a in aliases)]
+                chain += links
+                if links and any(_contains(name_tokens(f"{item.title} {item.text}"), n) for n in names):
+                    anchored = True
         missing = stems(analysis.relation_terms) - stems(content_terms(" ".join(chain)))
+        if not anchored and not analysis.compares:
+            return Verdict(
+                supported=False, missing=[f"{question} (a passage linking the answer to it)"], answered_by=NO_LLM
+            )
         if missing and not analysis.compares:
             return Verdict(supported=False, missing=[f"{question} ({', '.join(sorted(missing))})"], answered_by=NO_LLM)
         return Verdict(supported=True, missing=[], answered_by=NO_LLM)
@@ -283,15 +293,20 @@ class NoLLMPolicy:
                 if overlap:
                     candidates.append((overlap + hop - 0.1 * rank, item, sent.text, sent.start_char))
         candidates.sort(key=lambda entry: -entry[0])
-        for _, item, sentence, offset in candidates[:8]:
-            if analysis.answer_labels is None:
-                if analysis.yes_no:
-                    return None
-                return sentence.strip(), item, sentence.strip()  # "why"/"how": the sentence is the answer
+        if analysis.answer_labels is None:
+            if analysis.yes_no or not candidates:
+                return None
+            _, item, sentence, _ = candidates[0]
+            return sentence.strip(), item, sentence.strip()  # "why"/"how": the sentence is the answer
+        found: list[tuple[float, int, str, Evidence, str]] = []
+        for score, item, sentence, offset in candidates[:8]:
             entity = self._entity(item, offset, sentence, analysis.answer_labels, wanted, question_terms)
-            if entity:
-                return entity, item, sentence.strip()
-        return None
+            if entity is not None:
+                found.append((score, -entity[1], entity[0], item, sentence.strip()))
+        if not found:
+            return None
+        _, _, answer, item, sentence = max(found, key=lambda entry: (entry[0], entry[1]))
+        return answer, item, sentence
 
     def _entity(
         self,
@@ -301,7 +316,8 @@ class NoLLMPolicy:
         labels: tuple[str, ...],
         wanted: set[str],
         question_terms: set[str],
-    ) -> str:
+    ) -> tuple[str, int] | None:
+        """The entity and the rank of its label among ``labels`` (0: the type asked for first)."""
         own = name_tokens(item.title)
         ents = [
             ent
@@ -312,7 +328,7 @@ class NoLLMPolicy:
             and not _contains(own, name_tokens(ent.text))
         ]
         if not ents:
-            return ""
+            return None
         best_label = min(labels.index(ent.label_) for ent in ents)
         ents = [ent for ent in ents if labels.index(ent.label_) == best_label]
         cues = [
@@ -321,10 +337,11 @@ class NoLLMPolicy:
             if m.group(0).lower()[:5] in wanted and m.group(0).lower() not in ("the",)
         ]
         if cues:  # the object of a relation usually follows the words that state it
-            return min(
+            nearest = min(
                 ents, key=lambda ent: min(abs(ent.start_char - c) + (50 if ent.start_char < c else 0) for c in cues)
-            ).text
-        return ents[0].text
+            )
+            return nearest.text, best_label
+        return ents[0].text, best_label
 
     def _compare(self, analysis: QuestionAnalysis, ranked: list[Passage]) -> tuple[str, list[tuple[Evidence, str]]]:
         """Weigh both sides: a value each (date or number) for comparatives, equality for "same"."""
@@ -383,15 +400,15 @@ class NoLLMPolicy:
         for depth, passage in enumerate(chain):
             item = passage.evidence
             for sent in self._doc(item.text).sents:
-                ents = [e for e in sent.ents if labels is None or e.label_ in labels]
-                if labels == DATE:
-                    ents = [e for e in ents if YEAR.search(e.text)]
-                if not ents:
+                values = [e.text for e in sent.ents if labels is None or e.label_ in labels]
+                if labels == DATE:  # a year the recogniser missed is still a date
+                    values = [v for v in values if YEAR.search(v)] or YEAR.findall(sent.text)
+                if not values:
                     continue
                 overlap = len(wanted & stems(content_terms(f"{item.title} {sent.text}")))
                 score = overlap - 0.5 * depth - 0.01 * sent.start
                 if best is None or score > best[0]:
-                    best = (score, ents[0].text, item, sent.text.strip())
+                    best = (score, values[0], item, sent.text.strip())
         return (best[1], best[2], best[3]) if best else None
 
 

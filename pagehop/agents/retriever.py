@@ -245,16 +245,21 @@ class WorkspaceRetriever:
 def fuse_hits(rankings: list[list[Hit]]) -> list[tuple[Hit, float]]:
     """Channels' hits fused per page: a page hit and a text hit of the same page take one slot.
 
-    The kept copy is the best-ranked one; a text hit's chunk id survives a merge with a page hit.
+    The kept copy is the best-ranked one; what it lacks (a chunk id, text) comes from the other copies,
+    so a merged slot still points at its chunk.
     """
     fused = reciprocal_rank_fusion(rankings, key=page_key)
-    chunk_of = {page_key(hit): hit.chunk_id for ranking in rankings for hit in reversed(ranking) if hit.chunk_id}
-    return [
-        (
-            hit.model_copy(update={"chunk_id": chunk_of[page_key(hit)]})
-            if not hit.chunk_id and page_key(hit) in chunk_of
-            else hit,
-            score,
-        )
-        for hit, score in fused
-    ]
+    chunk_of: dict[tuple[str, int | None], str] = {}
+    text_of: dict[tuple[str, int | None], str] = {}
+    for ranking in rankings:
+        for hit in ranking:
+            if hit.chunk_id:
+                chunk_of.setdefault(page_key(hit), hit.chunk_id)
+            if hit.text:
+                text_of.setdefault(page_key(hit), hit.text)
+    out = []
+    for hit, score in fused:
+        key = page_key(hit)
+        update = {"chunk_id": hit.chunk_id or chunk_of.get(key), "text": hit.text or text_of.get(key, "")}
+        out.append((hit.model_copy(update=update), score))
+    return out
