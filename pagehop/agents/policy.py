@@ -1,168 +1,63 @@
-"""The no-LLM policy: a deterministic, rule-based stand-in for the LLM at every stage.
+"""The no-LLM policy: a deterministic stand-in for the LLM at every stage, built from general mechanisms.
 
-It makes pagehop useful without a model server, and it is what the agent falls back to when
-the LLM budget is spent or the LLM fails. Everything it produces is labelled
-``answered_by = "no-llm policy"``. The rules, stage by stage:
+It makes pagehop useful without a model server, and it is what the agent falls back to when the LLM
+budget is spent or the LLM fails. Everything it produces is labelled ``answered_by = "no-llm policy"``.
+Nothing here knows a benchmark: the question is read with spaCy's parser and entity recogniser
+(`pagehop.agents.analysis`), and the stages are:
 
-- decompose: comparisons ("..., A or B?") become one chain per side; nested relations
-  ("the mother of the director of film X", "X's father") become a chain of placeholders.
-- answer a sub-query (refine): the evidence sentence sharing the most query terms, then the
-  named entity of the expected type (PERSON for "director", DATE for "when", ...) in it.
-- draft: the last sub-query's answer, or the comparison of both sides' dates.
-- verify: every sub-query answered, and the question's terms covered by the cited evidence.
-- expand: an entity hop — re-ask an unanswered sub-query with the entity its best evidence names.
+- decompose: the question itself, plus one sub-query per side of an alternative ("A or B") or per
+  name when it names several things, so each anchor gets its own passages.
+- expand (the bridge hop): the names that the best evidence so far mentions but the question does not
+  become the next round's sub-queries; the retriever's title channel brings the passages *about* them.
+  This reaches "the director's mother" without knowing the word "director".
+- rank (coverage): the final order covers the question's names and relation words across passages
+  (and follows bridge links between them) instead of listing near-duplicates about one of them.
+- answer: an entity of the type the question asks for (wh-word and head noun -> spaCy labels), from the
+  sentence sharing most relation words, near those words; comparisons weigh the values found for each
+  side. When no typed answer is found the answer stays empty and the best evidence is cited.
+- verify: the answer is supported when its evidence covers the question's relation words.
 """
 
 from __future__ import annotations
 
 import re
-from collections import Counter
-from dataclasses import dataclass
-from functools import cached_property
+from dataclasses import dataclass, field
+from functools import cached_property, lru_cache, partial
 from typing import TYPE_CHECKING
 
+from pagehop.agents.analysis import DATE, NUMBER, TYPE_NOUNS, QuestionAnalysis, QuestionAnalyzer
 from pagehop.agents.state import NO_LLM, Claim, Draft, Evidence, Fact, SubQuery, Turn, Verdict
-from pagehop.agents.state import PLACEHOLDER as PLACEHOLDER_REF
+from pagehop.retrieval.fusion import page_key, reciprocal_rank_fusion
+from pagehop.text import content_terms, name_aliases, name_tokens, sentences, stems
 
 if TYPE_CHECKING:
     from spacy.language import Language
+    from spacy.tokens import Doc
 
-_STOPWORD_TEXT = (
-    "a an the of in on at to for from by with and or is are was were be been did does do who whom whose "
-    "what which when where why how that this these those it its as into out than then first later earlier "
-    "film song album movie same has have had other one"
-)
-STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 PRONOUNS = {"she": "", "he": "", "they": "", "it": "", "him": "", "her": "'s", "his": "'s", "its": "'s", "their": "'s"}
-
-# Expected answer type from words of the sub-query, checked in this order.
-ANSWER_TYPES: list[tuple[tuple[str, ...], tuple[str, ...]]] = [
-    (("when", "date", "birthday", "year", "founded"), ("DATE",)),
-    (("nationality",), ("NORP", "GPE")),
-    (("country",), ("GPE", "NORP")),
-    (("where", "place", "city", "from", "located", "work at"), ("GPE", "LOC", "FAC", "ORG")),
-    (("company", "organization", "organisation", "band", "team", "label", "publisher"), ("ORG",)),
-    (
-        (
-            "who",
-            "director",
-            "composer",
-            "performer",
-            "father",
-            "mother",
-            "wife",
-            "husband",
-            "spouse",
-            "child",
-            "son",
-            "daughter",
-            "author",
-            "producer",
-            "founder",
-            "uncle",
-            "grandfather",
-            "parent",
-            "sibling",
-            "brother",
-            "sister",
-            "publisher",
-            "creator",
-            "father-in-law",
-            "mother-in-law",
-        ),
-        ("PERSON", "ORG"),
-    ),
-]
-# Words near which a relation's object is usually stated in encyclopedic text.
-CUES: dict[str, tuple[str, ...]] = {
-    "director": ("directed", "director"),
-    "composer": ("music", "composed", "composer", "score"),
-    "performer": ("by", "performed", "singer", "recorded"),
-    "father": ("son of", "daughter of", "father"),
-    "mother": ("son of", "daughter of", "mother"),
-    "wife": ("married", "wife"),
-    "husband": ("married", "husband"),
-    "spouse": ("married", "wife", "husband"),
-    "born": ("born",),
-    "birth": ("born",),
-    "die": ("died", "death"),
-    "death": ("died", "death"),
-    "founded": ("founded", "established"),
-    "founder": ("founded by", "founder"),
-    "acquired": ("acquired by", "bought by"),
-    "released": ("released", "film"),
-}
-ROLE = r"(?:[a-z][a-z-]* ){0,2}?[a-z][a-z-]*"
-KIND = r"(?:(?:film|song|album|book|novel|company|band|movie) )?"
-NAME_WORD = r"(?:[A-Z0-9][^\s?,]*|\([^)]*\)|#\d+)"
-CONNECTOR = r"(?:of|de|del|da|di|du|von|van|der|la|le|the|and|y|mac|in|on|at|to|a)"
-NAME = rf"{NAME_WORD}(?: (?:{CONNECTOR} )*{NAME_WORD})*"
-NAMES = rf"{NAME}(?:, {NAME})*"  # "Beatrice I, Countess Of Burgundy"
-RELATION_OF = re.compile(rf"\bthe ({ROLE}) of (?:the )?({KIND})({NAMES})")
-# "the company that acquired Kestrel Optics" -> "Which company acquired Kestrel Optics?"
-RELATIVE_CLAUSE = re.compile(rf"\bthe ([a-z]+) (?:that|which|who) ([a-z]+(?: [a-z]+)?) ({NAMES})")
-POSSESSIVE = re.compile(rf"({NAMES})'s ((?:paternal |maternal )?[a-z][a-z-]*)(?=\s|\?|$)")
-COMPARISON = re.compile(rf"^(?P<head>.*?)(?:,| out of| between)\s+(?P<a>{NAME})\s+(?:or|and)\s+(?P<b>{NAME})\s*\W*$")
-INVERTED_COMPARISON = re.compile(
-    rf"^(?:[Ww]as|[Ii]s|[Dd]id|[Ww]ere)\s+(?P<a>{NAME})\s+or\s+(?P<b>{NAME})\s+(?P<head>.*)$"
-)
-# "Who directed Alien and when was he born?": two questions joined by "and" + a wh-word.
-CONJUNCTION = re.compile(r",? and (?=(?:who|what|when|where|which|how|why)\b)", re.I)
-SUBJECT_PRONOUN = re.compile(r"\b(he|she|it|they|him|them)\b", re.I)
-POSSESSIVE_PRONOUN = re.compile(r"\b(his|her|its|their)\b", re.I)
 YEAR = re.compile(r"\b(1\d{3}|20\d{2})\b")
-SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z(])")
-WORD = re.compile(r"[\w'-]+")
-
-
-def content_terms(text: str) -> set[str]:
-    return {w.lower() for w in WORD.findall(text) if w.lower() not in STOPWORDS and not w.startswith("#")}
+NUMBER_TEXT = re.compile(r"\d[\d,]*(?:\.\d+)?")
+BRIDGE_LABELS = frozenset({"PERSON", "ORG", "GPE", "LOC", "FAC", "NORP", "WORK_OF_ART", "EVENT", "PRODUCT"})
+BRIDGES_PER_ROUND = 5  # new bridge sub-queries per expand round
+BRIDGE_SOURCES = 4  # best passages whose names become bridges
+CITED_PASSAGES = 5  # passages the no-LLM draft cites, in coverage order
+NER_CHARS = 3000  # the part of a long page read for names
 
 
 @dataclass
-class Comparison:
-    head: str
-    options: tuple[str, str]
+class Passage:
+    """One page's evidence, as the ranking sees it."""
 
-    @property
-    def attribute(self) -> str:
-        head = self.head.lower()
-        if "released" in head or "came out" in head or "release" in head:
-            return "release date"
-        if "died" in head or "death" in head:
-            return "date of death"
-        if "country" in head or "nationality" in head:
-            return "country"
-        return "date of birth"
-
-    @property
-    def role(self) -> str | None:
-        """A bridge entity the comparison goes through ("the director of" each film), if any."""
-        match = re.search(r"\b(director|composer|performer|producer|author|creator)\b", self.head.lower())
-        return match.group(1) if match else None
-
-    @property
-    def pick_latest(self) -> bool:
-        head = self.head.lower()
-        return any(word in head for word in ("later", "latest", "younger", "last", "more recently"))
-
-    @property
-    def same(self) -> bool:
-        return "same" in self.head.lower()
-
-
-def parse_comparison(question: str) -> Comparison | None:
-    text = question.strip().rstrip("?").strip()
-    match = COMPARISON.match(text) or INVERTED_COMPARISON.match(text)
-    if not match:
-        return None
-    if match.re is COMPARISON and not re.search(r"\b(which|who|are|is|did|were|was)\b", match["head"], re.I):
-        return None
-    return Comparison(head=match["head"], options=(match["a"], match["b"]))
+    evidence: Evidence
+    prior: float
+    title_tokens: tuple[str, ...]
+    title_aliases: list[tuple[str, ...]]
+    text_tokens: tuple[str, ...]
+    terms: set[str] = field(default_factory=set)  # stems of the words of title and text
 
 
 class NoLLMPolicy:
-    """Rule-based stages. spaCy's small English model finds the named entities."""
+    """Rule-based stages over spaCy's small English model (parser + entity recogniser)."""
 
     answered_by = NO_LLM
 
@@ -173,7 +68,17 @@ class NoLLMPolicy:
     def nlp(self) -> Language:
         import spacy
 
-        return spacy.load(self._spacy_model, disable=["parser", "lemmatizer"])
+        return spacy.load(self._spacy_model, disable=["lemmatizer"])
+
+    @cached_property
+    def _analyzer(self) -> QuestionAnalyzer:
+        return QuestionAnalyzer(self.nlp)
+
+    def analyze(self, question: str) -> QuestionAnalysis:
+        return _cached_analysis(self._analyzer, question)
+
+    def _doc(self, text: str) -> Doc:
+        return _cached_doc(self.nlp, text[:NER_CHARS])
 
     # -- decompose -------------------------------------------------------------------
 
@@ -193,255 +98,389 @@ class NoLLMPolicy:
         return resolved[:1].upper() + resolved[1:]
 
     def decompose(self, question: str, max_sub_queries: int) -> list[SubQuery]:
-        comparison = parse_comparison(question)
-        parts = split_conjunction(question)
-        if comparison:
-            texts = self._comparison_chain(comparison)
-        elif parts:
-            texts, _ = self._conjunction_chain(parts)
-        else:
-            texts = self._relation_chain(question)
-        return [
-            SubQuery(id=str(i), text=text, depends_on=SubQuery.dependencies(text))
-            for i, text in enumerate(texts[:max_sub_queries], start=1)
-        ]
-
-    def _comparison_chain(self, comparison: Comparison) -> list[str]:
-        texts: list[str] = []
-        for option in comparison.options:
-            if comparison.role:
-                texts.append(f"the {comparison.role} of {option}")
-                texts.append(f"{comparison.attribute} of #{len(texts)}")
-            else:
-                texts.append(f"{comparison.attribute} of {option}")
-        return texts
-
-    def _conjunction_chain(self, parts: list[str]) -> tuple[list[str], list[int]]:
-        """Each part's chain in turn, and the id of the sub-query answering each part.
-
-        Pronouns in later parts point at the first part's answer.
-        """
-        texts: list[str] = []
-        ends: list[int] = []
-        for part in parts:
-            if ends:  # "#0" stands for the first answer until the ids are final
-                part = POSSESSIVE_PRONOUN.sub("#0's", SUBJECT_PRONOUN.sub("#0", part))
-            first_answer = ends[0] if ends else 0
-            texts += [_shift_placeholders(t, len(texts), first_answer) for t in self._relation_chain(part)]
-            ends.append(len(texts))
-        return texts, ends
-
-    def _relation_chain(self, question: str) -> list[str]:
-        """Peel "the R of X" spans innermost first; each becomes a sub-query, replaced by #n."""
-        rest = question.strip()
-        for _ in range(3):  # possessives: "X's father" -> "the father of X"
-            rest = POSSESSIVE.sub(lambda m: f"the {m.group(2)} of {m.group(1)}", rest)
-        texts: list[str] = []
-        while match := _last_match(RELATIVE_CLAUSE, rest):
-            noun, verb, name = match.groups()
-            texts.append(f"Which {noun} {verb} {name}?")
-            rest = rest[: match.start()] + f"#{len(texts)}" + rest[match.end() :]
-        while match := _last_match(RELATION_OF, rest):
-            role, kind, name = match.groups()
-            texts.append(f"the {role} of {kind}{name}")
-            rest = rest[: match.start()] + f"#{len(texts)}" + rest[match.end() :]
-        remainder = content_terms(re.sub(r"#\d+", "", rest))
-        if texts and not remainder:
-            return texts  # "Who is #2?": the last sub-query already is the question
-        return [*texts, rest]
+        """The question, then one sub-query per side or named anchor (each with the relation words)."""
+        analysis = self.analyze(question)
+        anchors = list(analysis.sides or ()) or (analysis.names if len(analysis.names) > 1 else [])
+        relation = " ".join(w for w in re.findall(r"[\w'-]+", question) if w.lower() in analysis.relation_terms)
+        texts = [question.strip()]
+        for anchor in anchors:
+            text = f"{anchor} {relation}".strip()
+            if text.lower() not in {t.lower() for t in texts}:
+                texts.append(text)
+        return [SubQuery(id=str(i), text=text) for i, text in enumerate(texts[:max_sub_queries], start=1)]
 
     # -- refine: answer one sub-query from its evidence --------------------------------
 
     def answer(self, sub_query: str, evidence: list[Evidence]) -> tuple[str, list[Fact]]:
         """An extractive answer (an entity of the expected type) and the sentence it came from."""
-        terms = content_terms(sub_query)
-        labels = _expected_labels(sub_query)
-        scored: list[tuple[float, str, Evidence]] = []
-        for rank, item in enumerate(evidence):
-            # A passage's title is what its sentences are about ("He was born in ...").
-            about = content_terms(item.title)
-            for sentence in _sentences(item.text):
-                overlap = len(terms & (content_terms(sentence) | about))
-                if overlap:
-                    scored.append((overlap - 0.1 * rank, sentence, item))
-        scored.sort(key=lambda entry: entry[0], reverse=True)
-        for _, sentence, item in scored[:6]:
-            found = self._entity(sentence, sub_query, labels)
-            if found:
-                return found, [Fact(evidence_id=item.id, text=sentence)]
-        if labels is None and scored:  # "why ...": the best sentence is the answer
-            _, sentence, item = scored[0]
-            return sentence, [Fact(evidence_id=item.id, text=sentence)]
-        return "", []
+        analysis = self.analyze(sub_query)
+        passages = self._passages([evidence])
+        if not analysis.relation_terms and analysis.names:  # a bare name (a bridge): found when its passage is
+            about = next((p for p in passages if _about(p, name_tokens(analysis.names[0]))), None)
+            if about is None:
+                return "", []
+            return about.evidence.title, [Fact(evidence_id=about.evidence.id, text=_first_sentence(about.evidence))]
+        found = self._typed_answer(analysis, passages[:6])
+        if found is None:
+            return "", []
+        answer, item, sentence = found
+        return answer, [Fact(evidence_id=item.id, text=sentence)]
 
-    def _entity(self, sentence: str, sub_query: str, labels: tuple[str, ...] | None) -> str:
-        query_terms = content_terms(sub_query)
-        candidates = [
-            ent
-            for ent in self.nlp(sentence).ents
-            if (labels is None or ent.label_ in labels) and not content_terms(ent.text) <= query_terms
-        ]
-        if not candidates:
-            return ""
-        if labels is not None:  # prefer the label the question asks about first
-            candidates.sort(key=lambda ent: labels.index(ent.label_))
-            candidates = [ent for ent in candidates if ent.label_ == candidates[0].label_]
-        cue_positions = [
-            m.end() for cue in _cues(sub_query) for m in re.finditer(rf"\b{re.escape(cue)}\b", sentence, re.I)
-        ]
-        if cue_positions:  # the object of a relation usually follows its cue word
-            return min(
-                candidates,
-                key=lambda ent: min(
-                    abs(ent.start_char - pos) + (50 if ent.start_char < pos else 0) for pos in cue_positions
-                ),
-            ).text
-        return candidates[0].text
+    # -- the final ranking --------------------------------------------------------------
+
+    def rank(self, question: str, sub_queries: list[SubQuery], evidence: list[Evidence]) -> list[Evidence]:
+        """All evidence pages, best first, ordered to cover the question (see the module docstring)."""
+        by_query: dict[str, list[Evidence]] = {}
+        for item in evidence:
+            by_query.setdefault(item.sub_query_id, []).append(item)
+        order = {sq.id: i for i, sq in enumerate(sub_queries)}
+        rankings = [by_query[key] for key in sorted(by_query, key=lambda key: order.get(key, len(order)))]
+        return [p.evidence for p in self._cover(self.analyze(question), self._passages(rankings))]
+
+    def _passages(self, rankings: list[list[Evidence]]) -> list[Passage]:
+        """One passage per page, with the fused rank of its sub-queries' rankings as prior (0..1]."""
+        fused = reciprocal_rank_fusion(rankings, key=page_key)
+        if not fused:
+            return []
+        # A page found only as a graph fact still has its fact's text; prefer a passage's own text.
+        richest: dict[tuple[str, int | None], Evidence] = {}
+        for ranking in rankings:
+            for item in ranking:
+                kept = richest.get(page_key(item))
+                if kept is None or (kept.graph_path and not item.graph_path):
+                    richest[page_key(item)] = item
+        top = fused[0][1]
+        out = []
+        for item, score in fused:
+            chosen = richest[page_key(item)]
+            out.append(
+                Passage(
+                    evidence=chosen,
+                    prior=score / top,
+                    title_tokens=name_tokens(chosen.title),
+                    title_aliases=name_aliases(chosen.title),
+                    text_tokens=name_tokens(chosen.text[:NER_CHARS]),
+                    terms=stems(content_terms(f"{chosen.title} {chosen.text[:NER_CHARS]}")),
+                )
+            )
+        return out
+
+    def _cover(self, analysis: QuestionAnalysis, passages: list[Passage]) -> list[Passage]:
+        """Greedy order: each next passage adds the most uncovered names and relation words, is about
+        something the passages chosen so far name (a bridge), and ranked well in retrieval."""
+        names = [alias for name in analysis.names for alias in name_aliases(name)[:1]]
+        wanted_terms = stems(analysis.relation_terms)
+        covered_names: set[int] = set()
+        covered_terms: set[str] = set()
+        chosen: list[Passage] = []
+        left = list(passages)
+        while left:
+            gain = partial(_gain, names, wanted_terms, frozenset(covered_names), frozenset(covered_terms), chosen)
+            best = max(left, key=gain)
+            chosen.append(best)
+            left.remove(best)
+            covered_names |= {i for i, n in enumerate(names) if _about(best, n) or _contains(best.text_tokens, n)}
+            covered_terms |= best.terms & wanted_terms
+        return chosen
 
     # -- draft, verify, expand ----------------------------------------------------------
 
-    def draft(self, question: str, sub_queries: list[SubQuery]) -> Draft:
-        claims = [
-            Claim(text=f"{sq.grounded or sq.text}: {sq.answer}", evidence_ids=[f.evidence_id for f in sq.facts])
-            for sq in sub_queries
-            if sq.answer
-        ]
-        comparison = parse_comparison(question)
-        if comparison:
-            answer = self._compare(comparison, sub_queries)
-        elif parts := split_conjunction(question):  # one answer per joined question
-            by_id = {sq.id: sq for sq in sub_queries}
-            _, ends = self._conjunction_chain(parts)
-            answer = "; ".join(by_id[str(end)].answer for end in ends if str(end) in by_id and by_id[str(end)].answer)
+    def draft(self, question: str, sub_queries: list[SubQuery], evidence: list[Evidence] | None = None) -> Draft:
+        """The answer with claims citing the coverage-ranked passages (the answer's sentence first)."""
+        analysis = self.analyze(question)
+        by_query: dict[str, list[Evidence]] = {}
+        for item in evidence or []:
+            by_query.setdefault(item.sub_query_id, []).append(item)
+        ranked = self._cover(analysis, self._passages(list(by_query.values())))
+        if analysis.compares:
+            answer, support = self._compare(analysis, ranked)
         else:
-            answer = _final(sub_queries).answer
+            found = self._typed_answer(analysis, ranked[:6])
+            answer, support = (found[0], [(found[1], found[2])]) if found else ("", [])
+        claims = [Claim(text=f"{answer}: {sentence}", evidence_ids=[item.id]) for item, sentence in support if answer]
+        cited = {claim.evidence_ids[0] for claim in claims}
+        for passage in ranked[:CITED_PASSAGES]:
+            item = passage.evidence
+            if item.id not in cited:
+                cited.add(item.id)
+                claims.append(Claim(text=_best_sentence(analysis, item), evidence_ids=[item.id]))
         return Draft(answer=answer, claims=claims, answered_by=NO_LLM)
 
-    def _compare(self, comparison: Comparison, sub_queries: list[SubQuery]) -> str:
-        """Each option's chain ends in its own sub-query; compare those answers."""
-        per_option = len(sub_queries) // 2 if len(sub_queries) >= 2 else 1
-        finals = [sub_queries[per_option - 1], sub_queries[-1]] if len(sub_queries) >= 2 else []
-        if len(finals) != 2 or not all(sq.answer for sq in finals):
-            return ""
-        if comparison.same:
-            return "yes" if finals[0].answer.strip().lower() == finals[1].answer.strip().lower() else "no"
-        years = [YEAR.findall(sq.answer) for sq in finals]
-        if not all(years):
-            return ""
-        # "1 December 1933 – 5 June 1985": the first year is the birth, the last the death.
-        position = -1 if comparison.attribute == "date of death" else 0
-        first, second = (int(y[position]) for y in years)
-        if first == second:
-            return ""
-        pick_first = (first > second) if comparison.pick_latest else (first < second)
-        return comparison.options[0] if pick_first else comparison.options[1]
-
     def verify(self, question: str, draft: Draft, sub_queries: list[SubQuery], evidence: list[Evidence]) -> Verdict:
-        missing = [sq.grounded or sq.text for sq in sub_queries if sq.status != "answered"]
-        if not draft.answer:
-            missing = missing or [question]
-        # What the answer rests on: the cited evidence and each answered sub-query's best hit.
-        cited = {eid for claim in draft.claims for eid in claim.evidence_ids}
-        for sq in sub_queries:
-            top = next((e for e in evidence if e.sub_query_id == sq.id), None)
-            if sq.status == "answered" and top is not None:
-                cited.add(top.id)
-        cited_text = " ".join(f"{e.title} {e.text}" for e in evidence if e.id in cited)
-        # Compare 5-letter stems, so "director" is covered by "directed".
-        terms = {term[:5] for term in content_terms(question)}
-        covered = terms & {term[:5] for term in content_terms(cited_text)}
-        coverage = len(covered) / len(terms) if terms else 1.0
-        if coverage < 0.5 and not missing:
-            missing = [f"{question} ({', '.join(sorted(terms - covered))})"]
-        return Verdict(supported=not missing, missing=missing, answered_by=NO_LLM)
-
-    def expand(self, sub_queries: list[SubQuery], evidence: list[Evidence], round_: int) -> list[SubQuery]:
-        """Entity hop: re-ask each unanswered sub-query about the entity its evidence names most.
-
-        The re-asked sub-query and everything depending on it are reset to pending.
-        """
-        by_id = {sq.id: sq.model_copy(deep=True) for sq in sub_queries}
-        reopened: set[str] = set()
-        for sq in by_id.values():
-            if sq.status == "answered":
-                continue
-            own = [e for e in evidence if e.sub_query_id == sq.id]
-            hop = self._most_named_entity(own, sq.grounded or sq.text)
-            if not hop:
-                continue
-            sq.text = f"{sq.text} {hop}"
-            reopened.add(sq.id)
-        for sq in by_id.values():  # dependents must be answered again
-            if set(sq.depends_on) & reopened:
-                reopened.add(sq.id)
-        for sq_id in reopened:
-            by_id[sq_id] = by_id[sq_id].model_copy(
-                update={"status": "pending", "answer": "", "facts": [], "grounded": "", "round": round_}
+        """Supported when the answer's passage, with the sentences that lead to it (those naming it in the
+        other cited passages), states every relation word of the question."""
+        analysis = self.analyze(question)
+        if not draft.answer or not draft.claims:
+            return Verdict(supported=False, missing=[question], answered_by=NO_LLM)
+        by_id = {e.id: e for e in evidence}
+        claim = draft.claims[0]
+        source = by_id.get(claim.evidence_ids[0]) if claim.evidence_ids else None
+        chain = [claim.text]
+        anchored = not analysis.names  # the chain must start at something the question names
+        names = [name_tokens(n) for n in analysis.names]
+        if source is not None:
+            chain += [source.title, source.text]
+            anchored = anchored or any(_contains(name_tokens(f"{source.title} {source.text}"), n) for n in names)
+            aliases = name_aliases(source.title)
+            for other in draft.claims[1:]:
+                item = by_id.get(other.evidence_ids[0]) if other.evidence_ids else None
+                if item is None or item.id == source.id:
+                    continue
+                links = [s for s in sentences(item.text) if any(_contains(name_tokens(s), a) for a in aliases)]
+                chain += links
+                if links and any(_contains(name_tokens(f"{item.title} {item.text}"), n) for n in names):
+                    anchored = True
+        missing = stems(analysis.relation_terms) - stems(content_terms(" ".join(chain)))
+        if not anchored and not analysis.compares:
+            return Verdict(
+                supported=False, missing=[f"{question} (a passage linking the answer to it)"], answered_by=NO_LLM
             )
-        return list(by_id.values())
+        if missing and not analysis.compares:
+            return Verdict(supported=False, missing=[f"{question} ({', '.join(sorted(missing))})"], answered_by=NO_LLM)
+        return Verdict(supported=True, missing=[], answered_by=NO_LLM)
 
-    def _most_named_entity(self, evidence: list[Evidence], query: str) -> str:
-        terms = content_terms(query)
-        counts: Counter[str] = Counter()
-        for item in evidence[:3]:
-            for ent in self.nlp(item.text[:1000]).ents:
-                if ent.label_ in {"PERSON", "ORG", "GPE", "WORK_OF_ART"} and not content_terms(ent.text) <= terms:
-                    counts[ent.text] += 1
-        return counts.most_common(1)[0][0] if counts else ""
+    def expand(
+        self, question: str, sub_queries: list[SubQuery], evidence: list[Evidence], round_: int
+    ) -> list[SubQuery]:
+        """Bridge hop: names the best evidence mentions and the question does not become sub-queries."""
+        analysis = self.analyze(question)
+        asked = {name_tokens(sq.grounded or sq.text) for sq in sub_queries}
+        question_tokens = set(name_tokens(question))
+        wanted = stems(analysis.relation_terms)
+        ranked = self.rank(question, sub_queries, evidence)[:BRIDGE_SOURCES]
+        scored: list[tuple[float, str]] = []
+        seen: set[tuple[str, ...]] = set()
+        for rank, item in enumerate(ranked):
+            doc = self._doc(item.text)
+            own = name_tokens(item.title)
+            for ent in doc.ents:
+                tokens = name_tokens(ent.text)
+                if (
+                    ent.label_ not in BRIDGE_LABELS
+                    or not tokens
+                    or tokens in seen
+                    or tokens in asked
+                    or set(tokens) <= question_tokens
+                    or _contains(own, tokens)
+                ):
+                    continue
+                seen.add(tokens)
+                sentence_terms = stems(content_terms(ent.sent.text))
+                # near the question's relation words, in a better passage, earlier in it
+                score = len(sentence_terms & wanted) - 0.5 * rank - ent.start_char / max(1, len(item.text))
+                scored.append((score, ent.text.strip()))
+        scored.sort(key=lambda pair: -pair[0])
+        next_id = max((int(sq.id) for sq in sub_queries if sq.id.isdigit()), default=0) + 1
+        new = [
+            SubQuery(id=str(next_id + i), text=name, round=round_)
+            for i, (_, name) in enumerate(scored[:BRIDGES_PER_ROUND])
+        ]
+        return [*sub_queries, *new]
+
+    # -- answers ------------------------------------------------------------------------
+
+    def _typed_answer(self, analysis: QuestionAnalysis, passages: list[Passage]) -> tuple[str, Evidence, str] | None:
+        """The entity of the asked-for type nearest the question's relation words in the best sentence."""
+        wanted = stems(analysis.relation_terms)
+        question_terms = stems(content_terms(analysis.text))
+        candidates: list[tuple[float, Evidence, str, int]] = []
+        for rank, passage in enumerate(passages):
+            item = passage.evidence
+            hop = 0.5 if not any(_about(passage, name_tokens(n)) for n in analysis.names) else 0.0
+            about = stems(content_terms(item.title))
+            for sent in self._doc(item.text).sents:
+                overlap = len(wanted & (stems(content_terms(sent.text)) | about))
+                if overlap:
+                    candidates.append((overlap + hop - 0.1 * rank, item, sent.text, sent.start_char))
+        candidates.sort(key=lambda entry: -entry[0])
+        if analysis.answer_labels is None:
+            if analysis.yes_no or not candidates:
+                return None
+            _, item, sentence, _ = candidates[0]
+            return sentence.strip(), item, sentence.strip()  # "why"/"how": the sentence is the answer
+        found: list[tuple[float, int, str, Evidence, str]] = []
+        for score, item, sentence, offset in candidates[:8]:
+            entity = self._entity(item, offset, sentence, analysis.answer_labels, wanted, question_terms)
+            if entity is not None:
+                found.append((score, -entity[1], entity[0], item, sentence.strip()))
+        if not found:
+            return None
+        _, _, answer, item, sentence = max(found, key=lambda entry: (entry[0], entry[1]))
+        return answer, item, sentence
+
+    def _entity(
+        self,
+        item: Evidence,
+        offset: int,
+        sentence: str,
+        labels: tuple[str, ...],
+        wanted: set[str],
+        question_terms: set[str],
+    ) -> tuple[str, int] | None:
+        """The entity and the rank of its label among ``labels`` (0: the type asked for first)."""
+        own = name_tokens(item.title)
+        ents = [
+            ent
+            for ent in self._doc(item.text).ents
+            if offset <= ent.start_char < offset + len(sentence)
+            and ent.label_ in labels
+            and not stems(content_terms(ent.text)) <= question_terms
+            and not _contains(own, name_tokens(ent.text))
+        ]
+        if not ents:
+            return None
+        best_label = min(labels.index(ent.label_) for ent in ents)
+        ents = [ent for ent in ents if labels.index(ent.label_) == best_label]
+        cues = [
+            offset + m.start()
+            for m in re.finditer(r"[\w'-]+", sentence)
+            if m.group(0).lower()[:5] in wanted and m.group(0).lower() not in ("the",)
+        ]
+        if cues:  # the object of a relation usually follows the words that state it
+            nearest = min(
+                ents, key=lambda ent: min(abs(ent.start_char - c) + (50 if ent.start_char < c else 0) for c in cues)
+            )
+            return nearest.text, best_label
+        return ents[0].text, best_label
+
+    def _compare(self, analysis: QuestionAnalysis, ranked: list[Passage]) -> tuple[str, list[tuple[Evidence, str]]]:
+        """Weigh both sides: a value each (date or number) for comparatives, equality for "same"."""
+        assert analysis.sides is not None
+        chains = [self._side_chain(side, ranked) for side in analysis.sides]
+        if not all(chains):
+            return "", []
+        wanted = stems(analysis.relation_terms)
+        if analysis.yes_no and analysis.same:
+            labels = next((TYPE_NOUNS[t] for t in analysis.relation_terms if t in TYPE_NOUNS), None)
+            values = [self._side_value(chain, wanted, labels) for chain in chains] if labels else []
+            if len(values) == 2 and all(values):
+                first, second = values
+                assert first is not None and second is not None
+                same = first[0].strip().lower() == second[0].strip().lower()
+                return ("yes" if same else "no"), [(first[1], first[2]), (second[1], second[2])]
+            return "", []
+        if analysis.yes_no:
+            return "", []  # "are both X ...?": no honest rule-based answer
+        if analysis.direction is not None:
+            for labels in (DATE, NUMBER):
+                values = [self._side_value(chain, wanted, labels) for chain in chains]
+                numbers = [_magnitude(v[0], labels) if v else None for v in values]
+                if all(n is not None for n in numbers) and numbers[0] != numbers[1]:
+                    pick_first = (numbers[0] < numbers[1]) == (analysis.direction == "min")  # type: ignore[operator]
+                    index = 0 if pick_first else 1
+                    support = [(v[1], v[2]) for v in values if v]
+                    return analysis.sides[index], support
+            return "", []
+        # "Which singer is American, A or B?": the side whose passages say more of the question
+        others = [name_tokens(n) for n in analysis.names if n not in analysis.sides]
+        scores = [
+            sum(len(p.terms & wanted) for p in chain) + sum(_contains(p.text_tokens, o) for p in chain for o in others)
+            for chain in chains
+        ]
+        if scores[0] == scores[1]:
+            return "", []
+        index = 0 if scores[0] > scores[1] else 1
+        return analysis.sides[index], [(chains[index][0].evidence, _first_sentence(chains[index][0].evidence))]
+
+    def _side_chain(self, side: str, ranked: list[Passage]) -> list[Passage]:
+        """The passage about ``side`` (else the best that mentions it) and the passages it names."""
+        tokens = name_tokens(side)
+        head = next((p for p in ranked if _about(p, tokens)), None) or next(
+            (p for p in ranked if _contains(p.text_tokens, tokens)), None
+        )
+        if head is None:
+            return []
+        return [head, *(p for p in ranked[:10] if p is not head and _names_passage(head, p))]
+
+    def _side_value(
+        self, chain: list[Passage], wanted: set[str], labels: tuple[str, ...] | None
+    ) -> tuple[str, Evidence, str] | None:
+        """The value of the asked-for type nearest the relation words in the side's chain of passages."""
+        best: tuple[float, str, Evidence, str] | None = None
+        for depth, passage in enumerate(chain):
+            item = passage.evidence
+            for sent in self._doc(item.text).sents:
+                values = [e.text for e in sent.ents if labels is None or e.label_ in labels]
+                if labels == DATE:  # a year the recogniser missed is still a date
+                    values = [v for v in values if YEAR.search(v)] or YEAR.findall(sent.text)
+                if not values:
+                    continue
+                overlap = len(wanted & stems(content_terms(f"{item.title} {sent.text}")))
+                score = overlap - 0.5 * depth - 0.01 * sent.start
+                if best is None or score > best[0]:
+                    best = (score, values[0], item, sent.text.strip())
+        return (best[1], best[2], best[3]) if best else None
 
 
-def _shift_placeholders(text: str, offset: int, zero_means: int) -> str:
-    """Renumber a part's own placeholders after ``offset`` earlier sub-queries; ``#0`` becomes ``#zero_means``."""
-
-    def one(match: re.Match[str]) -> str:
-        number = int(match.group(1))
-        return f"#{zero_means if number == 0 else number + offset}"
-
-    return PLACEHOLDER_REF.sub(one, text)
-
-
-def split_conjunction(question: str) -> list[str] | None:
-    parts = [p.strip() for p in CONJUNCTION.split(question.strip()) if p.strip()]
-    return parts if len(parts) > 1 else None
-
-
-def _leaves(sub_queries: list[SubQuery]) -> list[SubQuery]:
-    """Sub-queries no other one depends on: the answers the question asked for."""
-    needed = {dep for sq in sub_queries for dep in sq.depends_on}
-    return [sq for sq in sub_queries if sq.id not in needed] or sub_queries
-
-
-def _final(sub_queries: list[SubQuery]) -> SubQuery:
-    """The latest leaf sub-query: its answer answers the question."""
-    return _leaves(sub_queries)[-1]
+def _gain(
+    names: list[tuple[str, ...]],
+    wanted_terms: set[str],
+    covered_names: frozenset[int],
+    covered_terms: frozenset[str],
+    chosen: list[Passage],
+    p: Passage,
+) -> float:
+    """What ``p`` adds after ``chosen``: new names it is about (or mentions), new relation words, a
+    bridge link from a chosen passage, and its retrieval prior."""
+    about = {i for i, n in enumerate(names) if _about(p, n)}
+    mentioned = {i for i, n in enumerate(names) if _contains(p.text_tokens, n)}
+    terms = (p.terms & wanted_terms) - covered_terms
+    linked = any(_names_passage(c, p) for c in chosen)
+    return (
+        2.0 * len(about - covered_names)
+        + 0.5 * len(mentioned - covered_names - about)
+        + len(terms) / max(1, len(wanted_terms))
+        + (1.0 if linked else 0.0)
+        + p.prior
+    )
 
 
-def _last_match(pattern: re.Pattern[str], text: str) -> re.Match[str] | None:
-    """The right-most match whose name part is not itself the start of a longer relation."""
-    matches = list(pattern.finditer(text))
-    return matches[-1] if matches else None
+def _magnitude(value: str, labels: tuple[str, ...]) -> float | None:
+    if labels == DATE:
+        years = YEAR.findall(value)
+        return float(years[0]) if years else None
+    found = NUMBER_TEXT.search(value)
+    return float(found.group(0).replace(",", "")) if found else None
 
 
-def _expected_labels(sub_query: str) -> tuple[str, ...] | None:
-    lowered = sub_query.lower()
-    if lowered.startswith("why") or "cause" in lowered:
-        return None
-    if re.search(r"\b(die|died|death)\b", lowered) and "where" not in lowered and "place" not in lowered:
-        return ("DATE",)
-    if re.match(r"(who|whom)\b", lowered):  # the question word outranks topic words ("Who founded X?")
-        return ("PERSON", "ORG")
-    for words, labels in ANSWER_TYPES:
-        if any(re.search(rf"\b{re.escape(word)}\b", lowered) for word in words):
-            return labels
-    if re.search(r"\bborn\b", lowered):
-        return ("DATE",)
-    return ("PERSON", "ORG", "GPE", "DATE", "WORK_OF_ART", "NORP", "LOC")
+def _contains(tokens: tuple[str, ...], name: tuple[str, ...]) -> bool:
+    """``name`` occurs in ``tokens`` as a contiguous run."""
+    n = len(name)
+    if not n or n > len(tokens):
+        return False
+    first = name[0]
+    return any(tokens[i] == first and tokens[i : i + n] == name for i in range(len(tokens) - n + 1))
 
 
-def _cues(sub_query: str) -> list[str]:
-    words = set(WORD.findall(sub_query.lower()))
-    return [cue for key, cues in CUES.items() if key in words for cue in cues]
+def _about(passage: Passage, name: tuple[str, ...]) -> bool:
+    """The passage is about ``name``: its title (or the title without a qualifier) is the name, or the
+    question writes the title inside a longer name ("film Alien (1979)")."""
+    return bool(name) and any(alias == name or _contains(name, alias) for alias in passage.title_aliases)
 
 
-def _sentences(text: str) -> list[str]:
-    return [s.strip() for s in SENTENCE_END.split(text) if s.strip()]
+def _names_passage(source: Passage, target: Passage) -> bool:
+    """``source`` mentions what ``target`` is about: a bridge link."""
+    return any(_contains(source.text_tokens, alias) for alias in target.title_aliases[-1:])
+
+
+def _best_sentence(analysis: QuestionAnalysis, item: Evidence) -> str:
+    wanted = stems(content_terms(analysis.text))
+    found = sentences(item.text)
+    if not found:
+        return item.text[:300]
+    return max(found, key=lambda s: len(wanted & stems(content_terms(s))))[:300]
+
+
+def _first_sentence(item: Evidence) -> str:
+    found = sentences(item.text)
+    return found[0][:300] if found else item.text[:300]
+
+
+@lru_cache(maxsize=512)
+def _cached_analysis(analyzer: QuestionAnalyzer, question: str) -> QuestionAnalysis:
+    return analyzer(question)
+
+
+@lru_cache(maxsize=2048)
+def _cached_doc(nlp: Language, text: str) -> Doc:
+    return nlp(text)

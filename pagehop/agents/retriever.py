@@ -16,12 +16,13 @@ from pydantic import BaseModel
 
 from pagehop.graph.base import GraphPath, GraphStore
 from pagehop.retrieval.base import PageEncoder, PageIndex, TextIndex
+from pagehop.retrieval.fusion import page_key, reciprocal_rank_fusion
+from pagehop.retrieval.titles import TitleIndex
 from pagehop.schema import Chunk, Hit
+from pagehop.text import heading
 
 if TYPE_CHECKING:
     from pagehop.workspace import Workspace
-
-RRF_K = 60  # the usual reciprocal-rank-fusion constant (Cormack et al., 2009)
 
 
 class GraphFact(BaseModel):
@@ -106,7 +107,12 @@ def _path_fact(path: GraphPath, score: float) -> GraphFact:
 
 
 class WorkspaceRetriever:
-    """Text + page channels fused by reciprocal rank, plus the graph channel; any may be absent."""
+    """Text, page and title channels fused by reciprocal rank, plus the graph channel; any may be absent.
+
+    The title channel returns the documents a query names (exact title or alias match, see
+    `TitleIndex`): asked about "Jacques Tourneur", the passage about him ranks first even when dense
+    and BM25 scores prefer passages that merely mention him.
+    """
 
     def __init__(
         self,
@@ -117,6 +123,7 @@ class WorkspaceRetriever:
         page_text: Callable[[str, int], str] | None = None,
         page_image_path: Callable[[str, int], Path | None] | None = None,
         titles: Callable[[str], str] | None = None,
+        names: Callable[[], list[tuple[str, str]]] | None = None,
         exact_page_search: bool = False,
     ) -> None:
         """``exact_page_search=False`` lets the page index take its fast path (settings ``page_search``)."""
@@ -129,6 +136,9 @@ class WorkspaceRetriever:
         self._page_text = page_text
         self._page_image_path = page_image_path
         self._titles = titles
+        self._names = names  # (doc_id, name) of every document, for the title channel
+        self._title_index: TitleIndex | None = None
+        self._title_index_size = -1
         self.exact_page_search = exact_page_search
 
     @classmethod
@@ -152,6 +162,17 @@ class WorkspaceRetriever:
         elif workspace.graph_store is not None:
             graph = StoreGraphFacts(workspace.graph_store)
         has_pages = workspace.page_index is not None and workspace.page_encoder is not None
+        names: dict[str, str] = {}
+
+        def name(doc_id: str) -> str:
+            """A document's name: the heading its first page opens with, else its catalog title."""
+            if doc_id not in names:
+                doc = workspace.get_document(doc_id)
+                if doc is None:
+                    return ""
+                names[doc_id] = heading(page_text(doc_id, 1)) or doc.title
+            return names[doc_id]
+
         return cls(
             text_index=workspace.text_index,
             page_index=workspace.page_index if has_pages else None,
@@ -159,7 +180,8 @@ class WorkspaceRetriever:
             graph=graph,
             page_text=page_text,
             page_image_path=page_image,
-            titles=lambda doc_id: doc.title if (doc := workspace.get_document(doc_id)) else "",
+            titles=name,
+            names=lambda: [(doc_id, name(doc_id)) for doc_id in workspace.ready_doc_ids()],
             exact_page_search=workspace.settings.page_search == "exact",
         )
 
@@ -169,13 +191,44 @@ class WorkspaceRetriever:
             rankings.append(self.text_index.search(query, k))
         if self.page_index is not None and self.page_encoder is not None:
             rankings.append(self._page_hits(query, k))
-        return reciprocal_rank_fusion(rankings)[:k]
+        rankings.append(self.named_documents(query, k))
+        return [
+            hit.model_copy(update={"score": score, "title": self._titles(hit.doc_id) if self._titles else hit.title})
+            for hit, score in fuse_hits(rankings)[:k]
+        ]
+
+    def named_documents(self, text: str, k: int) -> list[Hit]:
+        """The documents ``text`` names, as hits on their first page, longest name first."""
+        index = self._current_title_index()
+        if index is None:
+            return []
+        named = sorted(index.named_in(text), key=lambda found: -found.tokens)[:k]
+        return [
+            Hit(
+                channel="text",
+                doc_id=found.doc_id,
+                page=1,
+                score=float(found.tokens),
+                text=self._page_text(found.doc_id, 1) if self._page_text else "",
+                title=found.name,
+            )
+            for found in named
+        ]
 
     def graph_search(self, query: str, k: int) -> list[GraphFact]:
         return self.graph.facts(query, k) if self.graph is not None and k > 0 else []
 
     def page_image(self, doc_id: str, page: int) -> Path | None:
         return self._page_image_path(doc_id, page) if self._page_image_path else None
+
+    def _current_title_index(self) -> TitleIndex | None:
+        """The title index, rebuilt when documents were added or removed since it was built."""
+        if self._names is None:
+            return None
+        names = self._names()
+        if self._title_index is None or len(names) != self._title_index_size:
+            self._title_index, self._title_index_size = TitleIndex(names), len(names)
+        return self._title_index
 
     def _page_hits(self, query: str, k: int) -> list[Hit]:
         assert self.page_index is not None and self.page_encoder is not None
@@ -193,13 +246,24 @@ class WorkspaceRetriever:
         ]
 
 
-def reciprocal_rank_fusion(rankings: list[list[Hit]]) -> list[Hit]:
-    """Merge rankings; a hit found by several channels keeps its first copy and sums the scores."""
-    fused: dict[tuple[str, int, str | None], tuple[Hit, float]] = {}
+def fuse_hits(rankings: list[list[Hit]]) -> list[tuple[Hit, float]]:
+    """Channels' hits fused per page: a page hit and a text hit of the same page take one slot.
+
+    The kept copy is the best-ranked one; what it lacks (a chunk id, text) comes from the other copies,
+    so a merged slot still points at its chunk.
+    """
+    fused = reciprocal_rank_fusion(rankings, key=page_key)
+    chunk_of: dict[tuple[str, int | None], str] = {}
+    text_of: dict[tuple[str, int | None], str] = {}
     for ranking in rankings:
-        for rank, hit in enumerate(ranking):
-            key = (hit.doc_id, hit.page, hit.chunk_id)
-            kept, score = fused.get(key, (hit, 0.0))
-            fused[key] = (kept, score + 1.0 / (RRF_K + rank + 1))
-    ordered = sorted(fused.values(), key=lambda pair: pair[1], reverse=True)
-    return [hit.model_copy(update={"score": score}) for hit, score in ordered]
+        for hit in ranking:
+            if hit.chunk_id:
+                chunk_of.setdefault(page_key(hit), hit.chunk_id)
+            if hit.text:
+                text_of.setdefault(page_key(hit), hit.text)
+    out = []
+    for hit, score in fused:
+        key = page_key(hit)
+        update = {"chunk_id": hit.chunk_id or chunk_of.get(key), "text": hit.text or text_of.get(key, "")}
+        out.append((hit.model_copy(update=update), score))
+    return out

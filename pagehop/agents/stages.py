@@ -10,7 +10,6 @@ answers (no call), and verification is skipped when the draft cites nothing.
 
 from __future__ import annotations
 
-import itertools
 import re
 import time
 from collections.abc import Sequence
@@ -46,6 +45,7 @@ from pagehop.config import AgentSettings
 from pagehop.graph.cypher import CypherError, CypherRefused
 from pagehop.graph.text2cypher import CypherPlan, GraphQueryTool, provenance, render_rows
 from pagehop.llm.base import LLM, LLMError, T, Usage
+from pagehop.retrieval.fusion import page_key, reciprocal_rank_fusion
 
 # -- what the LLM returns at each stage (kept small: every field costs decoding time) ------
 
@@ -266,14 +266,10 @@ def retrieve(retriever: Retriever, settings: AgentSettings, sub_query: SubQuery)
         )
         for fact in retriever.graph_search(query, settings.graph_facts_per_query)
     ]
-    # The channels' rankings alternate (reciprocal-rank fusion of two disjoint lists): on 2Wiki
-    # the graph's second-hop passages would otherwise sit behind every text hit.
-    return Retrieval(sub_query_id=sub_query.id, evidence=_interleave([text_hits, graph_facts]))
-
-
-def _interleave(rankings: Sequence[Sequence[Evidence]]) -> list[Evidence]:
-    """First of each ranking, then the second of each, ..."""
-    return [item for tier in itertools.zip_longest(*rankings) for item in tier if item is not None]
+    # Graph facts are evidence of their own (a path, not the page's text), so they fuse by their key
+    # and the two rankings alternate: the graph's second-hop passages do not sit behind every text hit.
+    fused = reciprocal_rank_fusion([text_hits, graph_facts], key=lambda item: item.key)
+    return Retrieval(sub_query_id=sub_query.id, evidence=[item for item, _ in fused])
 
 
 def number_evidence(
@@ -400,7 +396,7 @@ def draft(
 ) -> Draft:
     shown = _evidence_for_draft(sub_queries, evidence)
     if not shown:  # no evidence at all: there is nothing an LLM could draft from
-        return meter.deps.policy.draft(question, sub_queries)
+        return meter.deps.policy.draft(question, sub_queries, evidence)
     reply = meter.ask(
         DraftReply,
         images=_page_images(meter.deps, shown),
@@ -410,7 +406,7 @@ def draft(
         documents=_quote(shown, meter.deps.settings.evidence_chars),
     )
     if reply is None:
-        return meter.deps.policy.draft(question, sub_queries)
+        return meter.deps.policy.draft(question, sub_queries, evidence)
     valid = {e.id for e in evidence}
     claims = [
         Claim(text=c.text, evidence_ids=[i for i in c.evidence_ids if i in valid]) for c in reply.claims if c.text
@@ -459,7 +455,7 @@ def expand(
         max_new=max(1, min(settings.max_sub_queries, room)),
     )
     if reply is None:
-        return meter.deps.policy.expand(sub_queries, evidence, round_)
+        return meter.deps.policy.expand(question, sub_queries, evidence, round_)
     new = _renumber(reply.sub_queries, start=next_id, limit=max(0, room), existing=sub_queries)
     return [*sub_queries, *(sq.model_copy(update={"round": round_}) for sq in new)]
 
@@ -495,7 +491,9 @@ def compose_answer(
     for item in evidence:
         if item.id not in cited:
             by_query.setdefault(item.sub_query_id, []).append(item)
-    retrieved = [_citation(item) for item in _interleave(list(by_query.values()))[:MAX_RETRIEVED_LISTED]]
+    # The sub-queries' rankings fused per page: a page found by several sub-queries ranks higher.
+    fused = reciprocal_rank_fusion(list(by_query.values()), key=page_key)
+    retrieved = [_citation(item) for item, _ in fused[:MAX_RETRIEVED_LISTED]]
     per_stage: dict[str, float] = {}
     for event in trace:
         per_stage[event.stage] = round(per_stage.get(event.stage, 0.0) + event.seconds, 4)

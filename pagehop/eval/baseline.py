@@ -16,13 +16,9 @@ from pydantic import BaseModel, Field
 
 from pagehop.llm.base import LLM, LLMError, Usage
 from pagehop.schema import Hit
+from pagehop.text import content_terms
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
-_WORD = re.compile(r"\w+")
-# Words that say nothing about which sentence holds the answer.
-_STOPWORD_TEXT = """a an the of in on at to for from by with and or is was were are be been who whom whose what
-which when where why how did does do that this these those as it its his her their film song"""
-_STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 
 
 class Retriever(Protocol):
@@ -111,4 +107,4 @@ def best_sentence(question: str, hits: list[Hit]) -> str:
 
 
 def _content_words(text: str) -> set[str]:
-    return {w for w in _WORD.findall(text.lower()) if w not in _STOPWORDS and len(w) > 1}
+    return {w for w in content_terms(text) if len(w) > 1}

@@ -22,12 +22,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from pagehop.models import load_sentence_embedder
+from pagehop.retrieval.fusion import reciprocal_rank_fusion
 from pagehop.schema import Chunk, Hit
 
 if TYPE_CHECKING:
     import bm25s
 
-RRF_K = 60  # the constant from the RRF paper; damps the weight of the very top ranks
 INDEX_FILE = "index.npz"
 
 
@@ -93,12 +93,8 @@ class HybridTextIndex:
         depth = max(50, 4 * k)
         dense = self._dense_ranking(query, depth, doc_ids)
         lexical = self._bm25_ranking(query, depth, doc_ids)
-        fused: dict[int, float] = {}
-        for ranking in (dense, lexical):
-            for rank, (row, _score) in enumerate(ranking):
-                fused[row] = fused.get(row, 0.0) + 1.0 / (RRF_K + rank + 1)
-        best = sorted(fused.items(), key=lambda item: -item[1])[:k]
-        return [self._hit(row, score) for row, score in best]
+        fused = reciprocal_rank_fusion([[row for row, _ in dense], [row for row, _ in lexical]], key=int)
+        return [self._hit(row, score) for row, score in fused[:k]]
 
     # ----- ablations --------------------------------------------------------------------
 

@@ -13,8 +13,8 @@ from pagehop.retrieval.text_index import HybridTextIndex
 from pagehop.schema import Chunk
 from pagehop.testing.multihop import MultihopSlice, build_slice
 
-# Questions the no-LLM policy is known to handle: comparisons of dates, a bridge comparison
-# (director -> birth date, both sides), and two compositional 2-hop chains.
+# 2Wiki questions of several shapes: comparisons of dates, a bridge comparison (director -> birth
+# date, both sides), and two compositional 2-hop chains.
 POLICY_QUESTIONS = [
     "a80d84e7096d11ebbdb0ac1f6bf848b6",  # Which film was released first, Aas Ka Panchhi or Phoolwari?
     "7f7046d308f711ebbdaaac1f6bf848b6",  # Who was born first out of Aivar Kuusmaa and Andy Summers?
@@ -54,13 +54,19 @@ def wiki_index(wiki_slice: MultihopSlice) -> HybridTextIndex:
 
 
 @pytest.fixture()
-def wiki_retriever(wiki_index: HybridTextIndex, tmp_path: Path) -> WorkspaceRetriever:
+def wiki_retriever(wiki_index: HybridTextIndex, wiki_slice: MultihopSlice, tmp_path: Path) -> WorkspaceRetriever:
     """The real text channel; every page has a rendered image, so a VLM gets pictures too."""
     from pagehop.testing.tiny_models import render_test_page
 
     image = tmp_path / "page.png"
     render_test_page("Evidence page").save(image)
-    return WorkspaceRetriever(text_index=wiki_index, page_image_path=lambda doc_id, page: image)
+    title_of = {chunk.doc_id: chunk.title for chunk in [*wiki_slice.chunks, INJECTION_CHUNK]}
+    return WorkspaceRetriever(
+        text_index=wiki_index,
+        page_image_path=lambda doc_id, page: image,
+        titles=lambda doc_id: title_of.get(doc_id, ""),
+        names=lambda: list(title_of.items()),
+    )
 
 
 @pytest.fixture()

@@ -1,0 +1,307 @@
+"""Question analysis from general English syntax, with spaCy: no word lists from any benchmark.
+
+What the no-LLM policy needs to know about a question:
+
+- the names it mentions (spaCy entities, proper-noun chunks, quoted titles): the first hop's anchors;
+- the relation words around them (content terms that are not part of a name): what a passage must
+  talk about to carry the answer, and what a bridge passage should be about;
+- the answer type: spaCy entity labels from the wh-word and, for "which/what X", from the head noun X
+  when X is a type noun of English (year, country, city, ...);
+- alternatives ("A or B", "both A and B"): the sides a comparison or a yes/no question weighs, and the
+  direction of a comparative ("earlier", "younger", "more", ...).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+from pagehop.text import content_terms, name_tokens
+
+if TYPE_CHECKING:
+    from spacy.language import Language
+    from spacy.tokens import Doc
+
+Direction = Literal["min", "max"]
+
+# Answer types of English question words (spaCy's OntoNotes labels).
+PERSON_OR_GROUP = ("PERSON", "ORG", "NORP")
+PLACE = ("GPE", "LOC", "FAC")
+NUMBER = ("CARDINAL", "QUANTITY", "MONEY", "PERCENT")
+DATE = ("DATE",)
+NAMED = ("PERSON", "ORG", "GPE", "LOC", "FAC", "NORP", "WORK_OF_ART", "EVENT", "PRODUCT", "LANGUAGE", "LAW")
+# "which <noun>" / "what <noun>": nouns of English that name a type of answer.
+TYPE_NOUNS: dict[str, tuple[str, ...]] = {
+    **dict.fromkeys(("year", "date", "day", "month", "century", "decade", "time", "era", "period"), DATE),
+    **dict.fromkeys(("country", "city", "state", "town", "place", "nation", "capital", "region"), PLACE),
+    **dict.fromkeys(("continent", "province", "county", "village", "location", "area"), PLACE),
+    **dict.fromkeys(("nationality", "religion", "ethnicity"), ("NORP", "GPE")),
+    **dict.fromkeys(("language",), ("LANGUAGE", "NORP")),
+    **dict.fromkeys(("person", "man", "woman", "people", "persons", "men", "women"), ("PERSON",)),
+    **dict.fromkeys(("company", "organization", "organisation", "firm", "corporation", "institution"), ("ORG",)),
+    **dict.fromkeys(("university", "college", "school", "team", "club", "band", "group", "party"), ("ORG",)),
+    **dict.fromkeys(("number", "amount", "population", "count"), NUMBER),
+}
+# Comparatives of English and which end of a scale they pick (dates: earlier is smaller).
+SMALLER = frozenset(
+    [
+        "first",
+        "earlier",
+        "earliest",
+        "older",
+        "oldest",
+        "before",
+        "sooner",
+        "fewer",
+        "less",
+        "least",
+        "smaller",
+        "smallest",
+        "lower",
+        "lowest",
+        "shorter",
+        "shortest",
+    ]
+)
+LARGER = frozenset(
+    [
+        "last",
+        "later",
+        "latest",
+        "younger",
+        "youngest",
+        "newer",
+        "newest",
+        "recent",
+        "recently",
+        "after",
+        "more",
+        "most",
+        "larger",
+        "largest",
+        "bigger",
+        "biggest",
+        "higher",
+        "highest",
+        "taller",
+        "tallest",
+        "longer",
+        "longest",
+        "greater",
+        "greatest",
+    ]
+)
+YES_NO_OPENERS = frozenset(
+    ["is", "are", "was", "were", "do", "does", "did", "has", "have", "had", "can", "could", "will", "would", "should"]
+)
+
+
+@dataclass
+class QuestionAnalysis:
+    text: str
+    names: list[str]  # names the question mentions, in order
+    relation_terms: set[str]  # content terms outside the names
+    answer_labels: tuple[str, ...] | None  # spaCy labels the answer carries; None: a free-text answer
+    yes_no: bool = False
+    sides: tuple[str, str] | None = None  # alternatives the question weighs
+    direction: Direction | None = None  # which end of the scale a comparison picks
+    same: bool = False  # "the same X": a yes/no on equality
+    name_terms: set[str] = field(default_factory=set)
+
+    @property
+    def compares(self) -> bool:
+        return self.sides is not None
+
+
+class QuestionAnalyzer:
+    """Parses questions with a spaCy pipeline (parser + NER)."""
+
+    def __init__(self, nlp: Language) -> None:
+        self.nlp = nlp
+
+    def __call__(self, question: str) -> QuestionAnalysis:
+        doc = self.nlp(question.strip())
+        names = _names(doc)
+        sides = _sides(doc, names)
+        if sides:  # a span read across "or" holds both sides: the sides replace it
+            names = [*dict.fromkeys([*sides, *(n for n in names if not (sides[0] in n and sides[1] in n))])]
+        name_terms = {term for name in names for term in content_terms(name)}
+        words = [token.lower_ for token in doc]
+        yes_no = bool(words) and words[0] in YES_NO_OPENERS
+        comparatives = [w for w in words if w in SMALLER or w in LARGER]
+        direction: Direction | None = None
+        if comparatives and (sides or not yes_no):
+            direction = "min" if comparatives[0] in SMALLER else "max"
+        relation = content_terms(question) - name_terms - SMALLER - LARGER
+        labels = _answer_labels(doc, yes_no)
+        if sides and not yes_no:  # "Which ..., A or B?": the answer is one of the sides
+            labels = None
+        return QuestionAnalysis(
+            text=question,
+            names=names,
+            relation_terms=relation,
+            answer_labels=labels,
+            yes_no=yes_no,
+            sides=sides,
+            direction=direction,
+            same="same" in words,
+            name_terms=name_terms,
+        )
+
+
+def _names(doc: Doc) -> list[str]:
+    """Entities, proper-noun runs and quoted spans, longest first where they overlap, in order."""
+    spans: list[tuple[int, int]] = []
+    for ent in doc.ents:
+        if ent.label_ not in ("DATE", "TIME", "CARDINAL", "ORDINAL", "QUANTITY", "PERCENT", "MONEY"):
+            spans.append((ent.start_char, ent.end_char))
+    spans += _proper_runs(doc)
+    text = doc.text
+    for quote in ('"', "\u201c"):
+        start = text.find(quote)
+        while start != -1:
+            end = text.find('"' if quote == '"' else "\u201d", start + 1)
+            if end == -1:
+                break
+            spans.append((start + 1, end))
+            start = text.find(quote, end + 1)
+    spans.sort(key=lambda s: (s[0], -(s[1] - s[0])))
+    kept: list[tuple[int, int]] = []
+    for start, end in spans:
+        if kept and start < kept[-1][1]:  # overlaps the previous span: merge into the longer cover
+            kept[-1] = (kept[-1][0], max(kept[-1][1], end))
+            continue
+        kept.append((start, end))
+    names = [_bare(part) for s, e in kept for part in text[s:e].split(" or ")]
+    return [n for n in dict.fromkeys(names) if name_tokens(n) and content_terms(n)]
+
+
+def _bare(name: str) -> str:
+    """A name without surrounding punctuation, a possessive ending or a leading article."""
+    name = name.strip(" ,?'\"")
+    if name.count("(") > name.count(")"):
+        name += ")"
+    if name.endswith(("'s", "\u2019s")):
+        name = name[:-2]
+    if name.lower().startswith("the ") and not name[4:5].isupper():
+        name = name[4:]
+    return name.strip()
+
+
+def _proper_runs(doc: Doc) -> list[tuple[int, int]]:
+    """Runs of capitalised words (with the small words titles keep inside: "The Mask of Fu Manchu")."""
+    runs: list[tuple[int, int]] = []
+    i = 0
+    tokens = list(doc)
+    while i < len(tokens):
+        token = tokens[i]
+        if token.i == 0 or not (token.text[:1].isupper() or (token.text[:1].isdigit() and token.pos_ == "PROPN")):
+            i += 1
+            continue
+        j = i + 1
+        while j < len(tokens):
+            nxt = tokens[j]
+            if nxt.text[:1].isupper() or nxt.text[:1].isdigit() or nxt.text in ("'s", "'", "-", "&", ":"):
+                j += 1
+            elif (
+                nxt.is_stop
+                and nxt.lower_ not in ("or", "and")
+                and j + 1 < len(tokens)
+                and tokens[j + 1].text[:1].isupper()
+            ):
+                j += 2  # "of", "the", "in" inside a title
+            else:
+                break
+        last = tokens[j - 1]
+        runs.append((token.idx, last.idx + len(last.text)))
+        i = j
+    return runs
+
+
+def _sides(doc: Doc, names: list[str]) -> tuple[str, str] | None:
+    """Two alternatives joined by "or" (or by "and" in a yes/no question): "..., A or B?"."""
+    for token in doc:
+        if token.lower_ not in ("or", "and"):
+            continue
+        lowered = doc.text.lower()
+        if token.lower_ == "and" and not (
+            doc[0].lower_ in YES_NO_OPENERS
+            or any(w.lower_ in SMALLER or w.lower_ in LARGER for w in doc)
+            or " both " in lowered
+            or " between " in lowered
+            or " out of " in lowered
+        ):
+            continue
+        left_text, right_text = doc.text[: token.idx], doc.text[token.idx + len(token.text) :]
+        left = _last_name_in(left_text, names, token.idx)
+        right = _first_name_in(right_text, names, token.idx + len(token.text))
+        if left and right:
+            return left, right
+    return None
+
+
+def _last_name_in(text: str, names: list[str], end: int) -> str:
+    """The name (or, failing one, the comma-separated phrase) that ends right before ``end``."""
+    stripped = text.rstrip(" ,")
+    for name in sorted(names, key=len, reverse=True):
+        if stripped.endswith(name):
+            return name
+    clause = stripped.rsplit(",", 1)
+    return clause[1].strip() if len(clause) == 2 and 0 < len(clause[1].split()) <= 8 else ""
+
+
+def _first_name_in(text: str, names: list[str], start: int) -> str:
+    stripped = text.strip().rstrip("?.! ")
+    for name in sorted(names, key=len, reverse=True):
+        if stripped.startswith(name):
+            return name
+    clause = stripped.split(",", 1)[0].strip()
+    return clause if 0 < len(clause.split()) <= 8 and (clause[:1].isupper() or clause[:1].isdigit()) else ""
+
+
+def _answer_labels(doc: Doc, yes_no: bool) -> tuple[str, ...] | None:
+    """spaCy labels of the answer: from the wh-word, or from the head noun of "which/what X"."""
+    if yes_no:
+        return None
+    words = [token.lower_ for token in doc]
+    for i, token in enumerate(doc):
+        word = token.lower_
+        if word in ("which", "what", "whose"):
+            noun = _head_noun(doc, i)
+            if noun is not None and noun in TYPE_NOUNS:
+                return TYPE_NOUNS[noun]
+            if word == "whose":
+                return PERSON_OR_GROUP
+        elif word == "when":
+            return DATE
+        elif word == "where":
+            return PLACE
+        elif word in ("who", "whom"):
+            return PERSON_OR_GROUP
+        elif word == "how" and i + 1 < len(words):
+            follow = words[i + 1]
+            if follow in ("many", "much"):
+                return NUMBER
+            if follow in ("old", "long"):
+                return (*NUMBER, *DATE)
+            return None  # "how did ...": a free-text answer
+        elif word == "why":
+            return None
+        else:
+            continue
+        break
+    return NAMED + DATE + NUMBER
+
+
+def _head_noun(doc: Doc, wh_index: int) -> str | None:
+    """The noun a wh-determiner qualifies ("which *country*", "what *year*"), lower-cased."""
+    tokens = list(doc[wh_index + 1 : wh_index + 8])
+    for i, token in enumerate(tokens):
+        if token.pos_ in ("NOUN", "PROPN"):
+            after = tokens[i + 1] if i + 1 < len(tokens) else None
+            if token.lower_ in ("name", "kind", "type", "sort") and after is not None and after.lower_ == "of":
+                continue  # "what is the name of the city": the type is the noun after "of"
+            return token.lower_
+        if token.pos_ not in ("ADJ", "DET", "ADV", "AUX", "ADP") and token.lower_ != "of":
+            return None
+    return None

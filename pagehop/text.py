@@ -1,0 +1,57 @@
+"""Plain-text helpers every rule-based part of pagehop shares: one stopword list, one notion of a
+content term, one sentence splitter and one name normaliser (so titles and mentions match alike)."""
+
+from __future__ import annotations
+
+import re
+
+# Function words of English: they say nothing about which passage or sentence holds an answer.
+_STOPWORD_TEXT = (
+    "a an the of in on at to for from by with and or nor but is are was were be been being am did does do doing "
+    "done has have had having who whom whose what which when where why how that this these those it its as into "
+    "onto out over under than then there here so such not no yes if about also both either neither each any all "
+    "some other same one i me my we our you your he him his she her they them their us will would shall should "
+    "can could may might must"
+)
+STOPWORDS = frozenset(_STOPWORD_TEXT.split())
+WORD = re.compile(r"[\w'-]+")
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z(\"'])")
+_PARENTHETICAL = re.compile(r"\s*\([^)]*\)\s*$")
+_NAME_TOKEN = re.compile(r"\w+")
+
+
+def content_terms(text: str) -> set[str]:
+    """Lower-cased words of ``text`` that are not stopwords."""
+    words = (w.lower().removesuffix("'s").removesuffix("\u2019s").strip("'-") for w in WORD.findall(text))
+    return {w for w in words if w and w not in STOPWORDS}
+
+
+def stems(terms: set[str]) -> set[str]:
+    """Five-letter prefixes: a crude stemmer under which "directed" meets "director"."""
+    return {term[:5] for term in terms}
+
+
+def sentences(text: str) -> list[str]:
+    return [s.strip() for s in SENTENCE_END.split(text) if s.strip()]
+
+
+def name_tokens(name: str) -> tuple[str, ...]:
+    """A name as lower-cased word tokens: "The Mask of Fu Manchu" and "the mask of fu-manchu" meet."""
+    return tuple(token.lower() for token in _NAME_TOKEN.findall(name))
+
+
+def name_aliases(name: str) -> list[tuple[str, ...]]:
+    """The tokens of a name, and of the name without a trailing qualifier ("Alien (film)" -> "Alien")."""
+    aliases = [name_tokens(name)]
+    bare = _PARENTHETICAL.sub("", name)
+    if bare != name and name_tokens(bare):
+        aliases.append(name_tokens(bare))
+    return [alias for alias in aliases if alias]
+
+
+def heading(text: str, max_chars: int = 120) -> str:
+    """The first line of ``text`` when it reads as a heading (short, not a sentence), else ''."""
+    first = text.strip().split("\n", 1)[0].strip()
+    if not first or len(first) > max_chars or first.endswith((".", ":", ";", ",")):
+        return ""
+    return first

@@ -1,0 +1,157 @@
+"""The general multi-hop mechanisms on small hand-made corpora: the title channel, the bridge hop,
+a comparison across passages, coverage ranking and page-level fusion of channels."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pagehop.agents.retriever import WorkspaceRetriever, fuse_hits
+from pagehop.config import AgentSettings
+from pagehop.engine import Pagehop
+from pagehop.retrieval.fusion import reciprocal_rank_fusion
+from pagehop.retrieval.text_index import HybridTextIndex
+from pagehop.retrieval.titles import TitleIndex
+from pagehop.schema import Chunk, Hit
+
+# An invented world, so no model can know the answers: each passage opens with its title line.
+PASSAGES = {
+    "Starfall Harbor": "Starfall Harbor is a 1961 drama film directed by Mirela Vostan and starring Tomas Reyl. "
+    "It was shot on the coast of Varnholm.",
+    "Mirela Vostan": "Mirela Vostan (born 1930) was a filmmaker from Keldra. She was raised in Ostrava Minor. "
+    "Vostan's mother was the painter Ilinca Dorne, who taught her to draw.",
+    "The Glass Orchard": "The Glass Orchard is a 1958 comedy film about a family of orchard keepers in Varnholm.",
+    "Tomas Reyl": "Tomas Reyl was an actor from Keldra, known for his roles in sea adventures.",
+    # Distractors that share the question's words but not its answer.
+    "Harbor films": "Harbor films are dramas set in ports; the director of a harbor film often shows a mother "
+    "waiting on the pier. The starfall motif appears in many of them.",
+    "Mothers in cinema": "Mothers in cinema: the mother of a director is a frequent subject of documentaries "
+    "about film directors, such as the harbor documentary Starfall Years.",
+    "Starfall (album)": "Starfall is an album whose cover shows a harbor at night; its director of photography "
+    "dedicated it to his mother.",
+    "Harbor Lights": "Harbor Lights is a film whose director cast his own mother in the role of a harbor keeper.",
+}
+
+
+def _chunk(number: int, title: str, body: str) -> Chunk:
+    text = f"{title}\n\n{body}"
+    return Chunk(
+        chunk_id=f"c{number}", doc_id=f"d{number}", page_start=1, page_end=1, char_start=0, char_end=len(text),
+        text=text, title=f"{number:03d}-{title.replace(' ', '-')}",
+    )  # fmt: skip
+
+
+CHUNKS = [_chunk(i, title, body) for i, (title, body) in enumerate(PASSAGES.items())]
+DOC_OF = {title: chunk.doc_id for title, chunk in zip(PASSAGES, CHUNKS, strict=True)}
+TITLE_OF = {chunk.doc_id: title for title, chunk in zip(PASSAGES, CHUNKS, strict=True)}
+TEXT_OF = {chunk.doc_id: chunk.text for chunk in CHUNKS}
+
+
+@pytest.fixture(scope="module")
+def index() -> HybridTextIndex:
+    built = HybridTextIndex(None, device="cpu")
+    built.add(CHUNKS)
+    return built
+
+
+def _retriever(index: HybridTextIndex, titles: bool = True) -> WorkspaceRetriever:
+    return WorkspaceRetriever(
+        text_index=index,
+        page_text=lambda doc_id, page: TEXT_OF.get(doc_id, ""),
+        titles=TITLE_OF.get,
+        names=(lambda: list(TITLE_OF.items())) if titles else None,
+    )
+
+
+@pytest.fixture()
+def engine(index: HybridTextIndex, tmp_path: Path) -> Iterator[Pagehop]:
+    # Two hits per sub-query: the bridge passage cannot slip into the first round by sheer depth.
+    settings = AgentSettings(hits_per_query=2, graph_facts_per_query=0)
+    with Pagehop(_retriever(index), None, settings, threads_path=None) as built:
+        yield built
+
+
+def test_title_index_finds_the_documents_a_text_names() -> None:
+    index = TitleIndex([("d1", "Alien (film)"), ("d2", "Ridley Scott"), ("d3", "Music"), ("d4", "The")])
+    found = index.named_in("Alien is a film by Ridley Scott with music by Jerry Goldsmith.")
+    assert [f.doc_id for f in found] == ["d1", "d2"]  # "music" is not written as a name; "The" is no name
+    assert index.named_in("Ridley Scott's Alien (film)")[1].tokens == 2  # the qualified title matches whole
+
+
+def test_title_channel_ranks_the_passage_about_a_named_entity_first(index: HybridTextIndex) -> None:
+    hits = _retriever(index).search("Mirela Vostan", 3)
+    assert hits[0].doc_id == DOC_OF["Mirela Vostan"]
+    assert hits[0].title == "Mirela Vostan"  # the heading, not the file name
+
+
+def test_bridge_hop_finds_the_passage_only_second_round_evidence_names(
+    engine: Pagehop, index: HybridTextIndex
+) -> None:
+    question = "Who is the mother of the director of Starfall Harbor?"
+    first_round = _retriever(index).search(question, 2)
+    assert DOC_OF["Mirela Vostan"] not in {hit.doc_id for hit in first_round}  # the question alone misses it
+
+    answer = engine.ask(question)
+    bridge = [sq for sq in answer.sub_queries if sq.round >= 1 and sq.text == "Mirela Vostan"]
+    assert bridge, [sq.text for sq in answer.sub_queries]
+    cited = [c.doc_id for c in answer.citations]
+    assert {DOC_OF["Starfall Harbor"], DOC_OF["Mirela Vostan"]} <= set(cited[:2])  # coverage: both hops first
+    assert answer.answer == "Ilinca Dorne"
+    assert answer.usage.llm_calls == 0
+
+
+def test_comparison_weighs_two_sides_found_in_different_passages(engine: Pagehop) -> None:
+    answer = engine.ask("Which film came out first, Starfall Harbor or The Glass Orchard?")
+    assert answer.answer == "The Glass Orchard"  # 1958 before 1961
+    assert {DOC_OF["Starfall Harbor"], DOC_OF["The Glass Orchard"]} <= {c.doc_id for c in answer.citations[:2]}
+    later = engine.ask("Which film came out later, Starfall Harbor or The Glass Orchard?")
+    assert later.answer == "Starfall Harbor"
+
+
+def test_no_typed_answer_is_said_not_guessed(engine: Pagehop) -> None:
+    answer = engine.ask("How many sequels did Starfall Harbor get?")
+    assert answer.answer == ""  # no number in the evidence: no guess
+    assert answer.citations and answer.citations[0].doc_id == DOC_OF["Starfall Harbor"]  # the best evidence
+    assert not answer.supported
+
+
+def test_a_page_hit_and_a_text_hit_of_one_page_take_one_slot() -> None:
+    text_hit = Hit(channel="text", doc_id="report", page=4, score=0.9, chunk_id="report-c7", text="Revenue grew.")
+    page_hit = Hit(channel="page", doc_id="report", page=4, score=12.0, text="Page 4: Revenue grew 12%.")
+    other = Hit(channel="page", doc_id="report", page=5, score=11.0)
+    fused = fuse_hits([[text_hit], [page_hit, other]])
+    assert [(hit.doc_id, hit.page) for hit, _ in fused] == [("report", 4), ("report", 5)]
+    merged, score = fused[0]
+    assert merged.chunk_id == "report-c7"  # the merged slot still points at its chunk
+    assert score == pytest.approx(2 / 61)  # both channels' votes, rank 1 in each
+    # The page hit ranked first keeps its copy; the chunk id still comes from the text hit.
+    merged_first = fuse_hits([[page_hit], [text_hit]])[0][0]
+    assert merged_first.channel == "page" and merged_first.chunk_id == "report-c7"
+
+
+def test_page_channel_and_text_channel_merge_in_the_retriever(index: HybridTextIndex, tmp_path: Path) -> None:
+    from pagehop.retrieval.colmodernvbert import ColModernVBertEncoder
+    from pagehop.retrieval.page_index import LocalPageIndex
+    from pagehop.testing.tiny_models import render_test_page, tiny_colmodernvbert_path
+
+    encoder = ColModernVBertEncoder(tiny_colmodernvbert_path(), device="cpu", batch_size=2)
+    pages = LocalPageIndex(tmp_path / "pages", dim=encoder.embedding_dim)
+    starfall = DOC_OF["Starfall Harbor"]
+    pages.add(starfall, 1, encoder.encode_pages([render_test_page(PASSAGES["Starfall Harbor"])])[0].vectors)
+    retriever = WorkspaceRetriever(
+        text_index=index, page_index=pages, page_encoder=encoder, page_text=lambda d, p: TEXT_OF.get(d, "")
+    )
+    hits = retriever.search("Starfall Harbor drama film", 5)
+    keys = [(hit.doc_id, hit.page) for hit in hits]
+    assert len(keys) == len(set(keys))  # one slot per page
+    assert keys[0] == (starfall, 1)  # text and page channel both voted for it
+    assert hits[0].chunk_id == CHUNKS[0].chunk_id
+
+
+def test_the_one_fusion_merges_by_key_and_interleaves_ties() -> None:
+    fused = reciprocal_rank_fusion([["a", "b"], ["c", "a"]], key=str)
+    assert [item for item, _ in fused] == ["a", "c", "b"]
+    with pytest.raises(ValueError, match="weights"):
+        reciprocal_rank_fusion([["a"]], key=str, weights=[1.0, 2.0])
