@@ -67,8 +67,16 @@ class IngestSettings(BaseModel):
     thumbnail_px: int = Field(256, ge=32)
     max_file_mb: float = Field(200.0, gt=0)
     max_image_pixels: int = Field(120_000_000, gt=0, description="decompression-bomb guard")
+    max_pages: int = Field(5000, ge=1, description="pages per document; see page_limit for what happens past it")
+    page_limit: Literal["refuse", "truncate"] = Field(
+        "refuse", description="a document over max_pages fails ('refuse') or keeps its first max_pages ('truncate')"
+    )
+    max_seconds_per_file: float | None = Field(
+        1800.0, gt=0, description="a file still being processed after this fails, and the batch goes on; None: no bound"
+    )
     ocr: Literal["auto", "always", "never"] = "auto"
     ocr_lang: str = "eng"
+    ocr_workers: int = Field(0, ge=0, description="tesseract processes side by side; 0 = one per core")
     docpruner_k: float = Field(-0.25, description="keep patches scoring above mean + k * std")
     chunk_chars: int = Field(1200, ge=100)
     chunk_overlap: int = Field(150, ge=0)

@@ -27,6 +27,7 @@ from pydantic import BaseModel, Field, ValidationError
 from pagehop.graph.base import Entity, Mention, Relation
 from pagehop.graph.resolution import entity_id_for, normalise_name
 from pagehop.graph.validation import RELATION_TYPE
+from pagehop.limits import check_deadline
 from pagehop.schema import Chunk
 
 RELATED_TO = "RELATED_TO"
@@ -133,6 +134,7 @@ class SpacyExtractor:
         graph = ExtractedGraph()
         docs = self.nlp.pipe((c.text for c in chunks), batch_size=self.batch_size)
         for chunk, doc in zip(chunks, docs, strict=True):
+            check_deadline()  # a huge document stops at its ingest budget, between chunks
             graph.extend(self._extract_one(chunk, doc))
         return graph
 
@@ -265,6 +267,7 @@ class LLMExtractor:
     def extract(self, chunks: Sequence[Chunk]) -> ExtractedGraph:
         graph = ExtractedGraph()
         for chunk in chunks:
+            check_deadline()
             graph.extend(self.extract_chunk(chunk))
         return graph
 
