@@ -102,7 +102,9 @@ class ServerSettings(BaseModel):
     port: int = Field(8000, ge=1, le=65535)
     api_key: SecretStr | None = None
     max_upload_mb: float = Field(200.0, gt=0)
-    max_concurrent_requests: int = Field(4, ge=1)
+    max_concurrent_requests: int = Field(4, ge=1, description="questions answered at once")
+    max_queue: int = Field(256, ge=0, description="questions waiting for a slot; one more gets 429")
+    queue_timeout_s: float = Field(120.0, gt=0, description="longest wait for a slot before 503")
     request_timeout_s: float = Field(300.0, gt=0)
 
 

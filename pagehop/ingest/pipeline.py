@@ -82,7 +82,7 @@ class IngestReport:
     warnings: list[str] = field(default_factory=list)
     pages: int = 0
     ocr_pages: int = 0
-    blank_pages: int = 0  # pages without ink that needed no OCR
+    blank_pages: int = 0  # pages without ink: never OCR'd, stored as 1-bit images
     vectors_kept: int = 0
     vectors_pruned: int = 0
     seconds: float = 0.0
@@ -356,8 +356,12 @@ class _PageBuilder:
             return
         image_file = self.folder / f"{raw.number}.png"
         thumb_file = self.folder / f"{raw.number}.thumb.jpg"
-        raw.image.save(image_file, compress_level=1)  # fast; page PNGs are a cache, not an archive
-        thumbnail = raw.image.copy()
+        blank = is_blank(raw.image)
+        # A page without ink loses nothing visible as a 1-bit image, which writes ~20x faster
+        # (a 3,000-page blank PDF spends most of its time here otherwise).
+        stored = raw.image.convert("1") if blank else raw.image
+        stored.save(image_file, compress_level=1)  # fast; page PNGs are a cache, not an archive
+        thumbnail = stored.convert("L") if blank else stored.copy()
         thumbnail.thumbnail((self.options.thumbnail_px, self.options.thumbnail_px))
         thumbnail.save(thumb_file, quality=THUMBNAIL_QUALITY)
         self.pages.append(
@@ -372,11 +376,10 @@ class _PageBuilder:
                 height=raw.image.height,
             )
         )
-        if wants_ocr(self.options.ocr, raw.text, raw.image_area, has_image=True):
-            if is_blank(raw.image):
-                self.blank_pages += 1
-            else:
-                self._start_ocr(len(self.pages) - 1, image_file)
+        if blank:
+            self.blank_pages += 1  # nothing for tesseract to read
+        elif wants_ocr(self.options.ocr, raw.text, raw.image_area, has_image=True):
+            self._start_ocr(len(self.pages) - 1, image_file)
         if self.workspace.page_encoder is not None and self.workspace.page_index is not None:
             self._batch.append((raw.number, raw.image))
             if len(self._batch) >= ENCODE_BATCH:
