@@ -74,8 +74,16 @@ class IngestSettings(BaseModel):
     thumbnail_px: int = Field(256, ge=32)
     max_file_mb: float = Field(200.0, gt=0)
     max_image_pixels: int = Field(120_000_000, gt=0, description="decompression-bomb guard")
+    max_pages: int = Field(5000, ge=1, description="pages per document; see page_limit for what happens past it")
+    page_limit: Literal["refuse", "truncate"] = Field(
+        "refuse", description="a document over max_pages fails ('refuse') or keeps its first max_pages ('truncate')"
+    )
+    max_seconds_per_file: float | None = Field(
+        1800.0, gt=0, description="a file still being processed after this fails, and the batch goes on; None: no bound"
+    )
     ocr: Literal["auto", "always", "never"] = "auto"
     ocr_lang: str = "eng"
+    ocr_workers: int = Field(0, ge=0, description="tesseract processes side by side; 0 = one per core")
     docpruner_k: float = Field(-0.25, description="keep patches scoring above mean + k * std")
     chunk_chars: int = Field(1200, ge=100)
     chunk_overlap: int = Field(150, ge=0)
@@ -112,7 +120,9 @@ class ServerSettings(BaseModel):
     port: int = Field(8000, ge=1, le=65535)
     api_key: SecretStr | None = None
     max_upload_mb: float = Field(200.0, gt=0)
-    max_concurrent_requests: int = Field(4, ge=1)
+    max_concurrent_requests: int = Field(4, ge=1, description="questions answered at once")
+    max_queue: int = Field(256, ge=0, description="questions waiting for a slot; one more gets 429")
+    queue_timeout_s: float = Field(120.0, gt=0, description="longest wait for a slot before 503")
     request_timeout_s: float = Field(300.0, gt=0)
 
 

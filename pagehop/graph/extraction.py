@@ -39,6 +39,7 @@ from pagehop import prompts
 from pagehop.graph.base import Entity, Mention, Relation
 from pagehop.graph.resolution import entity_id_for, normalise_name
 from pagehop.graph.validation import RELATION_TYPE
+from pagehop.limits import DeadlineExceeded, check_deadline
 from pagehop.llm.base import LLM, LLMError, Usage
 from pagehop.schema import Chunk
 
@@ -148,6 +149,7 @@ class SpacyExtractor:
         graph = ExtractedGraph()
         docs = self.nlp.pipe((c.text for c in chunks), batch_size=self.batch_size)
         for chunk, doc in zip(chunks, docs, strict=True):
+            check_deadline()  # a huge document stops at its ingest budget, between chunks
             graph.extend(self._extract_one(chunk, doc))
         return graph
 
@@ -370,6 +372,12 @@ class LLMExtractor:
         ):
             futures = {pool.submit(self._ask, chunk): key for key, chunk in todo.items()}
             for future in as_completed(futures):
+                try:
+                    check_deadline()
+                except DeadlineExceeded:
+                    for queued in futures:  # so leaving the pool waits for the running calls only
+                        queued.cancel()
+                    raise
                 key = futures[future]
                 reply, cost = future.result()
                 self.stats.llm_calls += cost.calls

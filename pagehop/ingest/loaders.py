@@ -82,7 +82,7 @@ class PdfSource:
         try:
             width_pt, height_pt = page.get_size()
             scale = self._scale(width_pt, height_pt, index + 1)
-            image = page.render(scale=scale).to_pil().convert("RGB")
+            image = _render(page, scale, width_pt, height_pt)
             layer = pdf_page_text(page)
             return RawPage(index + 1, image, layer.text, _image_area(page, width_pt * height_pt), layer.char_boxes)
         finally:
@@ -129,6 +129,16 @@ def _open_pdf(path: Path) -> pdfium.PdfDocument:
         else:
             problem = f"corrupt or truncated PDF ({exc})"
         raise IngestError(f"{path}: {problem}") from None
+
+
+def _render(page: pdfium.PdfPage, scale: float, width_pt: float, height_pt: float) -> Image.Image:
+    """The page as RGB pixels; a page with nothing on it (no objects, no annotations) is white
+    without asking pdfium, which makes long runs of empty pages cheap."""
+    import pypdfium2.raw as pdfium_c
+
+    if pdfium_c.FPDFPage_CountObjects(page.raw) == 0 and pdfium_c.FPDFPage_GetAnnotCount(page.raw) == 0:
+        return Image.new("RGB", (max(1, round(width_pt * scale)), max(1, round(height_pt * scale))), "white")
+    return page.render(scale=scale).to_pil().convert("RGB")
 
 
 def _image_area(page: object, page_area: float) -> float:

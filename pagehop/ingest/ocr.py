@@ -2,7 +2,9 @@
 
 Tesseract runs as a subprocess (no Python binding to install) with ``--psm 6`` (one uniform
 block of text: the default ``--psm 3`` fragments full pages badly) and ``OMP_THREAD_LIMIT=1``
-(its OpenMP threads make a page about 6x slower on a small machine).
+(its OpenMP threads make a page about 6x slower on a small machine). Parallelism comes from
+:class:`OcrPool` instead: one single-threaded tesseract per core. A page without ink
+(:func:`is_blank`) never reaches tesseract at all.
 """
 
 from __future__ import annotations
@@ -11,8 +13,11 @@ import os
 import shutil
 import subprocess
 import unicodedata
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Literal
+
+from PIL import Image
 
 from pagehop.ingest.layout import PageText, tesseract_tsv_text
 
@@ -26,6 +31,12 @@ SCAN_IMAGE_AREA = 0.5
 SCAN_MAX_LETTERS = 200
 # Broken font encodings come out as replacement, private-use or control characters.
 MAX_GARBAGE_RATIO = 0.3
+
+
+# A pixel darker than this is ink. A page with fewer ink pixels than INK_MIN_PIXELS (about a
+# full stop at 150 dpi, doubled) has nothing tesseract could read: a blank or near-blank page.
+INK_LEVEL = 128
+INK_MIN_PIXELS = 24
 
 
 class OcrUnavailable(RuntimeError):
@@ -48,6 +59,46 @@ def wants_ocr(mode: OcrMode, text: str, image_area: float, has_image: bool) -> b
     if not has_image or mode == "never":
         return False
     return mode == "always" or text_layer_is_poor(text, image_area)
+
+
+def is_blank(image: Image.Image) -> bool:
+    """Whether a page image has no ink worth OCR: a grey-level histogram, a few ms per page."""
+    histogram = image.convert("L").histogram()
+    return sum(histogram[:INK_LEVEL]) < INK_MIN_PIXELS
+
+
+def ocr_workers(configured: int) -> int:
+    """``configured`` tesseract processes, or one per core this process may use when 0."""
+    if configured > 0:
+        return configured
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+class OcrPool:
+    """Runs single-threaded tesseract processes side by side, ``workers`` at a time.
+
+    Threads only wait on the subprocesses, so a thread pool gives true parallelism here.
+    """
+
+    def __init__(self, workers: int, lang: str) -> None:
+        self.workers = workers
+        self.lang = lang
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pagehop-ocr")
+
+    def submit(self, image_path: Path, timeout_s: float) -> Future[PageText]:
+        return self._executor.submit(ocr_image_file, image_path, lang=self.lang, timeout_s=timeout_s)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> OcrPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def tesseract_path() -> str | None:

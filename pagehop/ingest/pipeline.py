@@ -5,36 +5,50 @@ One document at a time, in this order (see ``pagehop.workspace`` for why it is c
 1. check the file (type by magic bytes, size, encryption, page count) — nothing written yet;
 2. catalog row ``pending``;
 3. per page: render, save image + thumbnail, text layer or OCR, page vectors in batches;
-4. chunks; derived-data hooks (graph extraction, ...);
+4. chunks and their text embeddings; derived-data hooks (graph extraction, ...);
 5. one transaction: pages + chunks + ``ready`` (+ the replaced old version marked ``deleting``);
-6. the replaced old version purged; chunks embedded into the text index in batches across documents,
-   the index saved every ``TEXT_SAVE_SECONDS`` (what a crash loses is re-embedded from the catalog's
-   chunks at the next open).
+6. the replaced old version purged; the chunks (embedded in step 4, inside the file's time budget)
+   added to the text index in batches across documents, the index saved every ``TEXT_SAVE_SECONDS``
+   (what a crash loses is re-embedded from the catalog's chunks at the next open).
 
 Any failure in 2–5 purges what was written, and the batch goes on with the next file.
+
+Bounds per file: ``ingest.max_pages`` (refused, or truncated and said in the summary),
+``ingest.max_seconds_per_file`` (checked between pages, OCR results and extracted chunks; the
+file then fails with "took longer than N s"), plus the size and pixel limits checked on open.
+Pages that need OCR go to a pool of single-threaded tesseract processes, one per core, while
+the next pages render; pages without ink skip OCR.
 """
 
 from __future__ import annotations
 
 import logging
+import subprocess
 import sys
 import time
 from collections.abc import Iterable
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
 from pagehop.ingest.files import IngestError, SourceFile, expand_paths, inspect_file
-from pagehop.ingest.layout import CharBoxes, line_boxes
+from pagehop.ingest.layout import CharBoxes, PageText, line_boxes
 from pagehop.ingest.loaders import RawPage, open_source
-from pagehop.ingest.ocr import OcrMode, OcrUnavailable, ocr_image_file, wants_ocr
+from pagehop.ingest.ocr import OcrMode, OcrPool, OcrUnavailable, is_blank, ocr_workers, wants_ocr
+from pagehop.limits import DeadlineExceeded, check_deadline, deadline, remaining_seconds
 from pagehop.retrieval.chunking import chunk_pages
-from pagehop.schema import Chunk, Document, Page, TextSource
+from pagehop.schema import Chunk, Document, Page
 from pagehop.workspace import PageVectorStats, Workspace
+
+if TYPE_CHECKING:
+    from pagehop.retrieval.text_index import HybridTextIndex
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +56,8 @@ ENCODE_BATCH = 8  # pages per page-encoder call: amortises model overhead, bound
 TEXT_BATCH = 256  # chunks embedded per text-index call; the index catches up on the catalog after a crash
 TEXT_SAVE_SECONDS = 120.0  # a long ingest saves the text index this often, so a crash re-embeds little
 THUMBNAIL_QUALITY = 80
+OCR_TIMEOUT_S = 300.0  # one page; a tesseract stuck longer than this is killed and the page keeps its text layer
+OCR_QUEUE_PER_WORKER = 2  # pages waiting for OCR per tesseract process: keeps every core busy, bounds disk use
 
 
 @dataclass
@@ -53,6 +69,7 @@ class IngestedDocument:
     ocr_pages: int
     chunks: int
     replaced: list[str] = field(default_factory=list)  # doc_ids of the older versions it replaced
+    truncated_from: int | None = None  # the page count before ingest.max_pages cut it
 
 
 SKIPPED_LISTED = 10
@@ -66,6 +83,7 @@ class IngestReport:
     warnings: list[str] = field(default_factory=list)
     pages: int = 0
     ocr_pages: int = 0
+    blank_pages: int = 0  # pages without ink: never OCR'd, stored as 1-bit images
     vectors_kept: int = 0
     vectors_pruned: int = 0
     seconds: float = 0.0
@@ -78,8 +96,9 @@ class IngestReport:
 
     def summary(self) -> str:
         lines = [
-            f"{len(self.ingested)} documents ingested ({self.pages} pages, {self.ocr_pages} OCR'd), "
-            f"{len(self.skipped)} skipped, {len(self.failed)} failed in {self.seconds:.1f} s",
+            f"{len(self.ingested)} documents ingested ({self.pages} pages, {self.ocr_pages} OCR'd"
+            + (f", {self.blank_pages} blank" if self.blank_pages else "")
+            + f"), {len(self.skipped)} skipped, {len(self.failed)} failed in {self.seconds:.1f} s",
             f"channels live: {', '.join(self.channels)}",
         ]
         if self.vectors_kept or self.vectors_pruned:
@@ -91,6 +110,11 @@ class IngestReport:
         # Re-ingesting a large corpus skips thousands of unchanged files: name them only when few.
         if len(self.skipped) <= SKIPPED_LISTED:
             lines += [f"skipped {path}: {why}" for path, why in self.skipped]
+        lines += [
+            f"truncated {d.path}: only its first {d.pages} of {d.truncated_from} pages were ingested (ingest.max_pages)"
+            for d in self.ingested
+            if d.truncated_from is not None
+        ]
         lines += [f"failed {path}: {error}" for path, error in self.failed]
         lines += self.notes
         lines += [f"warning: {warning}" for warning in self.warnings]
@@ -113,6 +137,9 @@ class _Options:
     max_image_pixels: int
     chunk_chars: int
     chunk_overlap: int
+    max_pages: int
+    page_limit: str
+    max_seconds_per_file: float | None
 
 
 def ingest(
@@ -139,33 +166,56 @@ def ingest(
         max_image_pixels=settings.max_image_pixels,
         chunk_chars=settings.chunk_chars,
         chunk_overlap=settings.chunk_overlap,
+        max_pages=settings.max_pages,
+        page_limit=settings.page_limit,
+        max_seconds_per_file=settings.max_seconds_per_file,
     )
     report = IngestReport(channels=workspace.live_channels)
     files = _unique(expand_paths(Path(p) for p in paths))
     show = sys.stderr.isatty() if progress is None else progress
-    with workspace.writer_lock():  # another process ingesting here waits instead of racing
+    ocr_pool = OcrPool(ocr_workers(settings.ocr_workers), options.ocr_lang)
+    with workspace.writer_lock(), closing(ocr_pool):  # another process ingesting here waits instead of racing
         workspace.recover()
         text_index = workspace.text_index
-        unindexed: list[Chunk] = []  # chunks of committed documents, embedded in batches
+        if files:
+            _ = text_index.dim  # loads the embedder now, so no file's time budget pays for it
+        unindexed = _Unindexed()  # chunks of committed documents, added to the index in batches
         saved_at = time.monotonic()
         try:
             with tqdm(total=len(files), unit="file", desc="ingest", disable=not show) as bar:
                 for path in files:
-                    unindexed += _ingest_one(workspace, path, options, report)
-                    if len(unindexed) >= TEXT_BATCH:
-                        text_index.add(unindexed)
-                        unindexed = []
+                    unindexed.extend(*_ingest_one(workspace, path, options, ocr_pool, report))
+                    if len(unindexed.chunks) >= TEXT_BATCH:
+                        unindexed.flush_into(text_index)
                         if time.monotonic() - saved_at >= TEXT_SAVE_SECONDS:
                             text_index.save()
                             saved_at = time.monotonic()
                     bar.set_postfix(pages=report.pages, failed=len(report.failed))
                     bar.update()
         finally:
-            text_index.add(unindexed)
+            unindexed.flush_into(text_index)
             text_index.save()
             report.notes += [n for h in workspace.hooks if isinstance(h, ReportsToIngest) and (n := h.take_summary())]
             report.seconds = time.perf_counter() - started
     return report
+
+
+@dataclass
+class _Unindexed:
+    """Committed chunks with their embeddings, waiting to be added to the text index together."""
+
+    chunks: list[Chunk] = field(default_factory=list)
+    vectors: list[np.ndarray] = field(default_factory=list)
+
+    def extend(self, chunks: list[Chunk], vectors: np.ndarray | None) -> None:
+        if chunks and vectors is not None:
+            self.chunks += chunks
+            self.vectors.append(vectors)
+
+    def flush_into(self, index: HybridTextIndex) -> None:
+        if self.chunks:
+            index.add(self.chunks, np.concatenate(self.vectors))
+        self.chunks, self.vectors = [], []
 
 
 def delete(workspace: Workspace, doc_id_or_path: str | Path) -> Document | None:
@@ -181,52 +231,73 @@ def _unique(paths: Iterable[Path]) -> list[Path]:
     return list(dict.fromkeys(path.expanduser().resolve() for path in paths))
 
 
-def _ingest_one(workspace: Workspace, path: Path, options: _Options, report: IngestReport) -> list[Chunk]:
-    """Ingest one file and return the chunks it committed (for the text index); errors go to ``report``."""
+def _ingest_one(
+    workspace: Workspace, path: Path, options: _Options, ocr_pool: OcrPool, report: IngestReport
+) -> tuple[list[Chunk], np.ndarray | None]:
+    """Ingest one file; the chunks it committed and their embeddings (for the text index). Errors go to ``report``."""
     try:
         source = inspect_file(path, workspace.settings.ingest.max_file_mb)
     except IngestError as exc:
         report.failed.append((str(path), str(exc)))
-        return []
+        return [], None
     older = [d.doc_id for d in workspace.ready_docs_at(source.path) if d.doc_id != source.doc_id]
     if workspace.status_of(source.doc_id) == "ready":
         report.skipped.append((str(path), f"unchanged: already ingested as {source.doc_id}"))
         for old_id in older:  # the path now holds content that is already ingested elsewhere
             workspace.delete_document(old_id)
-        return []
+        return [], None
     try:
-        result, chunks = _build_document(workspace, source, options, report, older)
-    except IngestError as exc:
+        with deadline(options.max_seconds_per_file, "ingest.max_seconds_per_file"):
+            result, chunks, vectors = _build_document(workspace, source, options, ocr_pool, report, older)
+    except (IngestError, DeadlineExceeded) as exc:
         report.failed.append((str(path), str(exc)))
-        return []
+        return [], None
     except Exception as exc:  # a bug or a hook's failure must not stop the batch
         log.exception("ingesting %s failed", path)
         report.failed.append((str(path), f"{type(exc).__name__}: {exc}"))
-        return []
+        return [], None
     report.ingested.append(result)
-    return chunks
+    return chunks, vectors
 
 
 def _build_document(
-    workspace: Workspace, source: SourceFile, options: _Options, report: IngestReport, older: list[str]
-) -> tuple[IngestedDocument, list[Chunk]]:
+    workspace: Workspace,
+    source: SourceFile,
+    options: _Options,
+    ocr_pool: OcrPool,
+    report: IngestReport,
+    older: list[str],
+) -> tuple[IngestedDocument, list[Chunk], np.ndarray]:
     loader = open_source(source, options.dpi, options.max_image_pixels)  # validates before anything is written
+    num_pages = loader.num_pages
+    if num_pages > options.max_pages:
+        if options.page_limit == "refuse":
+            loader.close()
+            raise IngestError(
+                f"{source.path}: {num_pages} pages is over the {options.max_pages}-page limit (ingest.max_pages); "
+                "raise it, or set ingest.page_limit = 'truncate' to keep the first pages"
+            )
+        num_pages = options.max_pages
     doc = Document(
         doc_id=source.doc_id,
         source_path=str(source.path),
         title=loader.title,
         kind=source.kind,
-        num_pages=loader.num_pages,
+        num_pages=num_pages,
         size_bytes=source.size_bytes,
         ingested_at=time.time(),
     )
     with closing(loader):
         workspace.begin_document(doc)  # before the try: if this fails, nothing was written
+        builder = _PageBuilder(workspace, doc.doc_id, options, ocr_pool, report)
         try:
-            builder = _PageBuilder(workspace, doc.doc_id, options, report)
             for raw in loader.pages():
+                if raw.number > num_pages:
+                    break
+                check_deadline()
                 builder.add(raw)
-            builder.flush_vectors()
+            builder.finish()
+            check_deadline()
             chunks = chunk_pages(
                 doc.doc_id,
                 doc.title,
@@ -240,17 +311,21 @@ def _build_document(
                 if page_boxes:
                     span = slice(chunk.char_start, chunk.char_end)
                     chunk.boxes = line_boxes(page_boxes[span], texts[chunk.page_start][span])
+            vectors = workspace.text_index.embed_chunks(chunks)
             for hook in workspace.hooks:
                 hook.add_document(doc, builder.pages, chunks)
+            check_deadline()  # a hook that ignored the budget still fails the file, not the batch
             workspace.commit_document(doc, builder.pages, chunks, builder.vector_stats, replaces=older)
         except BaseException:
             # Nothing partial stays: images, page vectors and hook data go with the pending row.
+            builder.abandon()
             workspace.delete_document(doc.doc_id)
             raise
     for old_id in older:
         workspace.delete_document(old_id)
     report.pages += len(builder.pages)
     report.ocr_pages += builder.ocr_pages
+    report.blank_pages += builder.blank_pages
     report.vectors_kept += builder.vectors_kept
     report.vectors_pruned += builder.vectors_pruned
     result = IngestedDocument(
@@ -261,26 +336,36 @@ def _build_document(
         ocr_pages=builder.ocr_pages,
         chunks=len(chunks),
         replaced=older,
+        truncated_from=loader.num_pages if num_pages < loader.num_pages else None,
     )
-    return result, chunks
+    return result, chunks, vectors
 
 
 class _PageBuilder:
-    """Turns raw pages into stored images, text (OCR'd when needed) and page vectors."""
+    """Turns raw pages into stored images, text (OCR'd when needed) and page vectors.
 
-    def __init__(self, workspace: Workspace, doc_id: str, options: _Options, report: IngestReport) -> None:
+    OCR runs in ``ocr_pool`` while later pages render; :meth:`finish` collects it, so
+    ``pages`` is complete only after that.
+    """
+
+    def __init__(
+        self, workspace: Workspace, doc_id: str, options: _Options, ocr_pool: OcrPool, report: IngestReport
+    ) -> None:
         self.workspace = workspace
         self.doc_id = doc_id
         self.options = options
+        self.ocr_pool = ocr_pool
         self.report = report
         self.folder = workspace.doc_pages_dir(doc_id)
         self.pages: list[Page] = []
         self.vector_stats: dict[int, PageVectorStats] = {}
         self.char_boxes: dict[int, CharBoxes] = {}  # per page, aligned with its text (for chunk boxes)
         self.ocr_pages = 0
+        self.blank_pages = 0
         self.vectors_kept = 0
         self.vectors_pruned = 0
         self._batch: list[tuple[int, Image.Image]] = []
+        self._ocr: dict[int, Future[PageText]] = {}  # index into pages -> tesseract's text and boxes
         self.folder.mkdir(parents=True, exist_ok=True)
 
     def add(self, raw: RawPage) -> None:
@@ -289,48 +374,83 @@ class _PageBuilder:
             return
         image_file = self.folder / f"{raw.number}.png"
         thumb_file = self.folder / f"{raw.number}.thumb.jpg"
-        raw.image.save(image_file, compress_level=1)  # fast; page PNGs are a cache, not an archive
-        thumbnail = raw.image.copy()
+        blank = is_blank(raw.image)
+        # A page without ink loses nothing visible as a 1-bit image, which writes ~20x faster
+        # (a 3,000-page blank PDF spends most of its time here otherwise).
+        stored = raw.image.convert("1") if blank else raw.image
+        stored.save(image_file, compress_level=1)  # fast; page PNGs are a cache, not an archive
+        thumbnail = stored.convert("L") if blank else stored.copy()
         thumbnail.thumbnail((self.options.thumbnail_px, self.options.thumbnail_px))
         thumbnail.save(thumb_file, quality=THUMBNAIL_QUALITY)
-        text, source, boxes = self._text(raw, image_file)
-        if boxes is not None:
-            self.char_boxes[raw.number] = boxes
+        if raw.char_boxes is not None:
+            self.char_boxes[raw.number] = raw.char_boxes
         self.pages.append(
             Page(
                 doc_id=self.doc_id,
                 page=raw.number,
-                text=text,
-                text_source=source,
+                text=raw.text,
+                text_source="pdf" if raw.text.strip() else "none",
                 image_path=self.workspace.relative(image_file),
                 thumbnail_path=self.workspace.relative(thumb_file),
                 width=raw.image.width,
                 height=raw.image.height,
             )
         )
+        if blank:
+            self.blank_pages += 1  # nothing for tesseract to read
+        elif wants_ocr(self.options.ocr, raw.text, raw.image_area, has_image=True):
+            self._start_ocr(len(self.pages) - 1, image_file)
         if self.workspace.page_encoder is not None and self.workspace.page_index is not None:
             self._batch.append((raw.number, raw.image))
             if len(self._batch) >= ENCODE_BATCH:
                 self.flush_vectors()
 
-    def _text(self, raw: RawPage, image_file: Path) -> tuple[str, TextSource, CharBoxes | None]:
-        layer: tuple[str, TextSource, CharBoxes | None] = (
-            raw.text,
-            "pdf" if raw.text.strip() else "none",
-            raw.char_boxes,
-        )
-        if not wants_ocr(self.options.ocr, raw.text, raw.image_area, has_image=True):
-            return layer
-        try:
-            recognised = ocr_image_file(image_file, lang=self.options.ocr_lang)
-        except OcrUnavailable as exc:
-            self._warn_once(f"{exc}")
-            return layer
-        except (RuntimeError, OSError) as exc:  # one unreadable page must not fail the document
-            self._warn_once(f"OCR failed on {self.doc_id} page {raw.number}: {exc}")
-            return layer
-        self.ocr_pages += 1
-        return (recognised.text, "ocr", recognised.char_boxes) if recognised.text.strip() else layer
+    def finish(self) -> None:
+        """Wait for the document's OCR and encode its last pages."""
+        self.flush_vectors()
+        self._collect_ocr(keep=0)
+
+    def abandon(self) -> None:
+        """Drop queued OCR (the document failed); a tesseract already running ends within its timeout."""
+        for future in self._ocr.values():
+            future.cancel()
+        self._ocr.clear()
+
+    def _start_ocr(self, index: int, image_file: Path) -> None:
+        self._collect_ocr(keep=OCR_QUEUE_PER_WORKER * self.ocr_pool.workers - 1)
+        self._ocr[index] = self.ocr_pool.submit(image_file, timeout_s=remaining_seconds(OCR_TIMEOUT_S))
+
+    def _collect_ocr(self, keep: int) -> None:
+        """Take finished OCR results in page order until at most ``keep`` are outstanding."""
+        while len(self._ocr) > keep:
+            index = min(self._ocr)
+            future = self._ocr.pop(index)
+            try:
+                recognised = future.result(timeout=remaining_seconds(OCR_TIMEOUT_S) + 1.0)
+            except FutureTimeout:
+                check_deadline()
+                raise
+            except OcrUnavailable as exc:
+                self._warn_once(f"{exc}")
+                continue
+            except subprocess.TimeoutExpired:
+                check_deadline()  # the file's budget ran out: the file fails
+                self._warn_once(
+                    f"OCR took over {OCR_TIMEOUT_S:g} s on {self.doc_id} page {self.pages[index].page}; skipped"
+                )
+                continue
+            except (RuntimeError, OSError) as exc:  # one unreadable page must not fail the document
+                self._warn_once(f"OCR failed on {self.doc_id} page {self.pages[index].page}: {exc}")
+                continue
+            self.ocr_pages += 1
+            if recognised.text.strip():
+                page = self.pages[index] = self.pages[index].model_copy(
+                    update={"text": recognised.text, "text_source": "ocr"}
+                )
+                if recognised.char_boxes is None:  # the layer's boxes no longer match the text
+                    self.char_boxes.pop(page.page, None)
+                else:
+                    self.char_boxes[page.page] = recognised.char_boxes
 
     def _warn_once(self, message: str) -> None:
         if message not in self.report.warnings:

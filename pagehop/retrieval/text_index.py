@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from pagehop.limits import check_deadline
 from pagehop.models import load_sentence_embedder
 from pagehop.retrieval.fusion import reciprocal_rank_fusion
 from pagehop.schema import Chunk, Hit
@@ -68,12 +69,19 @@ class HybridTextIndex:
 
     # ----- TextIndex --------------------------------------------------------------------
 
-    def add(self, chunks: Sequence[Chunk]) -> None:
-        """Index ``chunks``; a chunk id already present is replaced, never duplicated."""
-        chunks = [c for c in chunks if c.text.strip()]
+    def add(self, chunks: Sequence[Chunk], vectors: np.ndarray | None = None) -> None:
+        """Index ``chunks``; a chunk id already present is replaced, never duplicated.
+
+        ``vectors`` are the chunks' embeddings from :meth:`embed_chunks` when the caller computed
+        them earlier (ingestion does, inside each file's time budget); otherwise they are computed here.
+        """
+        if vectors is None:
+            vectors = self.embed_chunks(chunks)
+        keep = [bool(c.text.strip()) for c in chunks]
+        chunks = [c for c, kept in zip(chunks, keep, strict=True) if kept]
         if not chunks:
             return
-        vectors = self.embed([c.text for c in chunks])
+        vectors = vectors[np.asarray(keep, dtype=bool)]
         with self._lock:
             new_ids = {c.chunk_id for c in chunks}
             self._keep([c.chunk_id not in new_ids for c in self._chunks])
@@ -132,6 +140,25 @@ class HybridTextIndex:
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, self.folder / INDEX_FILE)
+
+    def embed_chunks(self, chunks: Sequence[Chunk], batch: int = 64) -> np.ndarray:
+        """One row per chunk (zeros for blank ones, which are never indexed), ``batch`` chunks per model call.
+
+        The current task's deadline (``pagehop.limits``) is checked between calls, so a huge
+        document stops at its time budget instead of embedding for an hour.
+        """
+        vectors = np.zeros((len(chunks), self.dim), dtype=np.float32)
+        rows = [i for i, c in enumerate(chunks) if c.text.strip()]
+        for begin in range(0, len(rows), batch):
+            check_deadline()
+            part = rows[begin : begin + batch]
+            vectors[part] = self.embed([chunks[i].text for i in part])
+        return vectors
+
+    @property
+    def dim(self) -> int:
+        model = load_sentence_embedder(self.embedder_ref, self.device)
+        return int(model.get_embedding_dimension() or 0)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """L2-normalised float32 embeddings of ``texts`` with this index's model (loaded on first use)."""

@@ -57,10 +57,13 @@ async def ask(body: AskRequest, request: Request) -> Answer:
 
 @router.post("/ask/stream", response_class=StreamingResponse)
 async def ask_stream(body: AskRequest, request: Request) -> StreamingResponse:
-    """Server-sent events: one per finished stage (``event: <kind>``), the last one ``event: answer``."""
+    """Server-sent events: ``event: accepted`` at once, then one per finished stage (``event: <kind>``),
+    the last one ``event: answer``."""
     events = await state_of(request).stream(body.question, body.thread_id)
 
     async def sse() -> AsyncIterator[str]:
+        # At once, before any wait for a slot: the client knows its question was accepted.
+        yield f"event: accepted\ndata: {json.dumps({'queued_ahead': events.ahead})}\n\n"
         try:
             async for event in events:
                 yield f"event: {event.kind}\ndata: {event.model_dump_json()}\n\n"

@@ -5,8 +5,10 @@
 
 The workspace and the engine are opened once at startup and closed at shutdown. Questions run
 on worker threads, at most ``server.max_concurrent_requests`` at once, each bounded by
-``server.request_timeout_s``; ingestion and deletion are serialised by one lock, because the
-workspace has a single writer.
+``server.request_timeout_s``; more wait in a queue of ``server.max_queue`` (each at most
+``server.queue_timeout_s``), and only a caller who finds it full is refused (429). A stream's
+response starts at once, so its client sees the question accepted while it waits. Ingestion and
+deletion are serialised by one lock, because the workspace has a single writer.
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ from pagehop.engine import AgentEvent, Pagehop
 from pagehop.server.security import (
     ApiError,
     ApiKeyMiddleware,
-    AskSlots,
+    AskQueue,
+    AskTicket,
     UploadSizeMiddleware,
     install_error_handlers,
     is_loopback,
@@ -48,7 +51,7 @@ class ServerState:
     settings: Settings
     workspace: Workspace
     engine: Pagehop
-    slots: AskSlots
+    slots: AskQueue
     ingest_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -56,12 +59,17 @@ class ServerState:
         return self.settings.server.request_timeout_s
 
     async def ask(self, question: str, thread_id: str | None) -> Answer:
-        """The engine's answer, or ApiError 429 (too busy), 400 (bad question) or 504 (too slow)."""
-        self.slots.acquire()
+        """The engine's answer, or ApiError 429 (queue full), 503 (waited too long), 400 (bad question), 504."""
+        ticket = self.slots.admit()
+        await ticket.wait()
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(None, self.engine.ask, question, thread_id)
+        try:
+            future = loop.run_in_executor(None, self.engine.ask, question, thread_id)
+        except BaseException:
+            ticket.release()
+            raise
         # The slot stays taken until the worker really finishes, even after a timeout answered 504.
-        future.add_done_callback(lambda _: self.slots.release())
+        future.add_done_callback(lambda _: ticket.release())
         try:
             return await asyncio.wait_for(asyncio.shield(future), self.timeout_s)
         except TimeoutError:
@@ -69,24 +77,52 @@ class ServerState:
         except ValueError as exc:
             raise ApiError(400, str(exc)) from None
 
-    async def stream(self, question: str, thread_id: str | None) -> AsyncIterator[AgentEvent]:
-        """Stage events as they happen. The slot is taken before the first event (so a 429 is a status)."""
-        self.slots.acquire()
+    async def stream(self, question: str, thread_id: str | None) -> QueuedEvents:
+        """Stage events as they happen. Admission happens here, so a full queue is a 429 status;
+        the wait for a slot happens while iterating, after the response has started."""
+        return QueuedEvents(self, self.slots.admit(), question, thread_id)
+
+
+class QueuedEvents:
+    """A question's stage events: first the wait for a slot, then the engine's stream on a worker thread."""
+
+    def __init__(self, state: ServerState, ticket: AskTicket, question: str, thread_id: str | None) -> None:
+        self.state = state
+        self.ticket = ticket
+        self.question = question
+        self.thread_id = thread_id
+
+    @property
+    def ahead(self) -> int:
+        """Questions that were waiting before this one when it was accepted."""
+        return self.ticket.ahead
+
+    def __aiter__(self) -> AsyncIterator[AgentEvent]:
+        return self._events()
+
+    async def _events(self) -> AsyncIterator[AgentEvent]:
+        ticket, state = self.ticket, self.state
+        await ticket.wait()
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[AgentEvent | BaseException | None] = asyncio.Queue()
 
         def produce() -> None:
             try:
-                for event in self.engine.stream(question, thread_id):
+                for event in state.engine.stream(self.question, self.thread_id):
                     loop.call_soon_threadsafe(queue.put_nowait, event)
             except BaseException as exc:  # handed to the consumer, which reports it
                 loop.call_soon_threadsafe(queue.put_nowait, exc)
             finally:
                 loop.call_soon_threadsafe(queue.put_nowait, None)
-                self.slots.release()
+                ticket.release()
 
-        threading.Thread(target=produce, name="pagehop-stream", daemon=True).start()
-        return _drain(queue, loop.time() + self.timeout_s, self.timeout_s)
+        try:
+            threading.Thread(target=produce, name="pagehop-stream", daemon=True).start()
+        except BaseException:
+            ticket.release()
+            raise
+        async for event in _drain(queue, loop.time() + state.timeout_s, state.timeout_s):
+            yield event
 
 
 async def _drain(
@@ -162,7 +198,9 @@ def open_state(settings: Settings, warn: Any = None) -> ServerState:
         workspace.close()
         raise
     (workspace.root / UPLOADS_DIR).mkdir(parents=True, exist_ok=True)
-    return ServerState(settings, workspace, engine, AskSlots(settings.server.max_concurrent_requests))
+    server = settings.server
+    slots = AskQueue(server.max_concurrent_requests, server.max_queue, server.queue_timeout_s)
+    return ServerState(settings, workspace, engine, slots)
 
 
 SHUTDOWN_GRACE_S = 120.0

@@ -61,7 +61,7 @@ def test_ask_stream_sends_stage_events_then_the_answer(client: httpx.Client) -> 
             elif line.startswith("data: "):
                 events.append((kind, json.loads(line.removeprefix("data: "))))
     kinds = [kind for kind, _ in events]
-    assert kinds[0] == "sub_queries" and "draft" in kinds and "verdict" in kinds
+    assert kinds[:2] == ["accepted", "sub_queries"] and "draft" in kinds and "verdict" in kinds
     assert kinds[-1] == "answer"
     assert events[-1][1]["answer"]["answer"] == "Tallinn"
 
@@ -140,19 +140,3 @@ def test_upload_limits(client: httpx.Client, server: Any) -> None:
     assert_error(broken, 422)
     assert set(uploads.iterdir()) == before
     assert len(client.get("/api/documents").json()) == 3
-
-
-def test_too_many_questions_at_once_are_refused_not_queued(client: httpx.Client, server: Any) -> None:
-    slots = server.state.slots
-    for _ in range(slots.limit):  # every slot taken, as by long-running questions
-        slots.acquire()
-    try:
-        refused = client.post("/api/ask", json={"question": DEMO_QUESTION})
-        error = assert_error(refused, 429)
-        assert error["type"] == "rate_limit_exceeded" and refused.headers["retry-after"]
-        assert_error(client.post("/api/ask/stream", json={"question": DEMO_QUESTION}), 429)
-        assert_error(client.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "hi"}]}), 429)
-    finally:
-        for _ in range(slots.limit):
-            slots.release()
-    assert client.post("/api/ask", json={"question": DEMO_QUESTION}).status_code == 200
