@@ -87,7 +87,7 @@ class GoldModel:
         results = []
         for sq_id, sq_text in SUB_QUERY.findall(text):
             answer, facts = "", []
-            for _subject, _relation, obj in self._triples_about(sq_text):
+            for obj in self._candidates(sq_text):
                 ids = [eid for eid, body in evidence if obj.lower() in body.lower()]
                 if ids:
                     answer, facts = obj, [{"evidence_id": ids[0], "text": f"... {obj} ..."}]
@@ -110,31 +110,20 @@ class GoldModel:
         missing = [line.split(": ", 1)[1] for line in text.splitlines() if line.endswith("-> not found")]
         return {"sub_queries": [{"id": str(next_id + i), "text": f"{m} biography"} for i, m in enumerate(missing)]}
 
-    def _triples_about(self, sub_query: str) -> list[list[str]]:
+    def _candidates(self, sub_query: str) -> list[str]:
+        """Answers the model may give: the objects of the gold triples about the sub-query's subject."""
         if self.current is None:
             return []
         lowered = sub_query.lower()
-        return [t for t in self.current["evidence"] if t[0].lower() in lowered]
+        return [t[2] for t in self.current["evidence"] if t[0].lower() in lowered]
 
 
 class HopAnswerModel(GoldModel):
     """For datasets without gold triples: answers from the gold hop answers the evidence states."""
 
-    def refine(self, text: str) -> dict[str, Any]:
-        evidence = EVIDENCE.findall(text)
+    def _candidates(self, sub_query: str) -> list[str]:
         hops = self.current["hop_answers"] if self.current else []
-        results = []
-        for sq_id, sq_text in SUB_QUERY.findall(text):
-            answer, facts = "", []
-            for hop in hops:
-                if hop.lower() in sq_text.lower():
-                    continue
-                ids = [eid for eid, body in evidence if hop.lower() in body.lower()]
-                if ids:
-                    answer, facts = hop, [{"evidence_id": ids[0], "text": f"... {hop} ..."}]
-                    break
-            results.append({"id": sq_id, "answer": answer, "facts": facts})
-        return {"results": results}
+        return [hop for hop in hops if hop.lower() not in sub_query.lower()]
 
 
 def load_hop_dataset(name: str, limit: int, distractors: int) -> tuple[list[dict[str, Any]], list[Chunk]]:

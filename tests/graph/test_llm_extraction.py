@@ -30,22 +30,14 @@ from pagehop.schema import Chunk
 from pagehop.testing.openai_server import Reply, ScriptedOpenAIServer
 
 from .conftest import fresh_neo4j_store
+from .test_extraction import chunk as make_chunk
 
 PASSAGE = re.compile(r'<evidence id="([^"]+)"[^>]*>\n(.*?)\n</evidence>', re.DOTALL)
 STATEMENT = re.compile(r"([A-Z][\w ]+?) is the (mother|director|author) of ([A-Z][\w ]+?)\.")
 
 
 def chunk(text: str, n: int = 1, doc_id: str = "d1", title: str = "") -> Chunk:
-    return Chunk(
-        chunk_id=f"{doc_id}-c{n}",
-        doc_id=doc_id,
-        page_start=n,
-        page_end=n,
-        char_start=0,
-        char_end=len(text),
-        text=text,
-        title=title,
-    )
+    return make_chunk(text, title=title, chunk_id=f"{doc_id}-c{n}", doc_id=doc_id, page=n)
 
 
 class ReadingModel:
