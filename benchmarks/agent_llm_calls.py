@@ -1,4 +1,5 @@
-"""LLM calls per question of the GraphSearch loop, on 2WikiMultiHopQA, with a scripted model.
+"""LLM calls per question of the GraphSearch loop, on 2WikiMultiHopQA, HotpotQA or MuSiQue, with a
+scripted model.
 
 The model is scripted but honest: it sits behind a real OpenAI-compatible HTTP server on
 loopback, plans sub-queries with the same rules as the no-LLM policy, and answers a
@@ -11,13 +12,19 @@ one refine call per sub-query and one LLM grounding call per sub-query with a pl
 (the reference implementation's shape), instead of one refine call per wave and
 placeholder substitution.
 
+On HotpotQA and MuSiQue, which have no gold triples, the model answers a sub-query with the first
+gold hop answer (MuSiQue: the decomposition's answers; HotpotQA: the supporting titles and the
+answer) that the evidence it was shown states and the sub-query does not already name.
+
     .venv/bin/python benchmarks/agent_llm_calls.py --questions 30 --distractors 150
+    .venv/bin/python benchmarks/agent_llm_calls.py --dataset musique --questions 30 --distractors 150
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import random
 import re
 import statistics
 import sys
@@ -36,7 +43,8 @@ from pagehop.config import AgentSettings
 from pagehop.engine import Pagehop
 from pagehop.llm.openai_compat import OpenAICompatibleLLM
 from pagehop.retrieval.text_index import HybridTextIndex
-from pagehop.testing.multihop import build_slice, passage_doc_id
+from pagehop.schema import Chunk
+from pagehop.testing.multihop import DATA_DIR, MultihopSlice, build_slice, passage_chunks, passage_doc_id
 from pagehop.testing.openai_server import Reply, ScriptedOpenAIServer
 
 EVIDENCE = re.compile(r'<evidence id="(E\d+)"[^>]*>\n(.*?)\n</evidence>', re.DOTALL)
@@ -79,7 +87,7 @@ class GoldModel:
         results = []
         for sq_id, sq_text in SUB_QUERY.findall(text):
             answer, facts = "", []
-            for _subject, _relation, obj in self._triples_about(sq_text):
+            for obj in self._candidates(sq_text):
                 ids = [eid for eid, body in evidence if obj.lower() in body.lower()]
                 if ids:
                     answer, facts = obj, [{"evidence_id": ids[0], "text": f"... {obj} ..."}]
@@ -102,16 +110,67 @@ class GoldModel:
         missing = [line.split(": ", 1)[1] for line in text.splitlines() if line.endswith("-> not found")]
         return {"sub_queries": [{"id": str(next_id + i), "text": f"{m} biography"} for i, m in enumerate(missing)]}
 
-    def _triples_about(self, sub_query: str) -> list[list[str]]:
+    def _candidates(self, sub_query: str) -> list[str]:
+        """Answers the model may give: the objects of the gold triples about the sub-query's subject."""
         if self.current is None:
             return []
         lowered = sub_query.lower()
-        return [t for t in self.current["evidence"] if t[0].lower() in lowered]
+        return [t[2] for t in self.current["evidence"] if t[0].lower() in lowered]
+
+
+class HopAnswerModel(GoldModel):
+    """For datasets without gold triples: answers from the gold hop answers the evidence states."""
+
+    def _candidates(self, sub_query: str) -> list[str]:
+        hops = self.current["hop_answers"] if self.current else []
+        return [hop for hop in hops if hop.lower() not in sub_query.lower()]
+
+
+def load_hop_dataset(name: str, limit: int, distractors: int) -> tuple[list[dict[str, Any]], list[Chunk]]:
+    """HotpotQA or MuSiQue questions as {question, answer, question_type, gold_titles, hop_answers}, and
+    their passages (each question's own paragraphs) plus seeded random distractors from the corpus."""
+    folder = DATA_DIR
+    items: list[dict[str, Any]] = []
+    passages: dict[str, str] = {}
+    if name == "hotpotqa":
+        raw = json.loads((folder / "hotpotqa_train.json").read_text(encoding="utf-8"))[:limit]
+        corpus = {
+            t: "".join(sents) for t, sents in json.loads((folder / "hotpotqa_train_corpus.json").read_text()).items()
+        }
+        for q in raw:
+            gold = list(dict.fromkeys(t for t, _ in q["supporting_facts"]))
+            passages.update({t: "".join(sents) for t, sents in q["context"]})
+            items.append(
+                {"question": q["question"], "answer": q["answer"], "question_type": q["type"],
+                 "gold_titles": gold, "hop_answers": [*gold, q["answer"]]}
+            )  # fmt: skip
+    else:
+        raw = json.loads((folder / "musique_train.json").read_text(encoding="utf-8"))[:limit]
+        corpus = {p["title"]: p["text"] for p in json.loads((folder / "musique_train_corpus.json").read_text())}
+        for q in raw:
+            steps = q["question_decomposition"]
+            by_idx = {p["idx"]: p for p in q["paragraphs"]}
+            passages.update({p["title"]: p["paragraph_text"] for p in q["paragraphs"]})
+            items.append(
+                {"question": q["question"], "answer": q["answer"], "question_type": f"{len(steps)}-hop",
+                 "gold_titles": [by_idx[s["paragraph_support_idx"]]["title"] for s in steps],
+                 "hop_answers": [*(s["answer"] for s in steps), *q.get("answer_aliases", [])]}
+            )  # fmt: skip
+    others = sorted(t for t in corpus if t not in passages)
+    for title in random.Random(0).sample(others, min(distractors, len(others))):
+        passages[title] = corpus[title]
+    return items, passage_chunks([{"title": t, "text": x} for t, x in passages.items()])
 
 
 def run(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
-    data = build_slice(limit=args.questions, distractors=args.distractors, seed=0)
+    if args.dataset == "2wiki":
+        data = build_slice(limit=args.questions, distractors=args.distractors, seed=0)
+        questions, chunks, model = data.questions, data.chunks, GoldModel(data.questions)
+    else:
+        questions, chunks = load_hop_dataset(args.dataset, args.questions, args.distractors)
+        model = HopAnswerModel(questions)
+    data = MultihopSlice(questions=questions, chunks=chunks)
     started = time.perf_counter()
     index = HybridTextIndex(None, device="cpu")
     index.add(data.chunks)
@@ -119,7 +178,7 @@ def run(args: argparse.Namespace) -> None:
     retriever = WorkspaceRetriever(text_index=index)
     settings = AgentSettings(max_rounds=3, max_llm_calls=30)
     rows: dict[str, list[dict[str, float]]] = defaultdict(list)
-    with tempfile.TemporaryDirectory() as tmp, ScriptedOpenAIServer(GoldModel(data.questions)) as server:
+    with tempfile.TemporaryDirectory() as tmp, ScriptedOpenAIServer(model) as server:
         llm = OpenAICompatibleLLM(server.base_url, "scripted-gold", timeout_s=30)
         with (
             Pagehop(retriever, llm, settings, threads_path=Path(tmp) / "t.sqlite") as engine,
@@ -143,7 +202,8 @@ def ask(engine: Pagehop, question: str) -> tuple[Answer, list[Evidence]]:
 
 
 def measure(item: dict[str, Any], answer: Answer, evidence: list[Evidence], policy: Answer) -> dict[str, float]:
-    gold_docs = {passage_doc_id(t[0]) for t in item["evidence"]}
+    titles = item["gold_titles"] if "gold_titles" in item else [t[0] for t in item["evidence"]]
+    gold_docs = {passage_doc_id(t) for t in titles}
     found = {e.doc_id for e in evidence}
     refine_calls = sum(1 for e in answer.trace if e.stage == "refine" and e.llm_calls)
     refined = sum(1 for sq in answer.sub_queries if sq.status != "pending")
@@ -183,6 +243,7 @@ def print_table(rows: dict[str, list[dict[str, float]]]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", choices=["2wiki", "hotpotqa", "musique"], default="2wiki")
     parser.add_argument("--questions", type=int, default=30)
     parser.add_argument("--distractors", type=int, default=150)
     parser.add_argument("--threads", type=int, default=1)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import neo4j
-from neo4j.exceptions import Neo4jError
+from neo4j.exceptions import DriverError, Neo4jError
 from neo4j.graph import Node, Path, Relationship
 
 from pagehop.graph.base import GraphStore
@@ -182,6 +182,8 @@ class ReadOnlyCypher:
                 return session.execute_read(work)
         except Neo4jError as exc:
             raise CypherError(f"Neo4j refused the query ({exc.code}): {exc.message}") from exc
+        except DriverError as exc:  # the server went away: the agent falls back to passages, not a traceback
+            raise CypherError(f"Neo4j is unreachable: {exc}") from exc
 
 
 def plain(value: Any) -> Any:

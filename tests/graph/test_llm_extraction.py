@@ -24,27 +24,20 @@ from pagehop.graph.extraction import (
 from pagehop.graph.indexer import EXTRACTION_CACHE_FILE, extractor_name, make_graph_indexer
 from pagehop.graph.neo4j_store import Neo4jGraphStore
 from pagehop.graph.networkx_store import NetworkxGraphStore
+from pagehop.graph.resolution import entity_id_for
 from pagehop.llm.openai_compat import OpenAICompatibleLLM
 from pagehop.schema import Chunk
 from pagehop.testing.openai_server import Reply, ScriptedOpenAIServer
 
 from .conftest import fresh_neo4j_store
+from .test_extraction import chunk as make_chunk
 
 PASSAGE = re.compile(r'<evidence id="([^"]+)"[^>]*>\n(.*?)\n</evidence>', re.DOTALL)
 STATEMENT = re.compile(r"([A-Z][\w ]+?) is the (mother|director|author) of ([A-Z][\w ]+?)\.")
 
 
 def chunk(text: str, n: int = 1, doc_id: str = "d1", title: str = "") -> Chunk:
-    return Chunk(
-        chunk_id=f"{doc_id}-c{n}",
-        doc_id=doc_id,
-        page_start=n,
-        page_end=n,
-        char_start=0,
-        char_end=len(text),
-        text=text,
-        title=title,
-    )
+    return make_chunk(text, title=title, chunk_id=f"{doc_id}-c{n}", doc_id=doc_id, page=n)
 
 
 class ReadingModel:
@@ -193,3 +186,33 @@ def test_switching_to_neo4j_reuses_the_workspace_cache(neo4j_conn: dict[str, str
             neo.close()
     assert len(rows) == 4
     assert rows[0] == {"a": "Person 1", "b": "Book 1", "evidence": "Person 1 is the author of Book 1."}
+
+
+def test_ingest_reports_llm_extraction_and_a_reingest_costs_no_call(tmp_path: Path) -> None:
+    from pagehop.assemble import open_workspace
+    from pagehop.ingest.pipeline import delete, ingest
+
+    notes = tmp_path / "notes.md"
+    notes.write_text("# Berg\n\nAnna Berg is the author of Cold Rivers. Broken Hills is the author of Nothing.\n")
+    with ScriptedOpenAIServer(ReadingModel(broken="Broken")) as server:
+        settings = llm_settings(tmp_path / "ws", server.base_url).model_copy(
+            update={"models": Settings().models.model_copy(update={"page_encoder": ""})}
+        )
+        with open_workspace(settings) as workspace:
+            report = ingest(workspace, [notes], progress=False)
+            assert report.ok, report.summary()
+            assert "graph extraction (LLM): 1 chunks, 0 from the cache" in report.summary()
+            assert "1 fell back to spaCy" in report.summary()  # the model's reply was invalid twice
+            asked = len(server.requests)
+            delete(workspace, notes)
+            notes.write_text("# Berg\n\nAnna Berg is the author of Cold Rivers.\n")
+            report = ingest(workspace, [notes], progress=False)
+            assert "1 LLM calls" in report.summary()
+            assert workspace.graph_store is not None
+            author = entity_id_for("Anna Berg")
+            paths = workspace.graph_store.neighbours(author)
+            assert any(entity_id_for("Cold Rivers") in p.entity_ids for p in paths)
+            delete(workspace, notes)
+            report = ingest(workspace, [notes], progress=False)  # the same content again: from the cache
+    assert "1 from the cache, 0 LLM calls" in report.summary()
+    assert len(server.requests) == asked + 1
