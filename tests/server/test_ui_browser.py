@@ -101,7 +101,8 @@ def test_a_cited_pdf_passage_opens_highlighted(page: Any, server: Any, tmp_path:
     pdf = write_pdf(
         tmp_path / "otter-notes.pdf",
         [
-            "Otter notes\n\nThe Quillon Works mascot is an otter named Brindle.\nBrindle sleeps beside the old boathouse."
+            "Otter notes\n\nThe Quillon Works mascot is an otter named Brindle.\n"
+            "Brindle sleeps beside the old boathouse."
         ],
     )
     page.goto(f"{server.url}/")
