@@ -39,6 +39,14 @@ def test_root_redirects_and_serve_prints_every_address(client: httpx.Client) -> 
 
 def test_highlighted_page_image_draws_the_cited_chunk(client: httpx.Client, server: Any) -> None:
     answer = client.post("/api/ask", json={"question": DEMO_QUESTION}).json()
+    # Inline markers: the same text for the JSON API and /v1.
+    assert answer["marked_answer"].startswith("Tallinn[") and answer["claims"]
+    assert all(set(c["citations"]) <= set(range(1, len(answer["citations"]) + 1)) for c in answer["claims"])
+    completion = client.post(
+        "/v1/chat/completions", json={"model": "pagehop", "messages": [{"role": "user", "content": DEMO_QUESTION}]}
+    ).json()
+    assert completion["choices"][0]["message"]["content"].startswith(answer["marked_answer"] + "\n")
+    assert all("chunk_id" in c for c in completion["citations"])
     on_pdf = [c for c in answer["citations"] if c["chunk_id"] and c["title"] == "harbor-lane-review-2021"]
     assert on_pdf, answer["citations"]
     citation = on_pdf[0]
