@@ -157,10 +157,10 @@ class Answer(BaseModel):
     stop_reason: str = ""
     thread_id: str | None = None
 
-    @computed_field(
+    @computed_field(  # type: ignore[prop-decorator]
         description="the answer with inline [n] markers after its claims; [unverified] marks a claim "
         "the verifier did not support"
-    )  # type: ignore[prop-decorator]
+    )
     @property
     def marked_answer(self) -> str:
         from pagehop.agents.citations import render_marked

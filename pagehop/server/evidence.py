@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,8 +16,8 @@ from pagehop.graph.base import GraphPath
 from pagehop.server.security import ApiError
 from pagehop.workspace import Workspace
 
-HIGHLIGHT_FILL = (255, 214, 0, 90)  # translucent yellow: the text stays readable under it
-HIGHLIGHT_EDGE = (230, 81, 0, 255)
+HIGHLIGHT_FILL = (255, 214, 0, 96)  # translucent yellow: the text stays readable under it
+HIGHLIGHT_EDGE = (230, 81, 0, 160)
 HIGHLIGHT_PAD = 0.003  # page-relative margin around each line box
 
 
@@ -40,9 +41,10 @@ def highlighted_page_image(workspace: Workspace, doc_id: str, page_number: int, 
     # Under the document's page folder, so deleting the document removes its highlights too.
     target = source.with_name(f"{page_number}.hl-{hashlib.sha256(chunk_id.encode()).hexdigest()[:16]}.png")
     if not target.is_file():
+        partial = target.with_name(f".{uuid.uuid4().hex}.tmp.png")  # one per writer: requests may race
         with Image.open(source) as base:
-            _draw_boxes(base.convert("RGBA"), chunk.boxes).convert("RGB").save(target.with_suffix(".tmp.png"))
-        target.with_suffix(".tmp.png").replace(target)  # a reader never sees half a file
+            _draw_boxes(base.convert("RGBA"), chunk.boxes).convert("RGB").save(partial)
+        partial.replace(target)  # a reader never sees half a file
     return target
 
 
@@ -50,7 +52,7 @@ def _draw_boxes(image: Image.Image, boxes: list[tuple[float, float, float, float
     overlay = Image.new("RGBA", image.size, (0, 0, 0, 0))
     draw = ImageDraw.Draw(overlay)
     width, height = image.size
-    edge = max(2, round(min(width, height) / 400))
+    edge = max(1, round(min(width, height) / 1200))  # a hairline at screen size: the text stays legible
     for x0, y0, x1, y1 in boxes:
         rectangle = (
             round((x0 - HIGHLIGHT_PAD) * width),

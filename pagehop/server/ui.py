@@ -1,5 +1,7 @@
-"""The chat web UI (Gradio, mounted at /ui): stages stream in as collapsible thoughts, cited pages
-show as images, graph paths as arrows; a Documents tab uploads, lists and deletes documents.
+"""The chat web UI (Gradio, mounted at /ui): stages stream in as collapsible thoughts; an answer
+carries inline [n] links that open the cited page with the cited lines highlighted, and graph paths
+are drawn as diagrams; a Documents tab uploads (with progress per file), lists, shows page
+thumbnails and deletes documents.
 
 Each browser session is one conversation thread (Gradio's session hash is the thread id).
 """
@@ -260,10 +262,7 @@ def answer_html(workspace: Workspace, answer: Answer) -> str:
         parts.append('<div class="pagehop-graph"><b>Graph paths</b>')
         for path in answer.graph_paths:
             links = [
-                (
-                    f"[{n}] {c.title or c.doc_id}" + (f", p. {c.page}" if c.page else ""),
-                    images[n] or f"#pagehop-{tag}-{n}",
-                )
+                (f"[{n}] {_where(workspace, c)}", images[n] or f"#pagehop-{tag}-{n}")
                 for n, c in enumerate(answer.citations, start=1)
                 if c.graph_path == path
             ]
@@ -274,7 +273,7 @@ def answer_html(workspace: Workspace, answer: Answer) -> str:
 
 
 def _where(workspace: Workspace, citation: Citation) -> str:
-    """ "Title, p. N"; graph facts carry no title, so their document's is looked up."""
+    """Where a citation points, as people read it: title and page (a graph fact's title is looked up)."""
     doc = None if citation.title else workspace.get_document(citation.doc_id)
     title = citation.title or (doc.title if doc else citation.doc_id)
     return title + (f", p. {citation.page}" if citation.page else "")

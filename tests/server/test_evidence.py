@@ -3,18 +3,16 @@ page-image route draws the cited chunk's boxes."""
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
 import pytest
-from PIL import Image
 
 from pagehop.demo import DEMO_QUESTION
 from pagehop.server.app import addresses_banner
+from pagehop.testing.images import highlight_fit
 
 
 @pytest.fixture(scope="module")
@@ -30,12 +28,6 @@ def client(server: Any) -> Iterator[httpx.Client]:
         yield client
 
 
-def pixels(response: httpx.Response) -> np.ndarray:
-    assert response.status_code == 200, response.text
-    assert response.headers["content-type"] == "image/png"
-    return np.asarray(Image.open(io.BytesIO(response.content)).convert("RGB")).astype(int)
-
-
 def test_root_redirects_and_serve_prints_every_address(client: httpx.Client) -> None:
     response = client.get("/", follow_redirects=False)
     assert response.status_code == 307 and response.headers["location"] == "/docs"  # no UI mounted here
@@ -47,26 +39,26 @@ def test_root_redirects_and_serve_prints_every_address(client: httpx.Client) -> 
 
 def test_highlighted_page_image_draws_the_cited_chunk(client: httpx.Client, server: Any) -> None:
     answer = client.post("/api/ask", json={"question": DEMO_QUESTION}).json()
+    # Inline markers: the same text for the JSON API and /v1.
+    assert answer["marked_answer"].startswith("Tallinn[") and answer["claims"]
+    assert all(set(c["citations"]) <= set(range(1, len(answer["citations"]) + 1)) for c in answer["claims"])
+    completion = client.post(
+        "/v1/chat/completions", json={"model": "pagehop", "messages": [{"role": "user", "content": DEMO_QUESTION}]}
+    ).json()
+    assert completion["choices"][0]["message"]["content"].startswith(answer["marked_answer"] + "\n")
+    assert all("chunk_id" in c for c in completion["citations"])
     on_pdf = [c for c in answer["citations"] if c["chunk_id"] and c["title"] == "harbor-lane-review-2021"]
     assert on_pdf, answer["citations"]
     citation = on_pdf[0]
     chunk = server.state.workspace.get_chunk(citation["chunk_id"])
     assert chunk.boxes  # the PDF text layer gave the chunk its line boxes
     url = f"/api/pages/{citation['doc_id']}/{citation['page']}/image"
-    plain = pixels(client.get(url))
-    marked = pixels(client.get(url, params={"highlight": citation["chunk_id"]}))
-    assert marked.shape == plain.shape
-    changed = np.abs(marked - plain).sum(axis=2) > 30
-    height, width = changed.shape
-    inside = np.zeros_like(changed)
-    pad = 0.01
-    for x0, y0, x1, y1 in chunk.boxes:
-        inside[
-            int((y0 - pad) * height) : int((y1 + pad) * height) + 1,
-            int((x0 - pad) * width) : int((x1 + pad) * width) + 1,
-        ] = True
-    assert changed[inside].mean() > 0.5  # the boxes are drawn over the chunk's lines ...
-    assert not changed[~inside].any()  # ... and nowhere else
+    plain = client.get(url)
+    marked = client.get(url, params={"highlight": citation["chunk_id"]})
+    assert marked.status_code == 200 and marked.headers["content-type"] == "image/png"
+    covered, outside = highlight_fit(plain.content, marked.content, chunk.boxes)
+    assert covered > 0.5  # the boxes are drawn over the chunk's lines ...
+    assert outside == 0  # ... and nowhere else
 
 
 def test_highlight_of_a_chunk_elsewhere_is_a_clear_404(client: httpx.Client, server: Any) -> None:
