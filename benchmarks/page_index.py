@@ -29,6 +29,7 @@ import argparse
 import tempfile
 import time
 from collections.abc import Iterator
+from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -292,7 +293,7 @@ def scale_search(
     print(f"\npeak RSS of the search process: {_peak_rss_mib():,.0f} MiB")
 
 
-def real_pages_table(candidates: list[int]) -> None:
+def real_pages_table(candidates: list[int], max_pages: int | None) -> None:
     """Fast paths vs exact on vectors of the tiny random ColModernVBERT over every MMLongBench-Doc page."""
     import json
 
@@ -316,10 +317,10 @@ def real_pages_table(candidates: list[int]) -> None:
         (pdf_path.name, number + 1)
         for pdf_path in sorted(DOCUMENTS.glob("*.pdf"))
         for number in range(len(pypdfium2.PdfDocument(pdf_path)))
-    ]
+    ][:max_pages]
     encoder = ColModernVBertEncoder(tiny_colmodernvbert_path(), device="cpu", docpruner_k=-0.25)
     started = time.perf_counter()
-    pages = list(encoder.encode_page_stream(rendered()))
+    pages = list(encoder.encode_page_stream(islice(rendered(), len(keys))))
     encode_s = time.perf_counter() - started
     questions = [sample["question"] for sample in json.loads((DOCUMENTS.parent / "samples.json").read_text())]
     queries = encoder.encode_queries(questions)
@@ -366,6 +367,7 @@ def main() -> None:
     parser.add_argument("--skip-search", action="store_true")
     parser.add_argument("--scale", choices=["build", "search"], help="the on-disk scale benchmark (only)")
     parser.add_argument("--real-pages", action="store_true", help="only the fast-vs-exact table on real pages")
+    parser.add_argument("--real-max-pages", type=int, help="the first N pages only (all 896 by default)")
     parser.add_argument("--scale-folder", type=Path, default=Path("/tmp/pagehop-scale-index"))
     parser.add_argument("--scale-pages", type=int, default=100_000)
     parser.add_argument("--scale-vectors", type=int, default=500)
@@ -373,7 +375,7 @@ def main() -> None:
     parser.add_argument("--exact-runs", type=int, default=3, help="timed exact searches at scale")
     args = parser.parse_args()
     if args.real_pages:
-        real_pages_table(args.candidates)
+        real_pages_table(args.candidates, args.real_max_pages)
         return
     if args.scale == "build":
         scale_build(args.scale_folder, args.scale_pages, args.scale_vectors, args.topics, 0.06, args.build_minutes)
