@@ -28,10 +28,15 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import argparse
 import tempfile
 import time
+from collections.abc import Iterator
+from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DOCUMENTS = REPO_ROOT.parent / "shared" / "data" / "mmlongbench" / "documents"
@@ -288,6 +293,66 @@ def scale_search(
     print(f"\npeak RSS of the search process: {_peak_rss_mib():,.0f} MiB")
 
 
+def real_pages_table(candidates: list[int], max_pages: int | None) -> None:
+    """Fast paths vs exact on vectors of the tiny random ColModernVBERT over every MMLongBench-Doc page."""
+    import json
+
+    import pypdfium2
+    import torch
+
+    from pagehop.retrieval.colmodernvbert import ColModernVBertEncoder
+    from pagehop.retrieval.page_index import LocalPageIndex
+    from pagehop.testing.tiny_models import tiny_colmodernvbert_path
+
+    torch.set_num_threads(1)
+
+    def rendered() -> Iterator[Image.Image]:
+        for pdf_path in sorted(DOCUMENTS.glob("*.pdf")):
+            pdf = pypdfium2.PdfDocument(pdf_path)
+            for number in range(len(pdf)):
+                yield pdf[number].render(scale=1).to_pil()
+            pdf.close()
+
+    keys = [
+        (pdf_path.name, number + 1)
+        for pdf_path in sorted(DOCUMENTS.glob("*.pdf"))
+        for number in range(len(pypdfium2.PdfDocument(pdf_path)))
+    ][:max_pages]
+    encoder = ColModernVBertEncoder(tiny_colmodernvbert_path(), device="cpu", docpruner_k=-0.25)
+    started = time.perf_counter()
+    pages = list(encoder.encode_page_stream(islice(rendered(), len(keys))))
+    encode_s = time.perf_counter() - started
+    questions = [sample["question"] for sample in json.loads((DOCUMENTS.parent / "samples.json").read_text())]
+    queries = encoder.encode_queries(questions)
+    with tempfile.TemporaryDirectory(prefix="pagehop-bench-") as folder:
+        index = LocalPageIndex(Path(folder) / "cpu", dim=DIM)
+        index.add_many((doc, number, page.vectors) for (doc, number), page in zip(keys, pages, strict=True))
+        on_device = LocalPageIndex(Path(folder) / "cpu", dim=DIM, device="cpu")
+        truth = [index.search(q, k=10) for q in queries]
+        methods: list[tuple[str, LocalPageIndex, dict[str, Any]]] = [
+            ("resident torch path on the CPU (the GPU code)", on_device, {"exact": False})
+        ]
+        methods += [(f"first stage, {n} candidates", index, {"candidates": n}) for n in candidates]
+        rows = []
+        for label, searched, kwargs in methods:
+            recalls, same = [], 0
+            for q, expected in zip(queries, truth, strict=True):
+                hits = searched.search(q, k=10, **kwargs)
+                recalls.append(len({h[:2] for h in expected} & {h[:2] for h in hits}) / 10)
+                same += [h[:2] for h in hits] == [h[:2] for h in expected]
+            rows.append((label, float(np.mean(recalls)), same))
+    kept = np.mean([len(page.vectors) for page in pages])
+    print(
+        f"\n## Fast paths vs exact on real pages: {len(pages)} MMLongBench-Doc pages (72 dpi) encoded by the tiny "
+        f"random ColModernVBERT with DocPruner k=-0.25 ({kept:.0f} of {pages[0].num_patches} vectors kept per page "
+        f"on average, {encode_s:.0f} s to render + encode), {len(queries)} questions as queries\n"
+    )
+    print("| method | recall@10 vs exact | queries with the identical ranked top 10 |")
+    print("|---|---|---|")
+    for label, recall, same in rows:
+        print(f"| {label} | {recall:.3f} | {same} / {len(queries)} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--docs", type=int, default=6)
@@ -301,12 +366,17 @@ def main() -> None:
     parser.add_argument("--skip-pruning", action="store_true")
     parser.add_argument("--skip-search", action="store_true")
     parser.add_argument("--scale", choices=["build", "search"], help="the on-disk scale benchmark (only)")
+    parser.add_argument("--real-pages", action="store_true", help="only the fast-vs-exact table on real pages")
+    parser.add_argument("--real-max-pages", type=int, help="the first N pages only (all 896 by default)")
     parser.add_argument("--scale-folder", type=Path, default=Path("/tmp/pagehop-scale-index"))
     parser.add_argument("--scale-pages", type=int, default=100_000)
     parser.add_argument("--scale-vectors", type=int, default=500)
     parser.add_argument("--build-minutes", type=float, default=13.0, help="stop a build run after this long")
     parser.add_argument("--exact-runs", type=int, default=3, help="timed exact searches at scale")
     args = parser.parse_args()
+    if args.real_pages:
+        real_pages_table(args.candidates, args.real_max_pages)
+        return
     if args.scale == "build":
         scale_build(args.scale_folder, args.scale_pages, args.scale_vectors, args.topics, 0.06, args.build_minutes)
         return

@@ -611,7 +611,8 @@ class LocalPageIndex:
         readers = {segment.name: (segment.num_pages, self._page_reader(segment)) for segment in self._segments}
         try:
             self._resident.sync(readers)
-        except (RuntimeError, MemoryError) as exc:  # torch.OutOfMemoryError is a RuntimeError
+        # torch.OutOfMemoryError is a RuntimeError; a torch without CUDA raises AssertionError.
+        except (RuntimeError, MemoryError, AssertionError) as exc:
             log.warning("page vectors do not fit on %s (%s): searching on the CPU", self._resident.device, exc)
             self._resident = None
             return False

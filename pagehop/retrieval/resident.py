@@ -7,7 +7,7 @@ and device-agnostic, so the same path runs (slowly) on a CPU in tests.
 
 Layout: pages of one segment are cut into chunks of ``CHUNK_PAGES``; inside a chunk they
 are sorted by length and packed into blocks of ``BLOCK_PAGES`` pages, each block padded to
-its longest page by repeating the page's own first vector. A repeated vector never changes
+its longest page by repeating the page's own last vector. A repeated vector never changes
 a maximum, so no masking is needed and padding waste stays small. A segment that grows
 (pages appended after loading) reloads only its last, partial chunk.
 """
@@ -96,7 +96,7 @@ class ResidentMaxSim:
         for begin in range(0, len(order), BLOCK_PAGES):
             pages = order[begin : begin + BLOCK_PAGES]
             width = int(lengths[pages].max())
-            # Row j of page p is vector min(j, length - 1) ... of its own: index = start + min(j, len-1).
+            # Row j of a page is its vector min(j, length - 1): short pages repeat their last vector.
             offsets = np.minimum(np.arange(width)[None, :], lengths[pages, None] - 1) + starts[pages, None]
             padded = torch.from_numpy(np.ascontiguousarray(vectors[offsets]))
             blocks.append(

@@ -337,3 +337,8 @@ def test_from_settings_keeps_vectors_on_cuda_only(tmp_path: Path) -> None:
     assert LocalPageIndex.from_settings(Settings(workspace=tmp_path, models={"device": "cpu"}))._resident is None
     on_gpu = LocalPageIndex.from_settings(Settings(workspace=tmp_path, models={"device": "cuda"}), dim=DIM)
     assert on_gpu._resident is not None and on_gpu._resident.device.type == "cuda"
+    # On CUDA this runs the GPU path; without CUDA the index falls back to the CPU with a warning.
+    corpus = _corpus(seed=24)
+    on_gpu.add_many([(doc, page, v) for (doc, page), v in corpus.items()])
+    query = _unit(np.random.default_rng(25), 4).astype(np.float32)
+    _assert_same_hits(on_gpu.search(query, k=5, exact=False), _brute_force(corpus, query)[:5])
