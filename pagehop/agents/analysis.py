@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 Direction = Literal["min", "max"]
 
 # Answer types of English question words (spaCy's OntoNotes labels).
-PERSON_OR_GROUP = ("PERSON", "ORG", "NORP")
+PERSON_OR_GROUP = ("PERSON", "ORG")
 PLACE = ("GPE", "LOC", "FAC")
 NUMBER = ("CARDINAL", "QUANTITY", "MONEY", "PERCENT")
 DATE = ("DATE",)

@@ -298,14 +298,14 @@ class NoLLMPolicy:
                 return None
             _, item, sentence, _ = candidates[0]
             return sentence.strip(), item, sentence.strip()  # "why"/"how": the sentence is the answer
-        found: list[tuple[float, int, str, Evidence, str]] = []
+        found: list[tuple[float, str, Evidence, str]] = []  # a less wanted label costs a little
         for score, item, sentence, offset in candidates[:8]:
             entity = self._entity(item, offset, sentence, analysis.answer_labels, wanted, question_terms)
             if entity is not None:
-                found.append((score, -entity[1], entity[0], item, sentence.strip()))
+                found.append((score - 0.3 * entity[1], entity[0], item, sentence.strip()))
         if not found:
             return None
-        _, _, answer, item, sentence = max(found, key=lambda entry: (entry[0], entry[1]))
+        _, answer, item, sentence = max(found, key=lambda entry: entry[0])
         return answer, item, sentence
 
     def _entity(

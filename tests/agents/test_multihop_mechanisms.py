@@ -86,9 +86,7 @@ def test_title_channel_ranks_the_passage_about_a_named_entity_first(index: Hybri
     assert hits[0].title == "Mirela Vostan"  # the heading, not the file name
 
 
-def test_bridge_hop_finds_the_passage_only_second_round_evidence_names(
-    engine: Pagehop, index: HybridTextIndex
-) -> None:
+def test_bridge_hop_finds_the_passage_only_second_round_evidence_names(engine: Pagehop, index: HybridTextIndex) -> None:
     question = "Who is the mother of the director of Starfall Harbor?"
     first_round = _retriever(index).search(question, 2)
     assert DOC_OF["Mirela Vostan"] not in {hit.doc_id for hit in first_round}  # the question alone misses it
