@@ -59,7 +59,9 @@ def main() -> int:
         started = time.perf_counter()
         run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=args.timeout, check=False)
         seconds = time.perf_counter() - started
-        peak_rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        peak_rss_mb = usage.ru_maxrss / 1024
+        cpu_seconds = usage.ru_utime + usage.ru_stime  # less sensitive than wall time to a shared machine's load
         output = run.stdout + run.stderr
         print(output)
 
@@ -95,12 +97,12 @@ def main() -> int:
 
         print()
         columns = ["files", "good ingested", "good failed", "broken named", "broken not named", "partial docs"]
-        columns += ["exit", "wall s", "peak RSS MB"]
+        columns += ["exit", "wall s", "CPU s", "peak RSS MB"]
         print("| " + " | ".join(columns) + " |")
-        print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+        print("|" + " --- |" * len(columns))
         print(
             f"| {len(corpus)} | {good_ok} | {good_failed} | {bad_named} | {bad_unnamed} | {partial} | "
-            f"{run.returncode} | {seconds:.1f} | {peak_rss_mb:.0f} |"
+            f"{run.returncode} | {seconds:.1f} | {cpu_seconds:.1f} | {peak_rss_mb:.0f} |"
         )
         print(
             f"settings: dpi {args.dpi}, ingest.max_seconds_per_file {args.max_seconds_per_file:g}, "
