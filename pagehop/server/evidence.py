@@ -78,8 +78,6 @@ def graph_path_svg(rendered: str, links: Sequence[tuple[str, str]] = ()) -> str:
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="pagehop-graph-path" role="img" width="{width}" '
         f'height="{height}" viewBox="0 0 {width} {height}" aria-label="{html.escape(rendered)}">',
-        '<defs><marker id="pagehop-arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" '
-        'orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="#555"/></marker></defs>',
     ]
     top = 24
     for index, name in enumerate(names):
@@ -98,11 +96,13 @@ def graph_path_svg(rendered: str, links: Sequence[tuple[str, str]] = ()) -> str:
             reverse = relation.startswith("^")  # the stored relation points from the right entity to the left
             start, end = (x1, x0 + 2) if reverse else (x0, x1 - 2)
             label = relation.lstrip("^").replace("_", " ").lower()
+            # The arrowhead is a plain polygon: chat sanitisers drop SVG <marker> definitions.
+            back = 8 if end > start else -8
             parts.append(
                 f'<g class="pagehop-edge"><line x1="{start}" y1="{y}" x2="{end}" y2="{y}" stroke="#555" '
-                f'stroke-width="1.5" marker-end="url(#pagehop-arrow)"/><text x="{(x0 + x1) / 2}" y="{y - 8}" '
-                f'text-anchor="middle" font-size="11" font-family="sans-serif" fill="#333">'
-                f"{html.escape(label)}</text></g>"
+                f'stroke-width="1.5"/><polygon points="{end},{y} {end - back},{y - 5} {end - back},{y + 5}" '
+                f'fill="#555"/><text x="{(x0 + x1) / 2}" y="{y - 8}" text-anchor="middle" font-size="11" '
+                f'font-family="sans-serif" fill="#333">{html.escape(label)}</text></g>'
             )
     for row, (label, url) in enumerate(links):
         y = top + NODE_HEIGHT + 26 + 18 * row

@@ -155,6 +155,7 @@ def test_graph_evidence_is_drawn_as_a_path(page: Any, server: Any) -> None:
     nodes = diagram.locator(".pagehop-node text").all_text_contents()
     assert "Mirela Voss" in nodes and len(nodes) >= 2
     assert diagram.locator(".pagehop-edge text").count() == len(nodes) - 1
+    assert diagram.locator(".pagehop-edge polygon").count() == len(nodes) - 1  # each edge has its arrowhead
     box = diagram.bounding_box()
     assert box is not None and box["width"] > 100 and box["height"] > 30  # rendered, not just present
     ARTIFACTS.mkdir(exist_ok=True)
