@@ -27,7 +27,7 @@ def content_terms(text: str) -> set[str]:
 
 
 def stems(terms: set[str]) -> set[str]:
-    """Five-letter prefixes: a crude stemmer under which "directed" meets "director"."""
+    """Five-letter prefixes: a crude stemmer under which "founded" meets "founder"."""
     return {term[:5] for term in terms}
 
 
@@ -41,7 +41,7 @@ def name_tokens(name: str) -> tuple[str, ...]:
 
 
 def name_aliases(name: str) -> list[tuple[str, ...]]:
-    """The tokens of a name, and of the name without a trailing qualifier ("Alien (film)" -> "Alien")."""
+    """The tokens of a name, and of the name without a trailing qualifier ("Mercury (planet)" -> "Mercury")."""
     aliases = [name_tokens(name)]
     bare = _PARENTHETICAL.sub("", name)
     if bare != name and name_tokens(bare):

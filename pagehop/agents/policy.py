@@ -9,7 +9,7 @@ Nothing here knows a benchmark: the question is read with spaCy's parser and ent
   name when it names several things, so each anchor gets its own passages.
 - expand (the bridge hop): the names that the best evidence so far mentions but the question does not
   become the next round's sub-queries; the retriever's title channel brings the passages *about* them.
-  This reaches "the director's mother" without knowing the word "director".
+  This reaches "the founder's hometown" without knowing the word "founder".
 - rank (coverage): the final order covers the question's names and relation words across passages
   (and follows bridge links between them) instead of listing near-duplicates about one of them.
 - answer: an entity of the type the question asks for (wh-word and head noun -> spaCy labels), from the
@@ -454,7 +454,7 @@ def _contains(tokens: tuple[str, ...], name: tuple[str, ...]) -> bool:
 
 def _about(passage: Passage, name: tuple[str, ...]) -> bool:
     """The passage is about ``name``: its title (or the title without a qualifier) is the name, or the
-    question writes the title inside a longer name ("film Alien (1979)")."""
+    question writes the title inside a longer name ("the planet Mercury (Planet)")."""
     return bool(name) and any(alias == name or _contains(name, alias) for alias in passage.title_aliases)
 
 
