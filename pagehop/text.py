@@ -17,6 +17,9 @@ STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 WORD = re.compile(r"[\w'-]+")
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z(\"'])")
 _PARENTHETICAL = re.compile(r"\s*\([^)]*\)\s*$")
+# "Harbor Lane Robotics - Annual Review 2021"; not a colon, which is usually part of a work's name
+_SUBTITLE = re.compile(r"\s+[-–—|]\s+.*$")
+_MARKUP_HEADING = re.compile(r"^#{1,6}\s+")  # a Markdown heading's marks
 _NAME_TOKEN = re.compile(r"\w+")
 
 
@@ -41,17 +44,22 @@ def name_tokens(name: str) -> tuple[str, ...]:
 
 
 def name_aliases(name: str) -> list[tuple[str, ...]]:
-    """The tokens of a name, and of the name without a trailing qualifier ("Mercury (planet)" -> "Mercury")."""
+    """The tokens of a name, then of the name without a trailing qualifier ("Mercury (planet)" -> "Mercury")
+    or subtitle ("Harbor Lane Robotics - Annual Review 2021" -> "Harbor Lane Robotics"): the last alias is the
+    barest."""
     aliases = [name_tokens(name)]
-    bare = _PARENTHETICAL.sub("", name)
-    if bare != name and name_tokens(bare):
-        aliases.append(name_tokens(bare))
+    for pattern in (_PARENTHETICAL, _SUBTITLE):
+        bare = pattern.sub("", name)
+        if bare != name and name_tokens(bare) and name_tokens(bare) not in aliases:
+            aliases.append(name_tokens(bare))
+            name = bare
     return [alias for alias in aliases if alias]
 
 
 def heading(text: str, max_chars: int = 120) -> str:
     """The first line of ``text`` when it reads as a heading (short, not a sentence), else ''."""
-    first = text.strip().split("\n", 1)[0].strip()
-    if not first or len(first) > max_chars or first.endswith((".", ":", ";", ",")):
+    first = _MARKUP_HEADING.sub("", text.strip().split("\n", 1)[0].strip())
+    # A line that ends like a sentence, or holds a sentence break, is prose wrapped at a line end.
+    if not first or len(first) > max_chars or first.endswith((".", ":", ";", ",")) or ". " in first:
         return ""
     return first

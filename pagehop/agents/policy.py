@@ -120,10 +120,10 @@ class NoLLMPolicy:
             if about is None:
                 return "", []
             return about.evidence.title, [Fact(evidence_id=about.evidence.id, text=_first_sentence(about.evidence))]
-        found = self._typed_answer(analysis, passages[:6])
-        if found is None:
+        found = self._typed_answers(analysis, passages[:6])
+        if not found:
             return "", []
-        answer, item, sentence = found
+        answer, item, sentence = found[0]
         return answer, [Fact(evidence_id=item.id, text=sentence)]
 
     # -- the final ranking --------------------------------------------------------------
@@ -195,8 +195,11 @@ class NoLLMPolicy:
         if analysis.compares:
             answer, support = self._compare(analysis, ranked)
         else:
-            found = self._typed_answer(analysis, ranked[:6])
-            answer, support = (found[0], [(found[1], found[2])]) if found else ("", [])
+            # The best answer whose passage the question's names lead to (verify's test), else the best.
+            found = self._typed_answers(analysis, ranked[:6])
+            others = [p.evidence for p in ranked[:CITED_PASSAGES]]
+            best = next((f for f in found if self._anchored(analysis, f[1], others)), found[0] if found else None)
+            answer, support = (best[0], [(best[1], best[2])]) if best else ("", [])
         claims = [Claim(text=f"{answer}: {sentence}", evidence_ids=[item.id]) for item, sentence in support if answer]
         cited = {claim.evidence_ids[0] for claim in claims}
         for passage in ranked[:CITED_PASSAGES]:
@@ -215,21 +218,12 @@ class NoLLMPolicy:
         by_id = {e.id: e for e in evidence}
         claim = draft.claims[0]
         source = by_id.get(claim.evidence_ids[0]) if claim.evidence_ids else None
+        others = [by_id[c.evidence_ids[0]] for c in draft.claims[1:] if c.evidence_ids and c.evidence_ids[0] in by_id]
         chain = [claim.text]
         anchored = not analysis.names  # the chain must start at something the question names
-        names = [name_tokens(n) for n in analysis.names]
         if source is not None:
-            chain += [source.title, source.text]
-            anchored = anchored or any(_contains(name_tokens(f"{source.title} {source.text}"), n) for n in names)
-            aliases = name_aliases(source.title)
-            for other in draft.claims[1:]:
-                item = by_id.get(other.evidence_ids[0]) if other.evidence_ids else None
-                if item is None or item.id == source.id:
-                    continue
-                links = [s for s in sentences(item.text) if any(_contains(name_tokens(s), a) for a in aliases)]
-                chain += links
-                if links and any(_contains(name_tokens(f"{item.title} {item.text}"), n) for n in names):
-                    anchored = True
+            chain += [source.title, source.text, *self._links(source, others)]
+            anchored = anchored or self._anchored(analysis, source, others)
         missing = stems(analysis.relation_terms) - stems(content_terms(" ".join(chain)))
         if not anchored and not analysis.compares:
             return Verdict(
@@ -238,6 +232,35 @@ class NoLLMPolicy:
         if missing and not analysis.compares:
             return Verdict(supported=False, missing=[f"{question} ({', '.join(sorted(missing))})"], answered_by=NO_LLM)
         return Verdict(supported=True, missing=[], answered_by=NO_LLM)
+
+    @staticmethod
+    def _links(source: Evidence, others: list[Evidence]) -> list[str]:
+        """The sentences of ``others`` that name what ``source`` is about: the steps that lead to it."""
+        aliases = name_aliases(source.title)
+        return [
+            sentence
+            for item in others
+            if item.id != source.id
+            for sentence in sentences(item.text)
+            if any(_contains(name_tokens(sentence), alias) for alias in aliases)
+        ]
+
+    def _anchored(self, analysis: QuestionAnalysis, source: Evidence, others: list[Evidence]) -> bool:
+        """``source`` names something the question names, or a passage that does names what it is about."""
+        names = [name_tokens(n) for n in analysis.names]
+        if not names:
+            return True
+
+        def names_one(item: Evidence) -> bool:
+            return any(_contains(name_tokens(f"{item.title} {item.text}"), n) for n in names)
+
+        aliases = name_aliases(source.title)
+        return names_one(source) or any(
+            item.id != source.id
+            and names_one(item)
+            and any(_contains(name_tokens(s), a) for s in sentences(item.text) for a in aliases)
+            for item in others
+        )
 
     def expand(
         self, question: str, sub_queries: list[SubQuery], evidence: list[Evidence], round_: int
@@ -279,8 +302,9 @@ class NoLLMPolicy:
 
     # -- answers ------------------------------------------------------------------------
 
-    def _typed_answer(self, analysis: QuestionAnalysis, passages: list[Passage]) -> tuple[str, Evidence, str] | None:
-        """The entity of the asked-for type nearest the question's relation words in the best sentence."""
+    def _typed_answers(self, analysis: QuestionAnalysis, passages: list[Passage]) -> list[tuple[str, Evidence, str]]:
+        """Entities of the asked-for type nearest the question's relation words in the best sentences, best
+        first."""
         wanted = stems(analysis.relation_terms)
         question_terms = stems(content_terms(analysis.text))
         candidates: list[tuple[float, Evidence, str, int]] = []
@@ -294,19 +318,17 @@ class NoLLMPolicy:
                     candidates.append((overlap + hop - 0.1 * rank, item, sent.text, sent.start_char))
         candidates.sort(key=lambda entry: -entry[0])
         if analysis.answer_labels is None:
-            if analysis.yes_no or not candidates:
-                return None
-            _, item, sentence, _ = candidates[0]
-            return sentence.strip(), item, sentence.strip()  # "why"/"how": the sentence is the answer
+            if analysis.yes_no:
+                return []
+            # "why"/"how": the sentence is the answer
+            return [(sentence.strip(), item, sentence.strip()) for _, item, sentence, _ in candidates[:8]]
         found: list[tuple[float, str, Evidence, str]] = []  # a less wanted label costs a little
         for score, item, sentence, offset in candidates[:8]:
             entity = self._entity(item, offset, sentence, analysis.answer_labels, wanted, question_terms)
             if entity is not None:
                 found.append((score - 0.3 * entity[1], entity[0], item, sentence.strip()))
-        if not found:
-            return None
-        _, answer, item, sentence = max(found, key=lambda entry: entry[0])
-        return answer, item, sentence
+        found.sort(key=lambda entry: -entry[0])
+        return [(answer, item, sentence) for _, answer, item, sentence in found]
 
     def _entity(
         self,

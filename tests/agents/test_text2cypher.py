@@ -133,7 +133,8 @@ def test_a_counting_question_is_answered_from_the_graph_and_cited(
     # The prompt carried the live schema: the relation type present, with its count.
     assert "`AUTHOR_OF` (3)" in model.plans[0] and "ev_docs" in model.plans[0]
     (cited,) = [c for c in answer.citations if c.graph_path]
-    assert cited.graph_path.startswith("cypher: MATCH") and cited.doc_id == "berg-bibliography" and cited.page == 1
+    assert cited.graph_path.startswith("cypher: MATCH") and cited.doc_id == "berg-bibliography"
+    assert cited.page in {1, 2, 3}  # a page of one of the rows (collect() keeps no order)
     assert answer.graph_paths == [cited.graph_path]
     assert len(model.plans) == 1  # it worked the first time: no repair call
 

@@ -47,7 +47,7 @@ def test_ask_answers_the_three_hop_question_with_citations(client: httpx.Client)
     answer = client.post("/api/ask", json={"question": DEMO_QUESTION}).json()
     assert answer["answer"] == "Tallinn"
     assert answer["supported"] is True
-    assert {"Kestrel Optics", "harbor-lane-review-2021"} <= {c["title"] for c in answer["citations"]}
+    assert {"Kestrel Optics", "Harbor Lane Robotics - Annual Review 2021"} <= {c["title"] for c in answer["citations"]}
 
 
 def test_ask_stream_sends_stage_events_then_the_answer(client: httpx.Client) -> None:
