@@ -72,6 +72,8 @@ def render_marked(
     """``answer`` with each claim's markers at its position: ``[1][2]`` for a supported claim,
     ``[1][unverified]`` for one the verifier did not support. ``marker``, ``unverified`` and
     ``text`` (applied to the answer's own text, e.g. HTML escaping) let the UI render links."""
+    if not answer:  # nothing to mark: the claims are only the evidence shown beside "no answer found"
+        return ""
     groups: dict[int, list[str]] = {}
     for claim in claims:
         group = "".join(marker(n) for n in claim.citations) + ("" if claim.supported else unverified)

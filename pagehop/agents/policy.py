@@ -41,6 +41,7 @@ BRIDGE_LABELS = frozenset({"PERSON", "ORG", "GPE", "LOC", "FAC", "NORP", "WORK_O
 BRIDGES_PER_ROUND = 5  # new bridge sub-queries per expand round
 BRIDGE_SOURCES = 4  # best passages whose names become bridges
 CITED_PASSAGES = 5  # passages the no-LLM draft cites, in coverage order
+CITED_GRAPH_FACTS = 2  # graph facts from those passages' pages cited beside them
 NER_CHARS = 3000  # the part of a long page read for names
 
 
@@ -207,6 +208,10 @@ class NoLLMPolicy:
             if item.id not in cited:
                 cited.add(item.id)
                 claims.append(Claim(text=_best_sentence(analysis, item), evidence_ids=[item.id]))
+        # Graph facts from the cited pages: their paths show how the pages connect.
+        pages = {page_key(p.evidence) for p in ranked[:CITED_PASSAGES]}
+        facts = [e for e in evidence or [] if e.graph_path and page_key(e) in pages and e.id not in cited]
+        claims += [Claim(text=fact.text[:300], evidence_ids=[fact.id]) for fact in facts[:CITED_GRAPH_FACTS]]
         return Draft(answer=answer, claims=claims, answered_by=NO_LLM)
 
     def verify(self, question: str, draft: Draft, sub_queries: list[SubQuery], evidence: list[Evidence]) -> Verdict:

@@ -72,7 +72,7 @@ def test_upload_then_ask_in_the_browser(page: Any, server: Any, tmp_path: Path) 
     page.keyboard.press("Enter")
     chat = page.locator("#pagehop-chat")
     chat.locator(".pagehop-sources").wait_for()
-    chat.locator("a.pagehop-cite").last.click()  # opens that source: its page image
+    chat.locator("a.pagehop-cite").first.click()  # opens that source: its page image
     chat.locator(".pagehop-source[open] img").first.wait_for()
     text = chat.inner_text()
     assert "Tallinn" in text
