@@ -12,11 +12,17 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from pagehop.agents import stages
+from pagehop.agents.policy import NoLLMPolicy
+from pagehop.agents.retriever import WorkspaceRetriever
+from pagehop.agents.stages import AgentDeps, Meter
+from pagehop.agents.state import Budget, SubQuery
 from pagehop.assemble import open_engine, open_workspace
 from pagehop.config import Neo4jSettings, Settings
 from pagehop.engine import format_answer
@@ -26,6 +32,7 @@ from pagehop.graph.neo4j_store import Neo4jGraphStore
 from pagehop.graph.text2cypher import Text2CypherTool
 from pagehop.ingest.files import inspect_file
 from pagehop.ingest.pipeline import ingest
+from pagehop.llm.openai_compat import OpenAICompatibleLLM
 from pagehop.server.openai_api import render_content
 from pagehop.testing.tiny_models import tiny_colmodernvbert_path
 from pagehop.workspace import Workspace
@@ -127,6 +134,7 @@ def test_questions_and_ingest_survive_a_neo4j_outage(private_neo4j: PrivateNeo4j
 
         # A question: the text and page channels answer, and the answer says the graph was missing.
         answer = engine.ask(QUESTION)
+        print(f"question during the outage: {answer.usage.seconds:.1f} s of stages")  # for docs/reliability.md
         assert any(note.startswith(GRAPH_UNAVAILABLE) for note in answer.notes), answer.notes
         assert first_id in {c.doc_id for c in [*answer.citations, *answer.retrieved]}
         assert "Lisbon" in " ".join(c.text for c in [*answer.citations, *answer.retrieved])
@@ -136,6 +144,13 @@ def test_questions_and_ingest_survive_a_neo4j_outage(private_neo4j: PrivateNeo4j
         with pytest.raises(GraphUnavailable) as raised:
             cypher.schema()
         assert isinstance(raised.value, CypherError)  # older callers that catch CypherError still do
+        never_asked = OpenAICompatibleLLM("http://127.0.0.1:9/v1", "never-asked", timeout_s=1, max_retries=0)
+        deps = AgentDeps(WorkspaceRetriever(), never_asked, settings.agent, NoLLMPolicy(), graph_tool=cypher)
+        budget = Budget(max_rounds=1, max_llm_calls=5, max_tokens=10_000, max_seconds=60, started_at=time.time())
+        meter = Meter(deps, budget, "refine")
+        [dropped] = stages.query_graph(meter, [SubQuery(id="1", text=QUESTION)], ["1"])
+        assert dropped.evidence == [] and dropped.notes[0].startswith(GRAPH_UNAVAILABLE)
+        assert meter.usage.calls == 0  # the schema read failed first: no LLM call spent on a dead graph
 
         # `pagehop doctor` names the URI and the fix.
         doctor = subprocess.run(
