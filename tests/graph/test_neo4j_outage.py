@@ -34,6 +34,7 @@ from pagehop.ingest.files import inspect_file
 from pagehop.ingest.pipeline import ingest
 from pagehop.llm.openai_compat import OpenAICompatibleLLM
 from pagehop.server.openai_api import render_content
+from pagehop.server.ui import answer_html
 from pagehop.testing.tiny_models import tiny_colmodernvbert_path
 from pagehop.workspace import Workspace
 
@@ -140,6 +141,7 @@ def test_questions_and_ingest_survive_a_neo4j_outage(private_neo4j: PrivateNeo4j
         assert "Lisbon" in " ".join(c.text for c in [*answer.citations, *answer.retrieved])
         assert f"Note: {GRAPH_UNAVAILABLE}" in format_answer(answer)  # the CLI's text
         assert f"Note: {GRAPH_UNAVAILABLE}" in render_content(answer)  # /v1's content
+        assert f"Note: {GRAPH_UNAVAILABLE}" in answer_html(workspace, answer)  # the chat UI's message
         # Text2Cypher's door: a stopped server is "unavailable", which the refine stage drops quietly.
         with pytest.raises(GraphUnavailable) as raised:
             cypher.schema()
@@ -174,6 +176,8 @@ def test_questions_and_ingest_survive_a_neo4j_outage(private_neo4j: PrivateNeo4j
         assert all(hit.doc_id != later_id for hit in workspace.text_index.search("Tomas Brenner sculptor Porto", 50))
         assert later_id not in _page_index_docs(workspace)
         assert first_id in workspace.ready_doc_ids()  # what was stored before is untouched
+        again = ingest(workspace, [later], progress=False)  # still down: the leftover row waits, no crash
+        assert [path for path, _ in again.failed] == [str(later.resolve())]
 
         assert private_neo4j.run("resume") == conn  # same data, port and password
         assert _chunks_in_graph(workspace, later_id) == 0
