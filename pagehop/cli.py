@@ -6,13 +6,16 @@ import os
 from contextlib import ExitStack
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from pagehop.config import ConfigError, Settings, load_settings
+
+if TYPE_CHECKING:
+    from pagehop.workspace import Workspace
 
 # Model loading bars would bury the command's own output; set before transformers is imported.
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
@@ -35,6 +38,17 @@ def fail(message: str, code: int = 1) -> NoReturn:
 
 def warn(message: str) -> None:
     err_console.print(f"[yellow]warning:[/] {message}", highlight=False)
+
+
+def workspace_or_fail(settings: Settings, **options: Any) -> Workspace:
+    """The workspace with every channel, or a clear error (not a traceback) when its Neo4j does not answer."""
+    from pagehop.assemble import open_workspace
+    from pagehop.graph.base import GraphUnavailable
+
+    try:
+        return open_workspace(settings, **options)
+    except GraphUnavailable as exc:
+        fail(f"{exc}; `pagehop doctor` checks the whole setup")
 
 
 class OcrChoice(StrEnum):
@@ -103,14 +117,13 @@ def ingest(
     graph: Annotated[bool, typer.Option(help="Extract the knowledge graph too.")] = True,
 ) -> None:
     """Add PDFs, images, text and Markdown to the page index, the text index and the graph."""
-    from pagehop.assemble import open_workspace
     from pagehop.ingest import delete as delete_document
     from pagehop.ingest import ingest as ingest_paths
 
     if not paths and not delete:
         fail("name files or folders to ingest, or --delete DOC_ID_OR_PATH")
     settings = settings_from(ctx)
-    with open_workspace(settings, graph=graph, warn=warn) as workspace:
+    with workspace_or_fail(settings, graph=graph, warn=warn) as workspace:
         for ref in delete or []:
             removed = delete_document(workspace, ref)
             if removed is None:
@@ -134,11 +147,11 @@ def ask(
     thread: Annotated[str | None, typer.Option(help="Conversation thread for follow-up questions.")] = None,
 ) -> None:
     """Answer a question with citations and a compact stage trace."""
-    from pagehop.assemble import open_engine, open_workspace
+    from pagehop.assemble import open_engine
     from pagehop.engine import format_answer
 
     settings = settings_from(ctx)
-    with open_workspace(settings, warn=warn) as workspace:
+    with workspace_or_fail(settings, warn=warn) as workspace:
         if not workspace.list_documents():
             warn(f"the workspace {workspace.root} holds no documents yet: run `pagehop ingest PATH` first")
         with open_engine(workspace) as engine:
@@ -160,12 +173,12 @@ def chat(
     """Terminal chat with a live stage trace; follow-up questions resolve against the conversation."""
     import uuid
 
-    from pagehop.assemble import open_engine, open_workspace
+    from pagehop.assemble import open_engine
     from pagehop.engine import format_answer
 
     settings = settings_from(ctx)
     thread_id = thread or uuid.uuid4().hex[:12]
-    with open_workspace(settings, warn=warn) as workspace, open_engine(workspace) as engine:
+    with workspace_or_fail(settings, warn=warn) as workspace, open_engine(workspace) as engine:
         console.print(f"pagehop chat: thread {thread_id} over {workspace.root} (empty line or Ctrl-D ends)")
         for asked, answered in engine.history(thread_id):
             console.print(f"[dim]> {asked}\n{answered}[/]", highlight=False)
@@ -221,7 +234,7 @@ def eval_(
     concurrency: Annotated[int, typer.Option(help="Questions answered at once.", min=1)] = 2,
 ) -> None:
     """Run a QA dataset and report answer quality, retrieval quality and cost."""
-    from pagehop.assemble import open_retriever, open_workspace
+    from pagehop.assemble import open_retriever
     from pagehop.eval import (
         Ablation,
         DatasetError,
@@ -249,7 +262,7 @@ def eval_(
     settings = ablated_settings(settings_from(ctx), ablation)
     try:
         folder = prepare_corpus(dataset, corpus, out / "corpus", fmt)
-        with open_workspace(settings, graph=channels != "documents", warn=warn) as workspace:
+        with workspace_or_fail(settings, graph=channels != "documents", warn=warn) as workspace:
             report = ingest_paths(workspace, [documents_to_ingest(folder)])
             err_console.print(report.summary(), highlight=False)
             retriever = open_retriever(workspace)

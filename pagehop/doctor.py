@@ -92,15 +92,19 @@ def _neo4j(settings: Settings) -> Check:
         return Check("neo4j", "ok", "not configured (graph store: embedded networkx)")
     import neo4j
 
+    from pagehop.graph.neo4j_store import UNREACHABLE, unreachable_message
+
     auth = (cfg.user, cfg.password.get_secret_value()) if cfg.password else None
+    status: Status = "fail" if required else "warn"
     try:
         with neo4j.GraphDatabase.driver(cfg.uri, auth=auth, connection_timeout=5) as driver:
             driver.verify_connectivity()
             info = driver.get_server_info()
         return Check("neo4j", "ok", f"{cfg.uri} answers ({info.agent})")
-    except Exception as exc:
-        status: Status = "fail" if required else "warn"
-        return Check("neo4j", status, f"{cfg.uri} does not answer: {exc}")
+    except UNREACHABLE as exc:
+        return Check("neo4j", status, unreachable_message(cfg.uri, exc))
+    except Exception as exc:  # wrong credentials or a malformed URI: the driver's own words say which
+        return Check("neo4j", status, f"{cfg.uri}: {exc} (check neo4j.uri, neo4j.user and neo4j.password)")
 
 
 def _llm(settings: Settings) -> Check:

@@ -195,6 +195,7 @@ def format_answer(answer: Answer, *, trace: bool = True) -> str:
     lines = [answer.marked_answer or "(no answer found)", ""]
     status = "verified" if answer.supported else f"not verified ({answer.stop_reason})"
     lines.append(f"[{status}; answered by {answer.answered_by}]")
+    lines += [f"Note: {note}." for note in answer.notes]
     if answer.citations:
         lines.append("Sources:")
         for number, citation in enumerate(answer.citations, start=1):

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import shutil
 import sqlite3
 import threading
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from pagehop.config import Settings
+from pagehop.graph.base import GraphUnavailable
 from pagehop.retrieval.base import PageEncoder, PageIndex
 from pagehop.schema import Chunk, Document, Page
 
@@ -385,6 +387,7 @@ class Workspace:
 
     def recover(self) -> list[str]:
         """Purge every document a crash left ``pending`` or half ``deleting``; returns their ids.
+        One whose graph store does not answer stays for the next call.
 
         Skipped (returns []) while another process holds the writer lock: its pending
         documents are work in progress, not leftovers.
@@ -393,10 +396,15 @@ class Workspace:
             if not acquired:
                 return []
             rows = self._query("SELECT doc_id FROM documents WHERE status != 'ready'")
-            leftovers = [row["doc_id"] for row in rows]
-            for doc_id in leftovers:
-                self._purge(doc_id)
-            return leftovers
+            purged = []
+            for doc_id in (row["doc_id"] for row in rows):
+                try:
+                    self._purge(doc_id)
+                except GraphUnavailable:  # the row stays (never 'ready'); a later run purges it
+                    logging.getLogger(__name__).warning("%s: purge waits for the graph store", doc_id)
+                    continue
+                purged.append(doc_id)
+            return purged
 
     @contextmanager
     def writer_lock(self, wait: bool = True) -> Iterator[bool]:

@@ -72,11 +72,13 @@ def build_graph(deps: AgentDeps, checkpointer: Any = None) -> CompiledStateGraph
     def retrieve(task: RetrieveTask) -> dict[str, Any]:
         started = time.perf_counter()
         found = stages.retrieve(deps.retriever, settings, task["sub_query"])
+        notes = "".join(f"; {note}" for note in found.notes)
         event = TraceEvent(
             stage="refine",
             round=task["sub_query"].round,
-            summary=f"retrieved #{found.sub_query_id}: {len(found.evidence)} hits",
+            summary=f"retrieved #{found.sub_query_id}: {len(found.evidence)} hits{notes}",
             seconds=round(time.perf_counter() - started, 4),
+            data={"notes": found.notes} if found.notes else {},
         )
         return {"retrieved": [found], "trace": [event]}
 
@@ -88,12 +90,13 @@ def build_graph(deps: AgentDeps, checkpointer: Any = None) -> CompiledStateGraph
         sub_queries = stages.refine(meter, state["sub_queries"], state["ready"], per_query, state["round"])
         done = [q for q in sub_queries if q.id in state["ready"]]
         summary = " | ".join(f"#{q.id} -> {q.answer or 'not found'}" for q in done)
+        notes = [note for found in from_graph for note in found.notes]
         return {
             "sub_queries": sub_queries,
             "evidence": evidence,
             "retrieved": None,
             "budget": meter.budget,
-            "trace": [meter.event(state["round"], summary)],
+            "trace": [meter.event(state["round"], summary, **({"notes": notes} if notes else {}))],
         }
 
     def after_refine(state: AgentState) -> str:

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
-from pagehop.graph.base import GraphPath, GraphStore
+from pagehop.graph.base import GRAPH_UNAVAILABLE, GraphPath, GraphStore, GraphUnavailable
+from pagehop.graph.neo4j_store import UNREACHABLE
 from pagehop.retrieval.base import PageEncoder, PageIndex, TextIndex
 from pagehop.retrieval.fusion import page_key, reciprocal_rank_fusion
 from pagehop.retrieval.titles import TitleIndex
@@ -42,7 +43,9 @@ class Retriever(Protocol):
         """Best ``k`` page/text hits for ``query``, best first."""
         ...
 
-    def graph_search(self, query: str, k: int) -> list[GraphFact]: ...
+    def graph_search(self, query: str, k: int) -> list[GraphFact]:
+        """Graph facts for ``query``; raises GraphUnavailable when the graph's server does not answer."""
+        ...
 
     def page_image(self, doc_id: str, page: int) -> Path | None: ...
 
@@ -216,7 +219,12 @@ class WorkspaceRetriever:
         ]
 
     def graph_search(self, query: str, k: int) -> list[GraphFact]:
-        return self.graph.facts(query, k) if self.graph is not None and k > 0 else []
+        if self.graph is None or k <= 0:
+            return []
+        try:
+            return self.graph.facts(query, k)
+        except UNREACHABLE as exc:  # the graph channel's door: a stopped Neo4j must not fail the question
+            raise GraphUnavailable(f"{GRAPH_UNAVAILABLE} ({type(exc).__name__})") from exc
 
     def page_image(self, doc_id: str, page: int) -> Path | None:
         return self._page_image_path(doc_id, page) if self._page_image_path else None

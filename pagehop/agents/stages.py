@@ -42,6 +42,7 @@ from pagehop.agents.state import (
     Verdict,
 )
 from pagehop.config import AgentSettings
+from pagehop.graph.base import GRAPH_UNAVAILABLE, GraphUnavailable
 from pagehop.graph.cypher import CypherError, CypherRefused
 from pagehop.graph.text2cypher import CypherPlan, GraphQueryTool, provenance, render_rows
 from pagehop.llm.base import LLM, LLMError, T, Usage
@@ -252,6 +253,11 @@ def retrieve(retriever: Retriever, settings: AgentSettings, sub_query: SubQuery)
         )
         for hit in retriever.search(query, settings.hits_per_query)
     ]
+    notes: list[str] = []
+    try:
+        facts = retriever.graph_search(query, settings.graph_facts_per_query)
+    except GraphUnavailable as exc:  # the text and page channels still answer; the answer says what is missing
+        facts, notes = [], [str(exc)]
     graph_facts = [
         Evidence(
             id="",
@@ -264,12 +270,12 @@ def retrieve(retriever: Retriever, settings: AgentSettings, sub_query: SubQuery)
             score=fact.score,
             graph_path=fact.path.render() if fact.path else None,
         )
-        for fact in retriever.graph_search(query, settings.graph_facts_per_query)
+        for fact in facts
     ]
     # Graph facts are evidence of their own (a path, not the page's text), so they fuse by their key
     # and the two rankings alternate: the graph's second-hop passages do not sit behind every text hit.
     fused = reciprocal_rank_fusion([text_hits, graph_facts], key=lambda item: item.key)
-    return Retrieval(sub_query_id=sub_query.id, evidence=[item for item, _ in fused])
+    return Retrieval(sub_query_id=sub_query.id, evidence=[item for item, _ in fused], notes=notes)
 
 
 def number_evidence(
@@ -295,7 +301,8 @@ def query_graph(meter: Meter, sub_queries: list[SubQuery], ready: list[str]) -> 
 
     A query that is refused, fails or returns no rows goes back once with the error; what still
     fails is dropped (the sub-query keeps its passages). Rows become graph evidence whose path is
-    the query and whose provenance is the documents and pages the rows name.
+    the query and whose provenance is the documents and pages the rows name. A server that does
+    not answer ends Text2Cypher for this step: one Retrieval with no evidence carries the note.
     """
     tool = meter.deps.graph_tool
     active = [sq for sq in sub_queries if sq.id in ready]
@@ -303,6 +310,8 @@ def query_graph(meter: Meter, sub_queries: list[SubQuery], ready: list[str]) -> 
         return []
     try:
         schema = tool.schema()
+    except GraphUnavailable as exc:
+        return [_graph_down(active[0].id, exc)]
     except (CypherError, CypherRefused) as exc:
         meter.notes.append(f"graph schema unavailable: {str(exc)[:200]}")
         return []
@@ -325,6 +334,8 @@ def query_graph(meter: Meter, sub_queries: list[SubQuery], ready: list[str]) -> 
                 continue
             try:
                 result = tool.run(item.cypher)
+            except GraphUnavailable as exc:
+                return [*_as_retrievals(found), _graph_down(sq_id, exc)]
             except (CypherRefused, CypherError) as exc:
                 failures.append(f"#{sq_id}: {prompts.escape(item.cypher)}\n  failed: {prompts.escape(str(exc)[:300])}")
                 continue
@@ -347,7 +358,15 @@ def query_graph(meter: Meter, sub_queries: list[SubQuery], ready: list[str]) -> 
         meter.notes.append(f"Cypher failed for {len(failures)} sub-queries")
         active = [sq for sq in active if sq.id not in found]
         feedback = 'Your earlier queries failed; fix them (or answer ""):\n' + "\n".join(failures)
+    return _as_retrievals(found)
+
+
+def _as_retrievals(found: dict[str, Evidence]) -> list[Retrieval]:
     return [Retrieval(sub_query_id=sq_id, evidence=[item]) for sq_id, item in found.items()]
+
+
+def _graph_down(sub_query_id: str, exc: GraphUnavailable) -> Retrieval:
+    return Retrieval(sub_query_id=sub_query_id, evidence=[], notes=[f"{GRAPH_UNAVAILABLE} (Cypher: {str(exc)[:120]})"])
 
 
 def refine(
@@ -517,6 +536,7 @@ def compose_answer(
         usage=usage,
         answered_by=draft_.answered_by,
         stop_reason=stop_reason,
+        notes=list(dict.fromkeys(note for event in trace for note in event.data.get("notes", []))),
     )
 
 

@@ -155,6 +155,9 @@ class Answer(BaseModel):
     usage: AnswerUsage = Field(default_factory=AnswerUsage)
     answered_by: str = NO_LLM
     stop_reason: str = ""
+    notes: list[str] = Field(
+        default_factory=list, description="what limited the answer, e.g. 'graph channel unavailable (...)'"
+    )
     thread_id: str | None = None
 
     @computed_field(  # type: ignore[prop-decorator]
@@ -181,6 +184,7 @@ class Retrieval(BaseModel):
 
     sub_query_id: str
     evidence: list[Evidence]
+    notes: list[str] = Field(default_factory=list, description="a channel that failed, e.g. the graph")
 
 
 # -- LangGraph channels --------------------------------------------------------------

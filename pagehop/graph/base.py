@@ -8,6 +8,16 @@ from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
 
+GRAPH_UNAVAILABLE = "graph channel unavailable"
+
+
+class GraphUnavailable(RuntimeError):
+    """The graph store's server does not answer (stopped, restarting, network gone).
+
+    Raised at the graph channel's doors (retrieval, Cypher) so that callers fall back to the
+    other channels and say so, instead of failing the question.
+    """
+
 
 class Entity(BaseModel):
     entity_id: str = Field(description="stable id derived from the normalised name")

@@ -22,7 +22,8 @@ import neo4j
 from neo4j.exceptions import DriverError, Neo4jError
 from neo4j.graph import Node, Path, Relationship
 
-from pagehop.graph.base import GraphStore
+from pagehop.graph.base import GraphStore, GraphUnavailable
+from pagehop.graph.neo4j_store import UNREACHABLE
 
 WRITE_KEYWORDS = frozenset(
     {
@@ -69,6 +70,10 @@ class CypherRefused(ValueError):
 
 class CypherError(RuntimeError):
     """Neo4j rejected or aborted the query (syntax, timeout, a write caught by the read transaction)."""
+
+
+class CypherUnreachable(CypherError, GraphUnavailable):
+    """The Neo4j server did not answer: the agent drops the graph query and says the channel is down."""
 
 
 class CypherUnavailable(RuntimeError):
@@ -180,10 +185,12 @@ class ReadOnlyCypher:
         try:
             with self.driver.session(database=self.database, default_access_mode=neo4j.READ_ACCESS) as session:
                 return session.execute_read(work)
+        except UNREACHABLE as exc:  # the server went away: the agent falls back to passages, not a traceback
+            raise CypherUnreachable(f"Neo4j is unreachable: {exc}") from exc
         except Neo4jError as exc:
             raise CypherError(f"Neo4j refused the query ({exc.code}): {exc.message}") from exc
-        except DriverError as exc:  # the server went away: the agent falls back to passages, not a traceback
-            raise CypherError(f"Neo4j is unreachable: {exc}") from exc
+        except DriverError as exc:
+            raise CypherError(f"the Neo4j driver failed: {exc}") from exc
 
 
 def plain(value: Any) -> Any:

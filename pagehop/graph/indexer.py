@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 
 from pagehop.config import Settings
-from pagehop.graph.base import GraphStore, Relation
+from pagehop.graph.base import GraphStore, GraphUnavailable, Relation
 from pagehop.graph.extraction import ExtractedGraph, ExtractionCache, Extractor, LLMExtractor
+from pagehop.graph.neo4j_store import UNREACHABLE, unreachable_message
 from pagehop.graph.resolution import EntityResolver
 from pagehop.llm.base import LLM
 from pagehop.schema import Chunk, Document, Page
@@ -26,7 +28,8 @@ class GraphIndexer:
         foreign = [c.chunk_id for c in chunks if c.doc_id != doc.doc_id]
         if foreign:
             raise ValueError(f"chunks {foreign[:3]} do not belong to document {doc.doc_id}")
-        self.add_chunks(chunks)
+        with self._reachable():
+            self.add_chunks(chunks)
 
     def add_chunks(self, chunks: Sequence[Chunk]) -> ExtractedGraph:
         """Extract, resolve and store ``chunks`` (any documents) in one write; returns what was stored."""
@@ -56,7 +59,16 @@ class GraphIndexer:
         return ExtractedGraph(resolution.entities, relations, mentions)
 
     def delete_document(self, doc_id: str) -> None:
-        self.store.delete_document(doc_id)
+        with self._reachable():
+            self.store.delete_document(doc_id)
+
+    @contextmanager
+    def _reachable(self) -> Iterator[None]:
+        """The graph's door for ingest: a server that does not answer fails the document with a clear message."""
+        try:
+            yield
+        except UNREACHABLE as exc:
+            raise GraphUnavailable(unreachable_message(getattr(self.store, "uri", "the graph store"), exc)) from exc
 
     def take_summary(self) -> str | None:
         """A line for the ingest report on what LLM extraction did since the last call (None with spaCy)."""

@@ -23,9 +23,10 @@ from typing import Any
 
 import networkx as nx
 from neo4j import Driver, GraphDatabase, ManagedTransaction, RoutingControl
+from neo4j.exceptions import DatabaseUnavailable, ServiceUnavailable, SessionExpired
 
 from pagehop.graph import walks
-from pagehop.graph.base import Entity, GraphPath, Mention, Relation, Subgraph
+from pagehop.graph.base import Entity, GraphPath, GraphUnavailable, Mention, Relation, Subgraph
 from pagehop.graph.ranking import personalized_pagerank
 from pagehop.graph.resolution import merge_entity, normalise_name
 from pagehop.graph.validation import RELATION_TYPE, validate_write
@@ -36,6 +37,20 @@ MENTIONED_IN = "MENTIONED_IN"
 VECTOR_OVERSAMPLING = 4
 VECTOR_MIN_CANDIDATES = 40
 NO_PAGE = 0  # Neo4j lists cannot hold null
+# The driver retries a transaction on a lost server for 30 s by default (66 s measured against a closed
+# port): enough for a cluster's leader change, far too long for a question waiting on a stopped server.
+RETRY_SECONDS = 5.0
+# What the driver raises when the server itself is gone, as opposed to a query it refused.
+UNREACHABLE: tuple[type[Exception], ...] = (ServiceUnavailable, SessionExpired, DatabaseUnavailable)
+
+
+def unreachable_message(uri: str, exc: BaseException) -> str:
+    """What to tell a user whose configured Neo4j does not answer, and what to do about it."""
+    return (
+        f"Neo4j at {uri} does not answer ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
+        "start the server (scripts/neo4j-local start for a local one) or check neo4j.uri / PAGEHOP_NEO4J__URI, "
+        "or set graph_store = 'networkx' to use the embedded graph"
+    )
 
 
 class Neo4jGraphStore:
@@ -64,8 +79,15 @@ class Neo4jGraphStore:
             "fulltext": f"{namespace}entity_names",
             "vector": f"{namespace}entity_embedding",
         }
-        self._driver: Driver = GraphDatabase.driver(uri, auth=(user, password))
-        self._driver.verify_connectivity()
+        self.uri = uri
+        self._driver: Driver = GraphDatabase.driver(
+            uri, auth=(user, password), max_transaction_retry_time=RETRY_SECONDS
+        )
+        try:
+            self._driver.verify_connectivity()
+        except UNREACHABLE as exc:
+            self._driver.close()
+            raise GraphUnavailable(unreachable_message(uri, exc)) from exc
         self._ensure_schema()
         self._dims = self._vector_index_dims()
         if self._dims is None and embedding_dims is not None:

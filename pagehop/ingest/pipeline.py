@@ -38,6 +38,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from pagehop.graph.base import GRAPH_UNAVAILABLE, GraphUnavailable
 from pagehop.ingest.files import IngestError, SourceFile, expand_paths, inspect_file
 from pagehop.ingest.layout import CharBoxes, PageText, line_boxes
 from pagehop.ingest.loaders import RawPage, open_source
@@ -252,6 +253,9 @@ def _ingest_one(
     except (IngestError, DeadlineExceeded) as exc:
         report.failed.append((str(path), str(exc)))
         return [], None
+    except GraphUnavailable as exc:  # nothing of the file was kept; the next run ingests it
+        report.failed.append((str(path), f"{GRAPH_UNAVAILABLE}, the file was not ingested (run again later): {exc}"))
+        return [], None
     except Exception as exc:  # a bug or a hook's failure must not stop the batch
         log.exception("ingesting %s failed", path)
         report.failed.append((str(path), f"{type(exc).__name__}: {exc}"))
@@ -319,7 +323,10 @@ def _build_document(
         except BaseException:
             # Nothing partial stays: images, page vectors and hook data go with the pending row.
             builder.abandon()
-            workspace.delete_document(doc.doc_id)
+            try:
+                workspace.delete_document(doc.doc_id)
+            except GraphUnavailable:  # the graph is down too: the row stays 'deleting', the next open purges it
+                log.warning("%s stays marked for deletion until the graph store answers again", doc.doc_id)
             raise
     for old_id in older:
         workspace.delete_document(old_id)

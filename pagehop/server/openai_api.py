@@ -86,6 +86,7 @@ async def chat_completions(body: ChatRequest, request: Request) -> dict[str, Any
 def render_content(answer: Answer) -> str:
     """The answer text with inline [n] markers, then numbered sources (title, page) and the graph paths."""
     lines = [answer.marked_answer or "I could not find an answer in the documents."]
+    lines += [f"Note: {note}." for note in answer.notes]
     if answer.citations:
         lines += ["", "Sources:"]
         for number, citation in enumerate(answer.citations, start=1):

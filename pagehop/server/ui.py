@@ -244,6 +244,7 @@ def answer_html(workspace: Workspace, answer: Answer) -> str:
     if not answer.supported and answer.answer:
         why = html.escape(answer.stop_reason or "the evidence is incomplete")
         parts.append(f'<p class="pagehop-status">Not verified ({why}).</p>')
+    parts += [f'<p class="pagehop-note">Note: {html.escape(note)}.</p>' for note in answer.notes]
     images = {number: _source_image(workspace, citation) for number, citation in enumerate(answer.citations, 1)}
     if answer.citations:
         parts.append('<div class="pagehop-sources"><b>Sources</b>')
