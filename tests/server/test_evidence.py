@@ -47,7 +47,8 @@ def test_highlighted_page_image_draws_the_cited_chunk(client: httpx.Client, serv
     ).json()
     assert completion["choices"][0]["message"]["content"].startswith(answer["marked_answer"] + "\n")
     assert all("chunk_id" in c for c in completion["citations"])
-    on_pdf = [c for c in answer["citations"] if c["chunk_id"] and c["title"] == "Harbor Lane Robotics - Annual Review 2021"]
+    report = "Harbor Lane Robotics - Annual Review 2021"
+    on_pdf = [c for c in answer["citations"] if c["chunk_id"] and c["title"] == report]
     assert on_pdf, answer["citations"]
     citation = on_pdf[0]
     chunk = server.state.workspace.get_chunk(citation["chunk_id"])
