@@ -24,6 +24,24 @@ def server(demo_workspace: Path, tmp_path_factory: pytest.TempPathFactory, live_
         yield live
 
 
+def read_response(sock: socket.socket) -> str:
+    """One whole HTTP response: the headers and the body may arrive in separate packets."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return data.decode("latin-1")
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(
+        (int(line.split(b":", 1)[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")),
+        0,
+    )
+    while len(body) < length and (chunk := sock.recv(65536)):
+        body += chunk
+    return (head + b"\r\n\r\n" + body).decode("latin-1")
+
+
 def files_under(folder: Path) -> set[Path]:
     return {p for p in folder.rglob("*") if p.is_file()}
 
@@ -62,7 +80,7 @@ def test_a_declared_oversize_upload_is_refused_before_its_body_is_sent(server: A
     )
     with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
         sock.sendall(request.encode())
-        reply = sock.recv(65536).decode("latin-1")
+        reply = read_response(sock)
     assert reply.startswith("HTTP/1.1 413"), reply[:200]
     assert "MB limit" in reply
 
