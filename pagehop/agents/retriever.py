@@ -141,7 +141,7 @@ class WorkspaceRetriever:
         self._titles = titles
         self._names = names  # (doc_id, name) of every document, for the title channel
         self._title_index: TitleIndex | None = None
-        self._title_index_size = -1
+        self._title_names: list[tuple[str, str]] = []  # what the title index was built from
         self.exact_page_search = exact_page_search
 
     @classmethod
@@ -234,8 +234,9 @@ class WorkspaceRetriever:
         if self._names is None:
             return None
         names = self._names()
-        if self._title_index is None or len(names) != self._title_index_size:
-            self._title_index, self._title_index_size = TitleIndex(names), len(names)
+        # Compare the documents themselves: a delete plus an add keeps the count but changes the names.
+        if self._title_index is None or names != self._title_names:
+            self._title_index, self._title_names = TitleIndex(names), names
         return self._title_index
 
     def _page_hits(self, query: str, k: int) -> list[Hit]:

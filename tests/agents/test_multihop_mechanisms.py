@@ -153,3 +153,12 @@ def test_the_one_fusion_merges_by_key_and_interleaves_ties() -> None:
     assert [item for item, _ in fused] == ["a", "c", "b"]
     with pytest.raises(ValueError, match="weights"):
         reciprocal_rank_fusion([["a"]], key=str, weights=[1.0, 2.0])
+
+
+def test_the_title_channel_follows_a_delete_and_an_add_that_keep_the_count() -> None:
+    catalog = [("a", "Kestrel Optics"), ("b", "Quayside Automation")]
+    retriever = WorkspaceRetriever(names=lambda: list(catalog))
+    assert [hit.doc_id for hit in retriever.named_documents("Who bought Kestrel Optics?", 5)] == ["a"]
+    catalog[0] = ("c", "Harbor Lane Robotics")  # one document deleted, another added
+    assert retriever.named_documents("Who bought Kestrel Optics?", 5) == []
+    assert [hit.doc_id for hit in retriever.named_documents("Who founded Harbor Lane Robotics?", 5)] == ["c"]
