@@ -242,6 +242,15 @@ class Workspace:
         rows = self._query("SELECT doc_id FROM documents WHERE status = 'ready' ORDER BY ingested_at, doc_id")
         return [row["doc_id"] for row in rows]
 
+    def ready_signature(self) -> tuple[int, float, int]:
+        """Changes whenever the set of ready documents does (an add, a delete, a replacement: the newcomer
+        has a later ``ingested_at`` and a new row), at a fraction of the cost of listing them."""
+        row = self._query(
+            "SELECT COUNT(*) AS n, COALESCE(MAX(ingested_at), 0) AS newest, COALESCE(SUM(rowid), 0) AS rows "
+            "FROM documents WHERE status = 'ready'"
+        )[0]
+        return (row["n"], row["newest"], row["rows"])
+
     def get_document(self, doc_id: str) -> Document | None:
         rows = self._query("SELECT * FROM documents WHERE doc_id = ? AND status = 'ready'", (doc_id,))
         return _document(rows[0]) if rows else None

@@ -19,6 +19,7 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Send
 
 from pagehop.agents import stages
+from pagehop.agents.retriever import QueryBatching
 from pagehop.agents.stages import AgentDeps, Meter
 from pagehop.agents.state import AgentState, Budget, Draft, SubQuery, TraceEvent, Turn
 
@@ -59,6 +60,8 @@ def build_graph(deps: AgentDeps, checkpointer: Any = None) -> CompiledStateGraph
     def ground(state: AgentState) -> dict[str, Any]:
         sub_queries, ready = stages.ground(state["sub_queries"])
         grounded = [q for q in sub_queries if q.id in ready]
+        if isinstance(deps.retriever, QueryBatching):  # one embedder call for the round, not one per search
+            deps.retriever.prepare_queries([q.grounded or q.text for q in grounded])
         summary = "ready: " + (" | ".join(f"#{q.id} {q.grounded}" for q in grounded) or "none")
         event = TraceEvent(stage="ground", round=state["round"], summary=summary)
         return {"sub_queries": sub_queries, "ready": ready, "trace": [event]}

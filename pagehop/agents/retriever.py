@@ -8,7 +8,7 @@ page index + encoder, and graph store behind that Protocol.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
@@ -48,6 +48,15 @@ class Retriever(Protocol):
         ...
 
     def page_image(self, doc_id: str, page: int) -> Path | None: ...
+
+
+@runtime_checkable
+class QueryBatching(Protocol):
+    """A retriever (or index) that does better when told the queries of a round before their searches."""
+
+    def prepare_queries(self, queries: Sequence[str]) -> None:
+        """Shared work for the searches about to run (one embedder call for all their queries)."""
+        ...
 
 
 class GraphFactSource(Protocol):
@@ -127,9 +136,12 @@ class WorkspaceRetriever:
         page_image_path: Callable[[str, int], Path | None] | None = None,
         titles: Callable[[str], str] | None = None,
         names: Callable[[], list[tuple[str, str]]] | None = None,
+        names_version: Callable[[], Hashable] | None = None,
         exact_page_search: bool = False,
     ) -> None:
-        """``exact_page_search=False`` lets the page index take its fast path (settings ``page_search``)."""
+        """``exact_page_search=False`` lets the page index take its fast path (settings ``page_search``).
+        ``names_version``, when given, changes whenever ``names`` would: the title index is rebuilt only
+        then, instead of listing every document's name on each search."""
         if (page_index is None) != (page_encoder is None):
             raise ValueError("the page channel needs both a page index and a page encoder")
         self.text_index = text_index
@@ -141,7 +153,9 @@ class WorkspaceRetriever:
         self._titles = titles
         self._names = names  # (doc_id, name) of every document, for the title channel
         self._title_index: TitleIndex | None = None
+        self._names_version = names_version
         self._title_names: list[tuple[str, str]] = []  # what the title index was built from
+        self._title_version: Hashable = None
         self.exact_page_search = exact_page_search
 
     @classmethod
@@ -185,6 +199,7 @@ class WorkspaceRetriever:
             page_image_path=page_image,
             titles=name,
             names=lambda: [(doc_id, name(doc_id)) for doc_id in workspace.ready_doc_ids()],
+            names_version=workspace.ready_signature,
             exact_page_search=workspace.settings.page_search == "exact",
         )
 
@@ -199,6 +214,10 @@ class WorkspaceRetriever:
             hit.model_copy(update={"score": score, "title": self._titles(hit.doc_id) if self._titles else hit.title})
             for hit, score in fuse_hits(rankings)[:k]
         ]
+
+    def prepare_queries(self, queries: Sequence[str]) -> None:
+        if isinstance(self.text_index, QueryBatching):
+            self.text_index.prepare_queries(queries)
 
     def named_documents(self, text: str, k: int) -> list[Hit]:
         """The documents ``text`` names, as hits on their first page, longest name first."""
@@ -233,6 +252,11 @@ class WorkspaceRetriever:
         """The title index, rebuilt when documents were added or removed since it was built."""
         if self._names is None:
             return None
+        if self._names_version is not None:
+            version = self._names_version()
+            if self._title_index is None or version != self._title_version:
+                self._title_index, self._title_version = TitleIndex(self._names()), version
+            return self._title_index
         names = self._names()
         # Compare the documents themselves: a delete plus an add keeps the count but changes the names.
         if self._title_index is None or names != self._title_names:

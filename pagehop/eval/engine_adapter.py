@@ -6,9 +6,10 @@ settings for rounds, DocPruner k and the LLM, and a retriever wrapper that hides
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
-from pagehop.agents.retriever import GraphFact, Retriever
+from pagehop.agents.retriever import GraphFact, QueryBatching, Retriever
 from pagehop.config import Settings
 from pagehop.engine import Pagehop
 from pagehop.eval.runner import Ablation
@@ -41,6 +42,10 @@ class ChannelFilter:
 
     def graph_search(self, query: str, k: int) -> list[GraphFact]:
         return [] if self.channels == "documents" else self.retriever.graph_search(query, k)
+
+    def prepare_queries(self, queries: Sequence[str]) -> None:
+        if self.channels != "graph" and isinstance(self.retriever, QueryBatching):
+            self.retriever.prepare_queries(queries)
 
     def page_image(self, doc_id: str, page: int) -> Path | None:
         return self.retriever.page_image(doc_id, page)

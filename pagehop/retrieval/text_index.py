@@ -15,7 +15,9 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Collection, Sequence
+from collections import OrderedDict
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,6 +32,8 @@ if TYPE_CHECKING:
     import bm25s
 
 INDEX_FILE = "index.npz"
+QUERY_BATCH = 16  # up to this many texts (a question's sub-queries) embed on one intra-op thread
+QUERY_VECTORS = 256  # vectors of recent queries kept for the searches that follow prepare_queries
 
 
 def _plural_stem(words: list[str]) -> list[str]:
@@ -50,6 +54,26 @@ def _tokenize(texts: list[str], return_ids: bool) -> bm25s.tokenization.Tokenize
     return bm25s.tokenize(texts, stopwords="en", stemmer=_plural_stem, show_progress=False, return_ids=return_ids)
 
 
+@contextmanager
+def _one_thread() -> Iterator[None]:
+    """Run torch on one intra-op thread in this thread (torch keeps the setting per thread), then restore.
+
+    For a few short queries, OpenMP's fork/join costs more than the split saves, and on a busy CPU a
+    descheduled worker stalls every layer: one query took 0.5 s of CPU on two threads, 0.035 s on one.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    if before == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 class HybridTextIndex:
     """Chunk-level dense + BM25 retrieval over a workspace's chunks; implements ``TextIndex``.
 
@@ -63,6 +87,7 @@ class HybridTextIndex:
         self._chunks: list[Chunk] = []
         self._embeddings: np.ndarray | None = None  # (n, dim) float32, L2-normalised rows
         self._bm25: bm25s.BM25 | None = None
+        self._query_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.RLock()
         if folder is not None:
             self._load(folder / INDEX_FILE)
@@ -103,6 +128,19 @@ class HybridTextIndex:
         lexical = self._bm25_ranking(query, depth, doc_ids)
         fused = reciprocal_rank_fusion([[row for row, _ in dense], [row for row, _ in lexical]], key=int)
         return [self._hit(row, score) for row, score in fused[:k]]
+
+    def prepare_queries(self, queries: Sequence[str]) -> None:
+        """Embed the queries about to be searched in one model call (a batch costs little more than one
+        query); their searches then reuse the vectors."""
+        with self._lock:
+            todo = [q for q in dict.fromkeys(queries) if q.strip() and q not in self._query_vectors]
+        if not todo:
+            return
+        vectors = self.embed(todo)
+        with self._lock:
+            self._query_vectors.update(zip(todo, vectors, strict=True))
+            while len(self._query_vectors) > QUERY_VECTORS:
+                self._query_vectors.popitem(last=False)
 
     # ----- ablations --------------------------------------------------------------------
 
@@ -163,9 +201,10 @@ class HybridTextIndex:
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """L2-normalised float32 embeddings of ``texts`` with this index's model (loaded on first use)."""
         model = load_sentence_embedder(self.embedder_ref, self.device)
-        vectors = model.encode(
-            list(texts), batch_size=32, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
-        )
+        with _one_thread() if len(texts) <= QUERY_BATCH else nullcontext():
+            vectors = model.encode(
+                list(texts), batch_size=32, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+            )
         return np.asarray(vectors, dtype=np.float32)
 
     # ----- internals --------------------------------------------------------------------
@@ -199,7 +238,9 @@ class HybridTextIndex:
             embeddings, allowed = self._embeddings, self._allowed(doc_ids)
         if embeddings is None or not query.strip():
             return []
-        scores = embeddings @ self.embed([query])[0]
+        with self._lock:
+            vector = self._query_vectors.get(query)
+        scores = embeddings @ (vector if vector is not None else self.embed([query])[0])
         if allowed is not None:
             scores = np.where(allowed, scores, -np.inf)
         top = np.argsort(-scores)[:k]

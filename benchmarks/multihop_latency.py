@@ -1,0 +1,124 @@
+"""Latency, CPU time and passage recall of the no-LLM agent, one question at a time, on a built workspace.
+
+    .venv/bin/python benchmarks/multihop_latency.py /work/ws/2wiki-text \\
+        ../shared/data/multihop/2wikimultihopqa_dev300.json \\
+        --corpus ../shared/data/multihop/2wikimultihopqa_corpus.json --out runs/2wiki-latency
+
+Unlike `pagehop eval` (questions on a thread pool), questions run serially in this thread, so the wall
+time of a question is what one user waits and ``time.process_time`` is its CPU cost (all threads of the
+process, the embedder's included). The first question is asked once before timing (model loading).
+``--profile FILE`` writes a cProfile of the timed questions; ``--ablate NAME`` switches off one mechanism
+for an ablation row (see ``ABLATIONS``). The run folder holds ``predictions.jsonl`` in the format of
+`pagehop eval`, so `benchmarks/split_metrics.py` splits it into dev / test halves.
+The workspace is only read (no ingestion, no graph); the page channel is left out (text workspaces).
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import resource
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from pathlib import Path
+
+from pagehop.agents import policy
+from pagehop.assemble import open_retriever
+from pagehop.config import load_settings
+from pagehop.eval import Ablation, prepare_corpus
+from pagehop.eval.datasets import align_gold_titles, load_dataset
+from pagehop.eval.engine_adapter import ablated_settings, engine_for_eval
+from pagehop.eval.metrics import mean, percentile
+from pagehop.eval.records import score_record
+from pagehop.eval.runner import CorpusNames, answer_one
+from pagehop.workspace import Workspace
+
+
+@contextmanager
+def _patched(target: object, name: str, value: object) -> Iterator[None]:
+    old = getattr(target, name)
+    setattr(target, name, value)
+    try:
+        yield
+    finally:
+        setattr(target, name, old)
+
+
+# Each ablation switches one mechanism off for the run (code flags, not user settings).
+ABLATIONS: dict[str, Callable[[], AbstractContextManager[None]]] = {
+    "none": nullcontext,
+    "no-bridges": lambda: _patched(policy, "BRIDGES_PER_ROUND", 0),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("workspace", type=Path)
+    parser.add_argument("dataset", type=Path)
+    parser.add_argument("--corpus", type=Path, required=True, help="the corpus JSON the workspace was built from")
+    parser.add_argument("--out", type=Path, required=True, help="run folder (predictions.jsonl, metrics.json)")
+    parser.add_argument("--limit", type=int, default=None, help="the first N questions of the file")
+    parser.add_argument("--offset", type=int, default=0, help="skip the first N questions")
+    parser.add_argument("--profile", type=Path, default=None, help="write a cProfile of the timed questions")
+    parser.add_argument("--ablate", choices=sorted(ABLATIONS), default="none")
+    args = parser.parse_args()
+
+    ablation = Ablation(name="agent-documents-nollm", channels="documents", use_llm=False)
+    settings = ablated_settings(load_settings(None, workspace=args.workspace), ablation)
+    folder = prepare_corpus(args.dataset, args.corpus, args.out / "corpus")
+    names = CorpusNames.from_path(folder)
+    examples = align_gold_titles(load_dataset(args.dataset), names.titles)
+    end = None if args.limit is None else args.offset + args.limit
+    examples = examples[args.offset : end]
+
+    started = time.perf_counter()
+    with Workspace.open(settings) as workspace, engine_for_eval(settings, open_retriever(workspace), ablation) as qa:
+        qa.ask(examples[0].question)  # loads the embedder, spaCy and the title index
+        warmup_s = time.perf_counter() - started
+        profiler = cProfile.Profile() if args.profile else None
+        rows, scores = [], []
+        with ABLATIONS[args.ablate]():
+            for example in examples:
+                cpu = time.process_time()
+                if profiler:
+                    profiler.enable()
+                record = answer_one(example, qa, names)
+                if profiler:
+                    profiler.disable()
+                row = json.loads(record.model_dump_json())
+                row["cpu_s"] = time.process_time() - cpu
+                rows.append(row)
+                scores.append(score_record(record))
+    if profiler and args.profile:
+        profiler.dump_stats(args.profile)
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    with (args.out / "predictions.jsonl").open("w", encoding="utf-8") as out:
+        out.writelines(json.dumps(row) + "\n" for row in rows)
+    walls = [row["latency_s"] for row in rows]
+    cpus = [row["cpu_s"] for row in rows]
+    metrics = {
+        "questions": len(rows),
+        "errors": sum(1 for row in rows if row.get("error")),
+        "R@2": mean([s["retrieval.recall@2"] for s in scores if "retrieval.recall@2" in s]),
+        "R@5": mean([s["retrieval.recall@5"] for s in scores if "retrieval.recall@5" in s]),
+        "EM": mean([s["qa.em"] for s in scores]),
+        "F1": mean([s["qa.f1"] for s in scores]),
+        "wall p50 s": percentile(walls, 50),
+        "wall p95 s": percentile(walls, 95),
+        "cpu p50 s": percentile(cpus, 50),
+        "cpu p95 s": percentile(cpus, 95),
+        "cpu mean s": mean(cpus),
+        "start-up s": warmup_s,
+        "max RSS MiB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "ablation": args.ablate,
+    }
+    (args.out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    for key, value in metrics.items():
+        print(f"{key:>12}: {value:.3f}" if isinstance(value, float) else f"{key:>12}: {value}")
+
+
+if __name__ == "__main__":
+    main()
