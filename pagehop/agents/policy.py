@@ -356,64 +356,31 @@ class NoLLMPolicy:
         first."""
         wanted = stems(analysis.relation_terms)
         question_terms = stems(content_terms(analysis.text))
-        candidates: list[tuple[float, Evidence, str, int]] = []
-        self._docs([p.evidence.text for p in passages])  # parse them in one batch
+        candidates: list[tuple[float, Evidence, str]] = []
         for rank, passage in enumerate(passages):
             item = passage.evidence
             hop = 0.5 if not any(_about(passage, name_tokens(n)) for n in analysis.names) else 0.0
             about = stems(content_terms(item.title))
-            for sent in self._doc(item.text).sents:
-                overlap = len(wanted & (stems(content_terms(sent.text)) | about))
+            for sentence in sentences(item.text[:NER_CHARS]):
+                overlap = len(wanted & (stems(content_terms(sentence)) | about))
                 if overlap:
-                    candidates.append((overlap + hop - 0.1 * rank, item, sent.text, sent.start_char))
+                    candidates.append((overlap + hop - 0.1 * rank, item, sentence))
         candidates.sort(key=lambda entry: -entry[0])
+        best = candidates[:8]
         if analysis.answer_labels is None:
             if analysis.yes_no:
                 return []
             # "why"/"how": the sentence is the answer
-            return [(sentence.strip(), item, sentence.strip()) for _, item, sentence, _ in candidates[:8]]
+            return [(sentence, item, sentence) for _, item, sentence in best]
+        # Only the best sentences are parsed (one batch): far fewer tokens than their passages.
+        docs = self._docs([sentence for _, _, sentence in best])
         found: list[tuple[float, str, Evidence, str]] = []  # a less wanted label costs a little
-        for score, item, sentence, offset in candidates[:8]:
-            entity = self._entity(item, offset, sentence, analysis.answer_labels, wanted, question_terms)
+        for (score, item, sentence), doc in zip(best, docs, strict=True):
+            entity = _entity(doc, item, analysis.answer_labels, wanted, question_terms)
             if entity is not None:
-                found.append((score - 0.3 * entity[1], entity[0], item, sentence.strip()))
+                found.append((score - 0.3 * entity[1], entity[0], item, sentence))
         found.sort(key=lambda entry: -entry[0])
         return [(answer, item, sentence) for _, answer, item, sentence in found]
-
-    def _entity(
-        self,
-        item: Evidence,
-        offset: int,
-        sentence: str,
-        labels: tuple[str, ...],
-        wanted: set[str],
-        question_terms: set[str],
-    ) -> tuple[str, int] | None:
-        """The entity and the rank of its label among ``labels`` (0: the type asked for first)."""
-        own = name_tokens(item.title)
-        ents = [
-            ent
-            for ent in self._doc(item.text).ents
-            if offset <= ent.start_char < offset + len(sentence)
-            and ent.label_ in labels
-            and not stems(content_terms(ent.text)) <= question_terms
-            and not _contains(own, name_tokens(ent.text))
-        ]
-        if not ents:
-            return None
-        best_label = min(labels.index(ent.label_) for ent in ents)
-        ents = [ent for ent in ents if labels.index(ent.label_) == best_label]
-        cues = [
-            offset + m.start()
-            for m in re.finditer(r"[\w'-]+", sentence)
-            if m.group(0).lower()[:5] in wanted and m.group(0).lower() not in ("the",)
-        ]
-        if cues:  # the object of a relation usually follows the words that state it
-            nearest = min(
-                ents, key=lambda ent: min(abs(ent.start_char - c) + (50 if ent.start_char < c else 0) for c in cues)
-            )
-            return nearest.text, best_label
-        return ents[0].text, best_label
 
     def _compare(self, analysis: QuestionAnalysis, ranked: list[Passage]) -> tuple[str, list[tuple[Evidence, str]]]:
         """Weigh both sides: a value each (date or number) for comparatives, equality for "same"."""
@@ -483,6 +450,36 @@ class NoLLMPolicy:
                 if best is None or score > best[0]:
                     best = (score, values[0], item, sent.text.strip())
         return (best[1], best[2], best[3]) if best else None
+
+
+def _entity(
+    sentence: Doc, item: Evidence, labels: tuple[str, ...], wanted: set[str], question_terms: set[str]
+) -> tuple[str, int] | None:
+    """The entity of a sentence of ``item`` and the rank of its label among ``labels`` (0: the type asked
+    for first): of the best label, the one nearest after the question's relation words."""
+    own = name_tokens(item.title)
+    ents = [
+        ent
+        for ent in sentence.ents
+        if ent.label_ in labels
+        and not stems(content_terms(ent.text)) <= question_terms
+        and not _contains(own, name_tokens(ent.text))
+    ]
+    if not ents:
+        return None
+    best_label = min(labels.index(ent.label_) for ent in ents)
+    ents = [ent for ent in ents if labels.index(ent.label_) == best_label]
+    cues = [
+        m.start()
+        for m in re.finditer(r"[\w'-]+", sentence.text)
+        if m.group(0).lower()[:5] in wanted and m.group(0).lower() not in ("the",)
+    ]
+    if cues:  # the object of a relation usually follows the words that state it
+        nearest = min(
+            ents, key=lambda ent: min(abs(ent.start_char - c) + (50 if ent.start_char < c else 0) for c in cues)
+        )
+        return nearest.text, best_label
+    return ents[0].text, best_label
 
 
 def _magnitude(value: str, labels: tuple[str, ...]) -> float | None:
