@@ -25,6 +25,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 
 from pagehop.agents import policy
+from pagehop.agents.retriever import WorkspaceRetriever
 from pagehop.assemble import open_retriever
 from pagehop.config import load_settings
 from pagehop.eval import Ablation, prepare_corpus
@@ -50,6 +51,10 @@ def _patched(target: object, name: str, value: object) -> Iterator[None]:
 ABLATIONS: dict[str, Callable[[], AbstractContextManager[None]]] = {
     "none": nullcontext,
     "no-bridges": lambda: _patched(policy, "BRIDGES_PER_ROUND", 0),
+    # the title channel: no document is found by the name a query writes
+    "no-titles": lambda: _patched(WorkspaceRetriever, "named_documents", lambda self, text, k: []),
+    # coverage ranking: passages in the order of their fused retrieval rank
+    "no-coverage": lambda: _patched(policy.NoLLMPolicy, "_cover", lambda self, analysis, passages: list(passages)),
 }
 
 
