@@ -31,6 +31,9 @@ class Neo4jSettings(BaseModel):
     user: str = "neo4j"
     password: SecretStr | None = None
     database: str = "neo4j"
+    namespace: str = Field(
+        "", description="label prefix, so several workspaces share one database (Community Edition has one)"
+    )
 
 
 class LLMSettings(BaseModel):
