@@ -24,10 +24,10 @@ from typing import Any
 
 import networkx as nx
 from neo4j import Driver, GraphDatabase, ManagedTransaction, RoutingControl
-from neo4j.exceptions import DatabaseUnavailable, ServiceUnavailable, SessionExpired
 
 from pagehop.graph import walks
 from pagehop.graph.base import Entity, GraphPath, GraphUnavailable, Mention, Relation, Subgraph
+from pagehop.graph.breaker import UNREACHABLE, CircuitBreaker
 from pagehop.graph.ranking import personalized_pagerank
 from pagehop.graph.resolution import EntitySources, add_source, entity_docs, fold_sources, normalise_name
 from pagehop.graph.validation import RELATION_TYPE, validate_write
@@ -41,8 +41,7 @@ NO_PAGE = 0  # Neo4j lists cannot hold null
 # The driver retries a transaction on a lost server for 30 s by default (66 s measured against a closed
 # port): enough for a cluster's leader change, far too long for a question waiting on a stopped server.
 RETRY_SECONDS = 5.0
-# What the driver raises when the server itself is gone, as opposed to a query it refused.
-UNREACHABLE: tuple[type[Exception], ...] = (ServiceUnavailable, SessionExpired, DatabaseUnavailable)
+OUTAGE_COOL_DOWN_S = 30.0  # graph.outage_cool_down_s: how long a failed server is skipped before a probe
 
 
 def unreachable_message(uri: str, exc: BaseException) -> str:
@@ -65,6 +64,7 @@ class Neo4jGraphStore:
         ppr_hops: int = 2,
         ppr_max_entities: int = 5000,
         embedding_dims: int | None = None,
+        outage_cool_down_s: float = OUTAGE_COOL_DOWN_S,
     ) -> None:
         if not _NAMESPACE.match(namespace):
             raise ValueError(f"namespace {namespace!r} must be letters, digits and _ (starting with a letter)")
@@ -81,9 +81,11 @@ class Neo4jGraphStore:
             "vector": f"{namespace}entity_embedding",
         }
         self.uri = uri
+        # A connection attempt is bounded too (30 s by default): a healthy server answers in milliseconds.
         self._driver: Driver = GraphDatabase.driver(
-            uri, auth=(user, password), max_transaction_retry_time=RETRY_SECONDS
+            uri, auth=(user, password), max_transaction_retry_time=RETRY_SECONDS, connection_timeout=RETRY_SECONDS
         )
+        self.breaker = CircuitBreaker(outage_cool_down_s, probe=self._driver.verify_connectivity)
         try:
             self._driver.verify_connectivity()
         except UNREACHABLE as exc:
@@ -163,7 +165,7 @@ class Neo4jGraphStore:
         if dims is not None and self._dims is None:
             self._create_vector_index(dims)
         rows = self._merged_entity_rows(entities, mentions)
-        with self._driver.session(database=self.database) as session:
+        with self.breaker.guard(), self._driver.session(database=self.database) as session:
             session.execute_write(self._write_all, rows, relations, mentions)
 
     def _write_all(
@@ -229,7 +231,7 @@ class Neo4jGraphStore:
             ).consume()
 
     def delete_document(self, doc_id: str) -> None:
-        with self._driver.session(database=self.database) as session:
+        with self.breaker.guard(), self._driver.session(database=self.database) as session:
             session.execute_write(self._delete_document, doc_id)
 
     def _delete_document(self, tx: ManagedTransaction, doc_id: str) -> None:
@@ -280,9 +282,10 @@ class Neo4jGraphStore:
     # ---- reads --------------------------------------------------------------------------------
 
     def _read(self, cypher: str, **params: Any) -> list[Any]:
-        records, _, _ = self._driver.execute_query(
-            cypher, params, database_=self.database, routing_=RoutingControl.READ
-        )
+        with self.breaker.guard():
+            records, _, _ = self._driver.execute_query(
+                cypher, params, database_=self.database, routing_=RoutingControl.READ
+            )
         return records
 
     def _existing_ids(self, ids: Sequence[str]) -> set[str]:
