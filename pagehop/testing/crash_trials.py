@@ -467,6 +467,7 @@ def run_store_trials(
     *,
     trials: int,
     seed: int,
+    check_delete: bool = True,
     log: Any = print,
 ) -> StoreResult:
     """``trials`` kills on one store, episodes compared with a clean ingest, then the delete check."""
@@ -524,7 +525,8 @@ def run_store_trials(
             if not final:
                 episode_config = None
         assert episode_config is not None
-        _check_delete(base, store, page_encoder, folder, files, episode_config, rng, result, configs, log)
+        if check_delete:
+            _check_delete(base, store, page_encoder, folder, files, episode_config, rng, result, configs, log)
     finally:
         for config in configs:
             drop_namespace(config)
