@@ -31,6 +31,9 @@ class Neo4jSettings(BaseModel):
     user: str = "neo4j"
     password: SecretStr | None = None
     database: str = "neo4j"
+    namespace: str = Field(
+        "", description="label prefix, so several workspaces share one database (Community Edition has one)"
+    )
 
 
 class LLMSettings(BaseModel):
@@ -113,6 +116,9 @@ class GraphSettings(BaseModel):
     cypher_tool: bool = Field(True, description="with Neo4j and an LLM, refine may answer a sub-query by Cypher")
     cypher_max_rows: int = Field(50, ge=1)
     cypher_timeout_s: float = Field(10.0, gt=0)
+    outage_cool_down_s: float = Field(
+        30.0, ge=0, description="after Neo4j fails, skip the graph channel this long before one short probe"
+    )
 
 
 class ServerSettings(BaseModel):

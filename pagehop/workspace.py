@@ -202,16 +202,18 @@ class Workspace:
         """The hybrid text index, built on first use and reconciled with the catalog."""
         with self._lock:
             if self._text_index is None:
-                from pagehop.retrieval.text_index import HybridTextIndex
-
-                index = HybridTextIndex(
-                    self.root / "text_index",
-                    embedder=self.settings.models.text_embedder,
-                    device=self.settings.models.device,
-                )
+                index = self._saved_text_index()
                 self._reconcile_text_index(index)
                 self._text_index = index
             return self._text_index
+
+    def _saved_text_index(self) -> HybridTextIndex:
+        """The text index as saved, not reconciled (loads no model)."""
+        from pagehop.retrieval.text_index import HybridTextIndex
+
+        return HybridTextIndex(
+            self.root / "text_index", embedder=self.settings.models.text_embedder, device=self.settings.models.device
+        )
 
     def _reconcile_text_index(self, index: HybridTextIndex) -> None:
         """Make the index hold exactly the ready documents' chunks (after a crash, or a new embedder)."""
@@ -451,10 +453,12 @@ class Workspace:
     def _purge(self, doc_id: str) -> None:
         """Derived data first, the catalog row last: a crash midway leaves a row that the next open purges."""
         with self._lock:
-            # An index this process has not loaded drops non-ready documents when it is reconciled.
-            if self._text_index is not None:
-                self._text_index.delete_document(doc_id)
-                self._text_index.save()
+            # The saved text index too when this process has not loaded it (`pagehop ingest --delete`):
+            # reconciling at the next open would hide the rows, but the deleted text must not stay on disk.
+            index = self._text_index or self._saved_text_index()
+            if doc_id in index.doc_ids():
+                index.delete_document(doc_id)
+                index.save()
             if self.page_index is not None:
                 self.page_index.delete_document(doc_id)
             for hook in self.hooks:  # the graph's facts go through its indexer hook

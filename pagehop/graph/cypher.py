@@ -23,7 +23,7 @@ from neo4j.exceptions import DriverError, Neo4jError
 from neo4j.graph import Node, Path, Relationship
 
 from pagehop.graph.base import GraphStore, GraphUnavailable
-from pagehop.graph.neo4j_store import UNREACHABLE
+from pagehop.graph.breaker import UNREACHABLE, CircuitBreaker
 
 WRITE_KEYWORDS = frozenset(
     {
@@ -156,10 +156,17 @@ class ReadOnlyCypher:
     """Runs checked Cypher in read transactions against the Neo4j graph store's database."""
 
     def __init__(
-        self, driver: neo4j.Driver, database: str = "neo4j", timeout_s: float = 10.0, max_rows: int = 100
+        self,
+        driver: neo4j.Driver,
+        database: str = "neo4j",
+        timeout_s: float = 10.0,
+        max_rows: int = 100,
+        breaker: CircuitBreaker | None = None,
     ) -> None:
+        """``breaker``: the graph store's, so an outage the store saw skips the tool too (and vice versa)."""
         if timeout_s <= 0 or max_rows <= 0:
             raise ValueError("timeout_s and max_rows must be positive")
+        self.breaker = breaker or CircuitBreaker(0.0, probe=driver.verify_connectivity)
         self.driver = driver
         self.database = database
         self.timeout_s = timeout_s
@@ -183,7 +190,10 @@ class ReadOnlyCypher:
             return CypherResult(columns=list(result.keys()), rows=rows, truncated=truncated)
 
         try:
-            with self.driver.session(database=self.database, default_access_mode=neo4j.READ_ACCESS) as session:
+            with (
+                self.breaker.guard(),
+                self.driver.session(database=self.database, default_access_mode=neo4j.READ_ACCESS) as session,
+            ):
                 return session.execute_read(work)
         except UNREACHABLE as exc:  # the server went away: the agent falls back to passages, not a traceback
             raise CypherUnreachable(f"Neo4j is unreachable: {exc}") from exc
@@ -220,4 +230,4 @@ def make_cypher_tool(store: GraphStore, timeout_s: float = 10.0, max_rows: int =
             "the Cypher tool needs graph_store = 'neo4j'; the embedded networkx store has no Cypher "
             "(use the graph search tools instead)"
         )
-    return ReadOnlyCypher(store.driver(), store.database, timeout_s=timeout_s, max_rows=max_rows)
+    return ReadOnlyCypher(store.driver(), store.database, timeout_s=timeout_s, max_rows=max_rows, breaker=store.breaker)

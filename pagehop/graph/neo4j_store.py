@@ -16,6 +16,7 @@ subgraph into Python (``pagehop.graph.ranking``).
 
 from __future__ import annotations
 
+import json
 import re
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -23,12 +24,12 @@ from typing import Any
 
 import networkx as nx
 from neo4j import Driver, GraphDatabase, ManagedTransaction, RoutingControl
-from neo4j.exceptions import DatabaseUnavailable, ServiceUnavailable, SessionExpired
 
 from pagehop.graph import walks
 from pagehop.graph.base import Entity, GraphPath, GraphUnavailable, Mention, Relation, Subgraph
+from pagehop.graph.breaker import UNREACHABLE, CircuitBreaker
 from pagehop.graph.ranking import personalized_pagerank
-from pagehop.graph.resolution import merge_entity, normalise_name
+from pagehop.graph.resolution import EntitySources, add_source, entity_docs, fold_sources, normalise_name
 from pagehop.graph.validation import RELATION_TYPE, validate_write
 
 BATCH = 1000
@@ -40,8 +41,7 @@ NO_PAGE = 0  # Neo4j lists cannot hold null
 # The driver retries a transaction on a lost server for 30 s by default (66 s measured against a closed
 # port): enough for a cluster's leader change, far too long for a question waiting on a stopped server.
 RETRY_SECONDS = 5.0
-# What the driver raises when the server itself is gone, as opposed to a query it refused.
-UNREACHABLE: tuple[type[Exception], ...] = (ServiceUnavailable, SessionExpired, DatabaseUnavailable)
+OUTAGE_COOL_DOWN_S = 30.0  # graph.outage_cool_down_s: how long a failed server is skipped before a probe
 
 
 def unreachable_message(uri: str, exc: BaseException) -> str:
@@ -64,6 +64,7 @@ class Neo4jGraphStore:
         ppr_hops: int = 2,
         ppr_max_entities: int = 5000,
         embedding_dims: int | None = None,
+        outage_cool_down_s: float = OUTAGE_COOL_DOWN_S,
     ) -> None:
         if not _NAMESPACE.match(namespace):
             raise ValueError(f"namespace {namespace!r} must be letters, digits and _ (starting with a letter)")
@@ -80,9 +81,11 @@ class Neo4jGraphStore:
             "vector": f"{namespace}entity_embedding",
         }
         self.uri = uri
+        # A connection attempt is bounded too (30 s by default): a healthy server answers in milliseconds.
         self._driver: Driver = GraphDatabase.driver(
-            uri, auth=(user, password), max_transaction_retry_time=RETRY_SECONDS
+            uri, auth=(user, password), max_transaction_retry_time=RETRY_SECONDS, connection_timeout=RETRY_SECONDS
         )
+        self.breaker = CircuitBreaker(outage_cool_down_s, probe=self._driver.verify_connectivity)
         try:
             self._driver.verify_connectivity()
         except UNREACHABLE as exc:
@@ -161,8 +164,8 @@ class Neo4jGraphStore:
             raise ValueError(f"embeddings have {dims} dims, the store's vector index holds {self._dims}")
         if dims is not None and self._dims is None:
             self._create_vector_index(dims)
-        rows = self._merged_entity_rows(entities)
-        with self._driver.session(database=self.database) as session:
+        rows = self._merged_entity_rows(entities, mentions)
+        with self.breaker.guard(), self._driver.session(database=self.database) as session:
             session.execute_write(self._write_all, rows, relations, mentions)
 
     def _write_all(
@@ -178,7 +181,7 @@ class Neo4jGraphStore:
             tx.run(
                 f"UNWIND $rows AS row MERGE (e:{e} {{id: row.id}}) "
                 "SET e.name = row.name, e.type = row.type, e.aliases = row.aliases, "
-                "e.alias_text = row.alias_text, e.description = row.description "
+                "e.alias_text = row.alias_text, e.description = row.description, e.sources = row.sources "
                 "WITH e, row WHERE row.embedding IS NOT NULL AND e.embedding IS NULL "
                 "SET e.embedding = row.embedding",
                 rows=batch,
@@ -228,7 +231,7 @@ class Neo4jGraphStore:
             ).consume()
 
     def delete_document(self, doc_id: str) -> None:
-        with self._driver.session(database=self.database) as session:
+        with self.breaker.guard(), self._driver.session(database=self.database) as session:
             session.execute_write(self._delete_document, doc_id)
 
     def _delete_document(self, tx: ManagedTransaction, doc_id: str) -> None:
@@ -253,6 +256,25 @@ class Neo4jGraphStore:
         for record in ends:
             touched.update((record["a"], record["b"]))
         tx.run(f"UNWIND $ids AS id MATCH (e:{e} {{id: id}}) WHERE NOT (e)--() DELETE e", ids=sorted(touched)).consume()
+        # The survivors lose what this document said about them (name, type, aliases, description).
+        updates = []
+        for record in tx.run(
+            f"UNWIND $ids AS id MATCH (e:{e} {{id: id}}) RETURN e.id AS id, e.sources AS sources", ids=sorted(touched)
+        ):
+            sources = _parse_sources(record["sources"])
+            if doc_id not in sources:
+                continue
+            left = {doc: said for doc, said in sources.items() if doc != doc_id}
+            remaining = fold_sources(record["id"], left)
+            if remaining is not None:
+                updates.append(_entity_row(remaining, left))
+        for batch in _batches(updates):
+            tx.run(
+                f"UNWIND $rows AS row MATCH (e:{e} {{id: row.id}}) SET e.name = row.name, e.type = row.type, "
+                "e.aliases = row.aliases, e.alias_text = row.alias_text, e.description = row.description, "
+                "e.sources = row.sources",
+                rows=batch,
+            ).consume()
 
     def close(self) -> None:
         self._driver.close()
@@ -260,9 +282,10 @@ class Neo4jGraphStore:
     # ---- reads --------------------------------------------------------------------------------
 
     def _read(self, cypher: str, **params: Any) -> list[Any]:
-        records, _, _ = self._driver.execute_query(
-            cypher, params, database_=self.database, routing_=RoutingControl.READ
-        )
+        with self.breaker.guard():
+            records, _, _ = self._driver.execute_query(
+                cypher, params, database_=self.database, routing_=RoutingControl.READ
+            )
         return records
 
     def _existing_ids(self, ids: Sequence[str]) -> set[str]:
@@ -279,24 +302,32 @@ class Neo4jGraphStore:
         records = self._read(f"UNWIND $ids AS id MATCH (e:{self.entity_label} {{id: id}}) RETURN e", ids=list(ids))
         return {r["e"]["id"]: _entity(r["e"]) for r in records}
 
-    def _merged_entity_rows(self, entities: Sequence[Entity]) -> list[dict[str, Any]]:
-        stored = self._entities(sorted({e.entity_id for e in entities}))
-        merged: dict[str, Entity] = {}
-        for entity in entities:
-            previous = merged.get(entity.entity_id) or stored.get(entity.entity_id)
-            merged[entity.entity_id] = merge_entity(previous, entity)
-        return [
-            {
-                "id": m.entity_id,
-                "name": m.name,
-                "type": m.type,
-                "aliases": m.aliases,
-                "alias_text": " | ".join(m.aliases),
-                "description": m.description,
-                "embedding": m.embedding,
+    def _merged_entity_rows(self, entities: Sequence[Entity], mentions: Sequence[Mention]) -> list[dict[str, Any]]:
+        ids = sorted({e.entity_id for e in entities})
+        stored: dict[str, EntitySources] = {}
+        for record in self._read(
+            f"UNWIND $ids AS id MATCH (e:{self.entity_label} {{id: id}}) "
+            "RETURN e.id AS id, e.sources AS sources, e {.name, .type, .aliases, .description} AS said",
+            ids=ids,
+        ):
+            said = record["said"]  # a node written before sources were kept: its attributes, without a document
+            stored[record["id"]] = _parse_sources(record["sources"]) or {
+                "": (said["name"], said["type"], list(said["aliases"] or []), said["description"] or "")
             }
-            for m in merged.values()
-        ]
+        docs = entity_docs(mentions)
+        sources: dict[str, EntitySources] = {}
+        embeddings: dict[str, list[float] | None] = {}
+        for entity in entities:
+            known = sources.get(entity.entity_id, stored.get(entity.entity_id, {}))
+            sources[entity.entity_id] = add_source(known, docs.get(entity.entity_id, []), entity)
+            if embeddings.get(entity.entity_id) is None:
+                embeddings[entity.entity_id] = entity.embedding  # the store keeps an embedding it already has
+        rows = []
+        for entity_id, said_by in sources.items():
+            merged = fold_sources(entity_id, said_by)
+            assert merged is not None
+            rows.append({**_entity_row(merged, said_by), "embedding": embeddings[entity_id]})
+        return rows
 
     def get_entity(self, entity_id: str) -> Entity | None:
         return self._entities([entity_id]).get(entity_id)
@@ -452,6 +483,27 @@ def _entity(node: Any) -> Entity:
         description=node.get("description") or "",
         embedding=None if embedding is None else list(embedding),
     )
+
+
+def _entity_row(entity: Entity, sources: EntitySources) -> dict[str, Any]:
+    return {
+        "id": entity.entity_id,
+        "name": entity.name,
+        "type": entity.type,
+        "aliases": entity.aliases,
+        "alias_text": " | ".join(entity.aliases),
+        "description": entity.description,
+        "sources": json.dumps([[doc, *said] for doc, said in sources.items()]),
+    }
+
+
+def _parse_sources(stored: str | None) -> EntitySources:
+    """``e.sources`` (JSON: [doc, name, type, aliases, description] per document); {} when absent."""
+    if not stored:
+        return {}
+    return {
+        doc: (name, type_, list(aliases), description) for doc, name, type_, aliases, description in json.loads(stored)
+    }
 
 
 def _batches(rows: list[dict[str, Any]], size: int = BATCH) -> list[list[dict[str, Any]]]:

@@ -38,7 +38,7 @@ import numpy as np
 from pagehop.graph import walks
 from pagehop.graph.base import Entity, GraphPath, Mention, Relation, Subgraph
 from pagehop.graph.ranking import personalized_pagerank
-from pagehop.graph.resolution import merge_entity, normalise_name
+from pagehop.graph.resolution import EntitySources, add_source, entity_docs, fold_sources, normalise_name
 from pagehop.graph.validation import validate_write
 
 FORMAT_VERSION = 1
@@ -69,6 +69,7 @@ class NetworkxGraphStore:
         self._lock = threading.RLock()
         self.ppr_hops = ppr_hops
         self.ppr_max_entities = ppr_max_entities
+        self._swept = False  # temp snapshots of a crashed writer are removed before this one first writes
         self._reload()
 
     def _reset(self) -> None:
@@ -118,8 +119,9 @@ class NetworkxGraphStore:
     def _apply_upsert(
         self, entities: Sequence[Entity], relations: Sequence[Relation], mentions: Sequence[Mention]
     ) -> None:
+        docs = entity_docs(mentions)
         for entity in entities:
-            self._upsert_entity(entity)
+            self._upsert_entity(entity, docs.get(entity.entity_id, []))
         for relation in relations:
             self._upsert_relation(relation)
         for mention in mentions:
@@ -153,6 +155,11 @@ class NetworkxGraphStore:
         for entity_id in touched:
             if entity_id not in self._mentions and self._graph.degree(entity_id) == 0:
                 self._remove_entity(entity_id)
+            elif doc_id in (sources := self._graph.nodes[entity_id].get("sources", {})):
+                left = {doc: said for doc, said in sources.items() if doc != doc_id}
+                remaining = fold_sources(entity_id, left)
+                if remaining is not None:  # else only writes without a document describe it: keep them
+                    self._set_entity(remaining, left)
 
     @_locked
     def close(self) -> None:
@@ -262,19 +269,34 @@ class NetworkxGraphStore:
         fetch = walks.local_fetcher(self._graph)
         return walks.bounded_neighbourhood(fetch, seed_ids, self._graph.__contains__, hops, limit)
 
-    def _upsert_entity(self, entity: Entity) -> None:
-        merged = merge_entity(self._entity(entity.entity_id), entity)
+    def _upsert_entity(self, entity: Entity, doc_ids: Sequence[str]) -> None:
+        stored = self._entity(entity.entity_id, with_embedding=False)
+        if stored is None:
+            sources: EntitySources = {}
+        else:  # a graph written before sources were kept: what it holds counts as written without a document
+            sources = self._graph.nodes[entity.entity_id].get("sources") or {
+                "": (stored.name, stored.type, stored.aliases, stored.description)
+            }
+        sources = add_source(sources, doc_ids, entity)
+        merged = fold_sources(entity.entity_id, sources)
+        assert merged is not None
+        self._set_entity(merged, sources)
+        if entity.embedding is not None and entity.entity_id not in self._embeddings:
+            self._embeddings[entity.entity_id] = np.asarray(entity.embedding, dtype=np.float32)
+            self._unmatrixed.append(entity.entity_id)
+
+    def _set_entity(self, entity: Entity, sources: EntitySources) -> None:
+        """Store ``entity``'s attributes (and what each document said) and index exactly its names."""
+        self._unindex_names(entity.entity_id)
         self._graph.add_node(
-            merged.entity_id,
-            name=merged.name,
-            type=merged.type,
-            aliases=merged.aliases,
-            description=merged.description,
+            entity.entity_id,
+            name=entity.name,
+            type=entity.type,
+            aliases=entity.aliases,
+            description=entity.description,
+            sources=sources,
         )
-        self._index_names(merged.entity_id, [merged.name, *merged.aliases])
-        if merged.embedding is not None and merged.entity_id not in self._embeddings:
-            self._embeddings[merged.entity_id] = np.asarray(merged.embedding, dtype=np.float32)
-            self._unmatrixed.append(merged.entity_id)
+        self._index_names(entity.entity_id, [entity.name, *entity.aliases])
 
     def _upsert_relation(self, relation: Relation) -> None:
         source, target, key = relation.source_id, relation.target_id, relation.type
@@ -292,12 +314,15 @@ class NetworkxGraphStore:
                 for token in key.split():
                     self._tokens[token].add(entity_id)
 
-    def _remove_entity(self, entity_id: str) -> None:
+    def _unindex_names(self, entity_id: str) -> None:
         for key in self._keys.pop(entity_id, set()):
             for token in key.split():
                 self._tokens[token].discard(entity_id)
                 if not self._tokens[token]:
                     del self._tokens[token]
+
+    def _remove_entity(self, entity_id: str) -> None:
+        self._unindex_names(entity_id)
         self._graph.remove_node(entity_id)
         if self._embeddings.pop(entity_id, None) is not None:
             self._matrix = None
@@ -328,6 +353,10 @@ class NetworkxGraphStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._journal_path.open("a+b") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes
+            if not self._swept:  # snapshots are written under this lock: a temp file here is a dead writer's
+                for stale in self.path.parent.glob(f"{self.path.name}*.tmp"):
+                    stale.unlink(missing_ok=True)
+                self._swept = True
             end = os.fstat(handle.fileno()).st_size
             if end > self._journal_bytes:  # another process appended since we looked: apply it first
                 handle.seek(self._journal_bytes)

@@ -21,7 +21,7 @@ from typing import Protocol, cast
 
 import numpy as np
 
-from pagehop.graph.base import Entity, GraphStore
+from pagehop.graph.base import Entity, GraphStore, Mention
 
 _LEADING_ARTICLE = re.compile(r"^(the|a|an)\s+")
 _NOT_WORD = re.compile(r"[^\w\s]")
@@ -178,6 +178,42 @@ def merge_entity(existing: Entity | None, incoming: Entity) -> Entity:
     if merged.embedding is None and incoming.embedding is not None:
         merged = merged.model_copy(update={"embedding": incoming.embedding})
     return merged
+
+
+# What each document said about an entity, in the order the documents were written: doc id ->
+# (name, type, aliases, description). The stored entity is these folded with merge_entity, so
+# deleting a document takes back its name, type, aliases and description too, and the entity is
+# what a clean ingest of the remaining documents would store. "" collects writes without a document.
+EntitySources = dict[str, tuple[str, str, list[str], str]]
+
+
+def entity_docs(mentions: Sequence[Mention]) -> dict[str, list[str]]:
+    """Entity id -> the documents a write's mentions place it in (first seen first)."""
+    docs: dict[str, dict[str, None]] = {}
+    for mention in mentions:
+        docs.setdefault(mention.entity_id, {})[mention.doc_id] = None
+    return {entity_id: list(found) for entity_id, found in docs.items()}
+
+
+def add_source(sources: EntitySources, doc_ids: Sequence[str], incoming: Entity) -> EntitySources:
+    """``sources`` with ``incoming`` merged into what each of ``doc_ids`` (or "" when none) said."""
+    updated = dict(sources)
+    for doc_id in doc_ids or [""]:
+        said = updated.get(doc_id)
+        previous = None if said is None else Entity(entity_id=incoming.entity_id, name=said[0], type=said[1],
+                                                    aliases=said[2], description=said[3])  # fmt: skip
+        merged = merge_entity(previous, incoming.model_copy(update={"embedding": None}))
+        updated[doc_id] = (merged.name, merged.type, merged.aliases, merged.description)
+    return updated
+
+
+def fold_sources(entity_id: str, sources: EntitySources) -> Entity | None:
+    """The entity the documents in ``sources`` describe together (None when none is left); no embedding."""
+    folded: Entity | None = None
+    for name, type_, aliases, description in sources.values():
+        said = Entity(entity_id=entity_id, name=name, type=type_, aliases=aliases, description=description)
+        folded = merge_entity(folded, said)
+    return folded
 
 
 def _unique_normalised(names: list[str]) -> list[str]:

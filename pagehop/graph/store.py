@@ -22,4 +22,11 @@ def make_graph_store(settings: Settings, workspace_dir: Path) -> GraphStore:
     if not neo.uri:  # Settings already refuses this; kept for stores built from hand-made settings
         raise ValueError("graph_store is 'neo4j' but neo4j.uri is empty")
     password = neo.password.get_secret_value() if neo.password else ""
-    return Neo4jGraphStore(neo.uri, neo.user, password, database=neo.database)
+    return Neo4jGraphStore(
+        neo.uri,
+        neo.user,
+        password,
+        database=neo.database,
+        namespace=neo.namespace,
+        outage_cool_down_s=settings.graph.outage_cool_down_s,
+    )

@@ -35,6 +35,7 @@ class RawPage:
     text: str  # the embedded text layer ("" if none)
     image_area: float  # share of the page covered by embedded pictures, 0..1 (1 for scans/photos)
     char_boxes: CharBoxes | None = None  # where each character of ``text`` is drawn (see pagehop.ingest.layout)
+    blank: bool = False  # a PDF page with nothing on it: not rendered, no image, no OCR
 
 
 class PageSource(Protocol):
@@ -80,9 +81,11 @@ class PdfSource:
     def _page(self, index: int) -> RawPage:
         page = self._pdf[index]
         try:
+            if _is_empty(page):  # white: nothing to render, read, OCR or show (a 3,000-page blank PDF is cheap)
+                return RawPage(index + 1, None, "", 0.0, blank=True)
             width_pt, height_pt = page.get_size()
             scale = self._scale(width_pt, height_pt, index + 1)
-            image = _render(page, scale, width_pt, height_pt)
+            image = page.render(scale=scale).to_pil().convert("RGB")
             layer = pdf_page_text(page)
             return RawPage(index + 1, image, layer.text, _image_area(page, width_pt * height_pt), layer.char_boxes)
         finally:
@@ -131,14 +134,11 @@ def _open_pdf(path: Path) -> pdfium.PdfDocument:
         raise IngestError(f"{path}: {problem}") from None
 
 
-def _render(page: pdfium.PdfPage, scale: float, width_pt: float, height_pt: float) -> Image.Image:
-    """The page as RGB pixels; a page with nothing on it (no objects, no annotations) is white
-    without asking pdfium, which makes long runs of empty pages cheap."""
+def _is_empty(page: pdfium.PdfPage) -> bool:
+    """No page objects and no annotations: pdfium would draw a white page."""
     import pypdfium2.raw as pdfium_c
 
-    if pdfium_c.FPDFPage_CountObjects(page.raw) == 0 and pdfium_c.FPDFPage_GetAnnotCount(page.raw) == 0:
-        return Image.new("RGB", (max(1, round(width_pt * scale)), max(1, round(height_pt * scale))), "white")
-    return page.render(scale=scale).to_pil().convert("RGB")
+    return bool(pdfium_c.FPDFPage_CountObjects(page.raw) == 0 and pdfium_c.FPDFPage_GetAnnotCount(page.raw) == 0)
 
 
 def _image_area(page: object, page_area: float) -> float:

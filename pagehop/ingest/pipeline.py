@@ -376,8 +376,10 @@ class _PageBuilder:
         self.folder.mkdir(parents=True, exist_ok=True)
 
     def add(self, raw: RawPage) -> None:
-        if raw.image is None:
-            self.pages.append(Page(doc_id=self.doc_id, page=raw.number, text=raw.text, text_source="text"))
+        if raw.image is None:  # a text file's page, or a PDF page with nothing on it
+            source = "none" if raw.blank else "text"
+            self.pages.append(Page(doc_id=self.doc_id, page=raw.number, text=raw.text, text_source=source))
+            self.blank_pages += raw.blank
             return
         image_file = self.folder / f"{raw.number}.png"
         thumb_file = self.folder / f"{raw.number}.thumb.jpg"

@@ -168,6 +168,8 @@ class HybridTextIndex:
             records = json.dumps([c.model_dump(exclude={"boxes"}) for c in self._chunks]).encode()  # boxes: catalog
             embeddings = self._embeddings if self._embeddings is not None else np.zeros((0, 0), np.float32)
             tmp = self.folder / f".{INDEX_FILE}.{os.getpid()}.tmp"
+            for stale in self.folder.glob(f".{INDEX_FILE}.*.tmp"):  # a writer killed mid-save (one writer at a time)
+                stale.unlink(missing_ok=True)
             with tmp.open("wb") as fh:
                 np.savez(
                     fh,

@@ -44,6 +44,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = REPO_ROOT / "scripts" / "neo4j-local"
 JARS = REPO_ROOT / ".cache" / "neo4j" / "lib"  # where `scripts/neo4j-local fetch` puts them (CI fetches once)
 QUESTION = "Where was Marta Quell born?"
+COOL_DOWN_S = 2.0  # graph.outage_cool_down_s here: short, so the server's return is noticed at once
 FIRST = "# Marta Quell\n\nMarta Quell is a painter who was born in Lisbon. Marta Quell painted The Blue Harbour.\n"
 LATER = "# Tomas Brenner\n\nTomas Brenner is a sculptor who lives in Porto. Tomas Brenner carved The Stone Gate.\n"
 
@@ -75,6 +76,7 @@ class PrivateNeo4j:
                 database=conn["PAGEHOP_NEO4J__DATABASE"],
             ),
             models=Settings().models.model_copy(update={"page_encoder": str(tiny_colmodernvbert_path())}),
+            graph={"outage_cool_down_s": COOL_DOWN_S},
         )
 
 
@@ -142,6 +144,16 @@ def test_questions_and_ingest_survive_a_neo4j_outage(private_neo4j: PrivateNeo4j
         assert f"Note: {GRAPH_UNAVAILABLE}" in format_answer(answer)  # the CLI's text
         assert f"Note: {GRAPH_UNAVAILABLE}" in render_content(answer)  # /v1's content
         assert f"Note: {GRAPH_UNAVAILABLE}" in answer_html(workspace, answer)  # the chat UI's message
+        # The circuit breaker: one call waited on the dead server; every later one was skipped or probed once.
+        breaker = store.breaker
+        assert breaker.is_open and breaker.trips == 1 and breaker.skipped > 0
+        probes = breaker.probes
+        second = engine.ask(QUESTION)
+        assert any(note.startswith(GRAPH_UNAVAILABLE) for note in second.notes), second.notes
+        assert "CircuitOpen" in " ".join(second.notes)
+        assert breaker.trips == 1  # no call of the second question reached the driver's retry loop
+        assert breaker.probes <= probes + 1  # at most one short probe per question
+        print(f"second question during the outage: {second.usage.seconds:.1f} s of stages")
         # Text2Cypher's door: a stopped server is "unavailable", which the refine stage drops quietly.
         with pytest.raises(GraphUnavailable) as raised:
             cypher.schema()
@@ -180,6 +192,7 @@ def test_questions_and_ingest_survive_a_neo4j_outage(private_neo4j: PrivateNeo4j
         assert [path for path, _ in again.failed] == [str(later.resolve())]
 
         assert private_neo4j.run("resume") == conn  # same data, port and password
+        time.sleep(COOL_DOWN_S)  # past the cool-down: the next call probes, finds the server and goes through
         assert _chunks_in_graph(workspace, later_id) == 0
         assert _chunks_in_graph(workspace, first_id) > 0
 
@@ -191,3 +204,4 @@ def test_questions_and_ingest_survive_a_neo4j_outage(private_neo4j: PrivateNeo4j
         assert set(workspace.ready_doc_ids()) == {first_id, later_id}
         assert workspace.recover() == []  # no leftover row of the failed attempt
         assert engine.ask(QUESTION).notes == []
+        assert not breaker.is_open

@@ -178,6 +178,25 @@ def test_delete_document_keeps_what_others_support(curie: GraphStore) -> None:
     assert curie.stats() == {"entities": 0, "relations": 0, "mentions": 0}
 
 
+def test_delete_document_takes_back_what_it_said_about_a_shared_entity(store: GraphStore) -> None:
+    """The entity left is what a clean write of the remaining documents stores: name, type, aliases, description."""
+    said_first = Entity(entity_id=MARIE, name="Marie Curie", type="TITLE", aliases=["Madame Curie"], description="a")
+    said_later = Entity(entity_id=MARIE, name="marie curie", type="PERSON", aliases=["Maria Skłodowska"])
+    mention = {doc: Mention(entity_id=MARIE, doc_id=doc, chunk_id=f"{doc}:0", page=1) for doc in ("d1", "d2")}
+    store.upsert([said_first], [], [mention["d1"]])
+    store.upsert([said_later], [], [mention["d2"]])
+    both = store.get_entity(MARIE)
+    assert both is not None and (both.type, both.aliases) == ("TITLE", ["Madame Curie", "Maria Skłodowska"])
+
+    store.delete_document("d1")
+
+    left = store.get_entity(MARIE)
+    assert left is not None
+    assert (left.name, left.type, left.aliases, left.description) == ("marie curie", "PERSON", ["Maria Skłodowska"], "")
+    assert [e.entity_id for e in store.find_entities("Madame")] == []  # its alias is no longer found
+    assert [e.entity_id for e in store.find_entities("Skłodowska")] == [MARIE]
+
+
 def test_chunk_mention_counts(curie: GraphStore) -> None:
     assert curie.chunk_mention_counts([MARIE, LONELY, "e_missing"]) == {MARIE: 3, LONELY: 1}
 
@@ -221,6 +240,16 @@ def test_networkx_store_persists_through_its_journal(tmp_path) -> None:
     reopened.delete_document("doc2")
     after_delete = reopened.stats()
     assert NetworkxGraphStore(path).stats() == after_delete
+
+
+def test_networkx_store_removes_a_snapshot_left_half_written_by_a_killed_writer(tmp_path) -> None:
+    path = tmp_path / "graph.pkl"
+    stale = tmp_path / "graph.pklx1y2z3.tmp"  # what mkstemp named the snapshot of a writer killed mid-save
+    stale.write_bytes(b"half a pickle")
+    store = NetworkxGraphStore(path)
+    assert stale.exists()  # a reader never deletes: a live writer may own it
+    store.upsert(ENTITIES, RELATIONS, MENTIONS)
+    assert not stale.exists()
 
 
 def test_networkx_store_drops_a_record_torn_by_a_crash(tmp_path) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pagehop
 from pagehop.config import Settings
 from pagehop.ingest import ingest
+from pagehop.ingest.files import content_doc_id
 from pagehop.testing.pdf import write_pdf
 from pagehop.workspace import Workspace
 
@@ -135,3 +136,36 @@ def test_recovery_leaves_another_live_writers_document_alone(tmp_path: Path) -> 
     assert workspace.recover() == ["inprogress000001"]
     assert workspace.status_of("inprogress000001") is None
     workspace.close()
+
+
+def test_delete_in_a_fresh_process_removes_the_documents_rows_from_the_saved_text_index(tmp_path: Path) -> None:
+    """`pagehop ingest --delete` never loads the text index; the deleted text must still leave the file."""
+    from pagehop.retrieval.text_index import HybridTextIndex
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "keep.txt").write_text("Okapis live in the Ituri forest.")
+    (docs / "drop.txt").write_text("Narwhals swim in the Arctic.")
+    settings = Settings(workspace=tmp_path / "ws")
+    with Workspace.open(settings) as workspace:
+        ingest(workspace, [docs], progress=False)
+        drop_id = workspace.find_document(docs / "drop.txt").doc_id  # type: ignore[union-attr]
+
+    with Workspace.open(settings) as fresh:  # as the CLI opens it: the text index is not loaded
+        assert fresh.delete_document(drop_id)
+
+    saved = HybridTextIndex(tmp_path / "ws" / "text_index")
+    assert saved.doc_ids() == {content_doc_id(docs / "keep.txt")}
+    assert all("Narwhals" not in hit.text for hit in saved.search_bm25("Narwhals Arctic", k=5))
+
+
+def test_a_text_index_temp_file_left_by_a_killed_save_is_removed_by_the_next_save(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("Pangolins eat ants.")
+    stale = tmp_path / "ws" / "text_index" / ".index.npz.4242.tmp"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"half an index")
+    with Workspace.open(Settings(workspace=tmp_path / "ws")) as workspace:
+        ingest(workspace, [docs], progress=False)
+    assert sorted(p.name for p in stale.parent.iterdir()) == ["index.npz"]

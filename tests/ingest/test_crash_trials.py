@@ -1,0 +1,34 @@
+"""Kill trials through the real command line: SIGKILLs at random (seeded) moments, then equal to a clean ingest.
+
+A few trials per graph store; ``benchmarks/crash_trials.py`` runs the same code with 20 per store.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pagehop.testing.crash_trials import StoreConfig, format_table, run_store_trials
+from pagehop.testing.tiny_models import tiny_colmodernvbert_path
+
+TRIALS = 3
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("graph_store", ["networkx", pytest.param("neo4j", marks=pytest.mark.neo4j)])
+def test_killed_ingests_end_equal_to_a_clean_ingest(
+    graph_store: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    neo4j = request.getfixturevalue("neo4j_conn") if graph_store == "neo4j" else None
+    result = run_store_trials(
+        tmp_path,
+        StoreConfig(graph_store, neo4j),
+        tiny_colmodernvbert_path(),
+        trials=TRIALS,
+        seed=7,
+        check_delete=graph_store == "networkx",  # the delete check costs two more runs; one store is enough here
+    )
+    print(format_table([result]))
+    assert result.trials == TRIALS and result.episodes >= 1
+    assert result.mismatches == 0, result.differences
