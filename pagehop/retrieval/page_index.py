@@ -686,6 +686,8 @@ class LocalPageIndex:
         cached = self._cells.get(segment.name)
         if cached is not None and cached.pages == segment.num_pages:
             return cached
+        if cached is not None and cached.pages > segment.num_pages:
+            cached = None  # only a rolled-back append shrinks a segment: assign it afresh
         _, _, summaries = self._arrays(segment)
         done = cached.pages if cached is not None else 0
         new = _nearest_centroid(summaries[done:].reshape(-1, self.dim), self._codebook.centroids)
@@ -706,24 +708,26 @@ class LocalPageIndex:
         count = len(summaries) * self.summary_vectors
         centroids = min(_MAX_CENTROIDS, max(1, count // _SUMMARIES_PER_CENTROID))
         stride = max(1, len(summaries) * self.summary_vectors // (_TRAIN_PER_CENTROID * centroids))
-        sample = np.concatenate(summaries).astype(np.float32)[::stride]
-        trained = train_codebook(sample, centroids)
+        sample = np.concatenate(summaries)[::stride].astype(np.float32)
+        stored = train_codebook(sample, centroids).astype(np.float16)
         name = f"codebook-{self._next_segment:06d}"
         path = self.folder / f"{name}.f16"
         previous, previous_next = self._codebook, self._next_segment
         self._next_segment += 1
-        self._codebook = _Codebook(name, trained, pages)
+        self._codebook = _Codebook(name, stored.astype(np.float32), pages)  # as a reader loads it
         try:
             with open(path, "wb") as handle:
-                handle.write(trained.astype(np.float16).tobytes())
+                handle.write(stored.tobytes())
                 handle.flush()
                 os.fsync(handle.fileno())
             self._write_manifest()
-        except BaseException:
+        except OSError as exc:
+            # The pages are committed already; the first stage keeps the old codebook (or
+            # scores every page) and the next write tries again.
             self._codebook, self._next_segment = previous, previous_next
             path.unlink(missing_ok=True)
-            raise
-        self._codebook.centroids = trained.astype(np.float16).astype(np.float32)  # as a reader loads it
+            log.warning("could not store the page index's codebook (%s); will retry on the next write", exc)
+            return
         self._cells = {}
         self._sweep_unreferenced_files()
 

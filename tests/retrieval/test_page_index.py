@@ -438,3 +438,26 @@ def test_train_codebook_gives_deterministic_unit_centroids() -> None:
     assert (centroids @ groups.T).max(axis=0).min() > 0.99  # one centroid per group
     np.testing.assert_array_equal(train_codebook(sample, 4), centroids)
     assert train_codebook(sample[:3], 10).shape == (3, DIM)  # never more centroids than rows
+
+
+def test_a_failed_codebook_commit_keeps_the_pages_and_retries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    corpus = _clustered(np.random.default_rng(36), 60)
+    real_write = LocalPageIndex._write_manifest
+    calls = []
+
+    def write_then_fail_the_codebook(self: LocalPageIndex) -> None:
+        calls.append(self._codebook is not None)
+        if self._codebook is not None:
+            raise OSError("disk full")
+        real_write(self)
+
+    monkeypatch.setattr(LocalPageIndex, "_write_manifest", write_then_fail_the_codebook)
+    index = _filled(tmp_path, corpus, codebook_min_pages=50)
+    assert calls == [False, True]  # the pages' commit, then the codebook's, which failed
+    assert len(index) == 60 and index._codebook is None and _codebook_files(tmp_path) == []
+    monkeypatch.setattr(LocalPageIndex, "_write_manifest", real_write)
+    query = _queries(np.random.default_rng(37), corpus, 1)[0]
+    _assert_same_hits(index.search(query, k=5, candidates=60), _brute_force(corpus, query)[:5])
+    index.add("late", 1, corpus[("d0", 1)])  # the next write trains it
+    assert index._codebook is not None and len(_codebook_files(tmp_path)) == 1
+    assert "codebook" in json.loads((tmp_path / "manifest.json").read_text())
