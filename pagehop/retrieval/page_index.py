@@ -7,6 +7,7 @@ Layout of the index folder::
     seg-000001.end       int64 (pages,), each page's end offset into .vec
     seg-000001.sum       float16 (pages * summary_vectors, dim), the first-stage summaries
     seg-000001.keys      one JSON line [doc_id, page] per page
+    codebook-000002.f16  float16 (centroids, dim), the first stage's shared codebook (large indexes)
 
 Writes are append-only. ``add`` appends to the last segment's files, fsyncs them, then
 replaces the manifest atomically (temp file + ``os.replace``) with the new committed
@@ -31,9 +32,14 @@ path the index has:
   many pages lie within float16 rounding (~1e-3) of the k-th score;
 - without one, once the index holds more than ``4 * fast_candidates`` pages: the first
   stage ranks pages by MaxSim against a few summary vectors per page (centroids of a tiny
-  per-page spherical k-means, computed once at ``add``, kept in memory as float32), then
+  per-page spherical k-means, computed once at ``add``, kept in memory as float16), then
   the best ``fast_candidates`` are re-ranked exactly. ``candidates=n`` asks for that
-  explicitly.
+  explicitly. Once the index holds ``codebook_min_pages`` pages, a write trains a shared
+  codebook over all pages' summaries (spherical k-means, ~``_SUMMARIES_PER_CENTROID``
+  summaries per centroid) and the first stage scores only the pages with a summary in the
+  codebook cell nearest to some query token (an inverted list per centroid, derived in
+  memory from the summaries: the codebook file is the only new thing on disk). The
+  codebook is retrained when the index has doubled since.
 """
 
 from __future__ import annotations
@@ -61,19 +67,45 @@ log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
 _SEGMENT_FILE = re.compile(r"^seg-\d{6}\.(vec|end|sum|keys)$")
+_CODEBOOK_FILE = re.compile(r"^codebook-\d{6}\.f16$")
 _EXTENSIONS = ("vec", "end", "sum", "keys")
 # Vectors scored per block in exact search: 64k x 128 float32 is 32 MiB of working memory.
 _BLOCK_VECTORS = 65_536
 # Pages re-scored exactly after the device's float16 pass: enough to absorb its rounding.
 _DEVICE_SHORTLIST = 64
-# First-stage pages kept by the page-mean pass for the summary pass, per final candidate.
-_COARSE_PER_CANDIDATE = 16
+# Page summaries per codebook centroid: sets the inverted lists' length, hence how many
+# pages the first stage scores (measured in docs/benchmarks.md, "Page search at 100k pages").
+_SUMMARIES_PER_CENTROID = 400
+_MAX_CENTROIDS = 4096
+# Summaries the codebook's k-means trains on, per centroid (a strided sample of all of them).
+_TRAIN_PER_CENTROID = 32
+# The codebook is retrained once the index has grown this many times since it was trained.
+_RETRAIN_GROWTH = 2
 
 PageKey = tuple[str, int]
 
 
 class PageIndexError(RuntimeError):
     """The index folder is unreadable or inconsistent."""
+
+
+@dataclass
+class _Codebook:
+    """The shared first-stage codebook: unit centroids of page summaries, float32 in memory."""
+
+    name: str
+    centroids: np.ndarray  # (centroids, dim)
+    trained_on: int  # live pages when it was trained
+
+
+@dataclass
+class _SegmentCells:
+    """A segment's summaries grouped by nearest codebook centroid (an inverted list per centroid)."""
+
+    pages: int  # the segment's first ``pages`` pages are assigned
+    cells: np.ndarray  # (pages * summary_vectors,) nearest centroid of each summary
+    order: np.ndarray  # summary rows sorted by cell
+    bounds: np.ndarray  # (centroids + 1,) cell c's rows are order[bounds[c]:bounds[c + 1]]
 
 
 @dataclass
@@ -86,7 +118,7 @@ class _Segment:
     keys_bytes: int = 0
     dead: set[int] = field(default_factory=set)
     # Loaded lazily and dropped whenever the committed sizes change.
-    _arrays: tuple[_VectorFile, np.ndarray, np.ndarray, np.ndarray] | None = None
+    _arrays: tuple[_VectorFile, np.ndarray, np.ndarray] | None = None
     _keys: list[PageKey] | None = None
 
     def to_manifest(self) -> dict[str, Any]:
@@ -111,7 +143,8 @@ class LocalPageIndex:
         compact_threshold: float = 0.25,
         max_segment_vectors: int = 4_000_000,
         device: str | None = None,
-        fast_candidates: int = 512,
+        fast_candidates: int = 256,
+        codebook_min_pages: int = 2048,
     ) -> None:
         """Open the index in ``folder`` or create an empty one.
 
@@ -119,6 +152,7 @@ class LocalPageIndex:
         a different ``dim`` is an error. Segments roll over after ``max_segment_vectors``.
         ``device`` (a torch device such as ``"cuda"``) keeps the vectors resident there for
         ``search(..., exact=False)``; ``fast_candidates`` is the CPU fast path's re-rank depth.
+        A write trains the first stage's codebook once the index holds ``codebook_min_pages``.
         """
         if not 0 < compact_threshold <= 1:
             raise ValueError("compact_threshold must be in (0, 1]")
@@ -126,7 +160,10 @@ class LocalPageIndex:
             raise ValueError("summary_vectors must be at least 1")
         if fast_candidates < 1:
             raise ValueError("fast_candidates must be at least 1")
+        if codebook_min_pages < 1:
+            raise ValueError("codebook_min_pages must be at least 1")
         self.fast_candidates = fast_candidates
+        self.codebook_min_pages = codebook_min_pages
         self._resident: ResidentMaxSim | None = None
         if device is not None:
             from pagehop.retrieval.resident import ResidentMaxSim
@@ -141,6 +178,9 @@ class LocalPageIndex:
         self.summary_vectors = summary_vectors
         self._segments: list[_Segment] = []
         self._next_segment = 1
+        self._codebook: _Codebook | None = None
+        # Derived from the summaries and the codebook; kept across manifest reloads (segments never change).
+        self._cells: dict[str, _SegmentCells] = {}
         self._locations: dict[PageKey, tuple[int, int]] = {}
         self._signature: tuple[int, int] | None = None
         self._swept = False
@@ -190,6 +230,7 @@ class LocalPageIndex:
                 end = self._batch_end_for(segment, batch, start)
                 self._append(segment, batch[start:end])
                 start = end
+            self._train_codebook_if_due()
 
     def delete_document(self, doc_id: str) -> None:
         """Tombstone every page of ``doc_id``; compacts when enough of the index is dead."""
@@ -263,7 +304,7 @@ class LocalPageIndex:
             if (doc_id, page) not in self._locations:
                 raise KeyError(f"page {page} of {doc_id!r} is not in the index")
             seg_index, local = self._locations[(doc_id, page)]
-            vectors, ends, _, _ = self._arrays(self._segments[seg_index])
+            vectors, ends, _ = self._arrays(self._segments[seg_index])
             start = int(ends[local - 1]) if local else 0
             return np.array(vectors[start : ends[local]])
 
@@ -280,7 +321,7 @@ class LocalPageIndex:
         with self._lock:
             live_vectors = 0
             for seg_index, local in self._locations.values():
-                _, ends, _, _ = self._arrays(self._segments[seg_index])
+                _, ends, _ = self._arrays(self._segments[seg_index])
                 live_vectors += int(ends[local]) - (int(ends[local - 1]) if local else 0)
             return {
                 "pages": float(len(self)),
@@ -301,7 +342,7 @@ class LocalPageIndex:
                 for chunk in _chunks(live, 4096):
                     rows = []
                     for (doc_id, page), (seg_index, local) in chunk:
-                        vectors, ends, _, _ = self._arrays(old_segments[seg_index])
+                        vectors, ends, _ = self._arrays(old_segments[seg_index])
                         start = int(ends[local - 1]) if local else 0
                         rows.append((doc_id, page, np.asarray(vectors[start : ends[local]])))
                     start_row = 0
@@ -320,6 +361,7 @@ class LocalPageIndex:
                 segment._arrays = None
             self._sweep_unreferenced_files()
             self._rebuild_locations()
+            self._train_codebook_if_due()
 
     # -- validation ---------------------------------------------------------------
 
@@ -334,7 +376,7 @@ class LocalPageIndex:
         if not np.issubdtype(array.dtype, np.floating):
             raise ValueError(f"page vectors must be floating point, got {array.dtype}")
         with np.errstate(over="ignore"):  # overflow becomes inf, rejected just below
-            array = array.astype(np.float16)
+            array = array.astype(np.float16, copy=False)
         if not np.isfinite(array).all():
             raise ValueError("page vectors contain NaN or infinity (or overflow float16)")
         return array
@@ -445,6 +487,12 @@ class LocalPageIndex:
             "next_segment": self._next_segment,
             "segments": [s.to_manifest() for s in self._segments if s.num_pages > 0],
         }
+        if self._codebook is not None:
+            manifest["codebook"] = {
+                "name": self._codebook.name,
+                "centroids": len(self._codebook.centroids),
+                "trained_on": self._codebook.trained_on,
+            }
         target = self.folder / MANIFEST_NAME
         temp = target.with_name(f".{MANIFEST_NAME}.{os.getpid()}.tmp")
         with open(temp, "w", encoding="utf-8") as handle:
@@ -473,6 +521,7 @@ class LocalPageIndex:
             self._load_manifest(manifest_path, self.dim)
         else:
             self._segments, self._next_segment = [], 1
+            self._load_codebook(None)
         self._rebuild_locations()
 
     def _prepare_to_write(self) -> None:
@@ -503,6 +552,10 @@ class LocalPageIndex:
                 )
                 for entry in manifest["segments"]
             ]
+            codebook = manifest.get("codebook")
+            codebook_entry = None
+            if codebook is not None:
+                codebook_entry = (str(codebook["name"]), int(codebook["centroids"]), int(codebook["trained_on"]))
         except (KeyError, TypeError, ValueError) as exc:
             raise PageIndexError(f"{path} is not a valid page-index manifest: {exc}") from exc
         if self.dim != dim:
@@ -513,6 +566,21 @@ class LocalPageIndex:
                 size = path_.stat().st_size if path_.is_file() else -1
                 if size < committed[ext]:
                     raise PageIndexError(f"{path_} is shorter than the manifest says: the index is damaged")
+        self._load_codebook(codebook_entry)
+
+    def _load_codebook(self, entry: tuple[str, int, int] | None) -> None:
+        if entry is None:
+            self._codebook, self._cells = None, {}
+            return
+        name, count, trained_on = entry
+        if self._codebook is not None and self._codebook.name == name:
+            return  # unchanged: keep the inverted lists built so far
+        path = self.folder / f"{name}.f16"
+        centroids = np.fromfile(path, np.float16) if path.is_file() else np.empty(0, np.float16)
+        if centroids.size != count * self.dim:
+            raise PageIndexError(f"{path} is missing or shorter than the manifest says: the index is damaged")
+        self._codebook = _Codebook(name, centroids.reshape(count, self.dim).astype(np.float32), trained_on)
+        self._cells = {}
 
     def _segment_paths(self, segment: _Segment) -> dict[str, Path]:
         return {ext: self.folder / f"{segment.name}.{ext}" for ext in _EXTENSIONS}
@@ -520,19 +588,21 @@ class LocalPageIndex:
     def _sweep_unreferenced_files(self) -> None:
         """Delete segment files no manifest entry names (left by a crash or a compaction)."""
         referenced = {f"{s.name}.{ext}" for s in self._segments if s.num_pages > 0 for ext in _EXTENSIONS}
+        if self._codebook is not None:
+            referenced.add(f"{self._codebook.name}.f16")
         for path in self.folder.iterdir():
-            orphan_segment = bool(_SEGMENT_FILE.match(path.name)) and path.name not in referenced
+            ours = _SEGMENT_FILE.match(path.name) or _CODEBOOK_FILE.match(path.name)
+            orphan_segment = bool(ours) and path.name not in referenced
             stale_manifest = path.name.startswith(f".{MANIFEST_NAME}.") and path.name.endswith(".tmp")
             if orphan_segment or stale_manifest:
                 path.unlink(missing_ok=True)
         self._segments = [s for s in self._segments if s.num_pages > 0]
 
-    def _arrays(self, segment: _Segment) -> tuple[_VectorFile, np.ndarray, np.ndarray, np.ndarray]:
-        """(vectors, page end offsets, summaries, summary means) up to the committed sizes.
+    def _arrays(self, segment: _Segment) -> tuple[_VectorFile, np.ndarray, np.ndarray]:
+        """(vectors, page end offsets, summaries) up to the committed sizes.
 
-        Vectors are read on demand. Ends, the float16 (pages, summary_vectors, dim)
-        summaries (2 KiB per page at 8 x 128-d) and their float32 per-page means (512 B)
-        stay in memory.
+        Vectors are read on demand. Ends and the float16 (pages, summary_vectors, dim)
+        summaries (2 KiB per page at 8 x 128-d) stay in memory.
         """
         if segment._arrays is None:
             paths = self._segment_paths(segment)
@@ -541,8 +611,7 @@ class LocalPageIndex:
             summaries = np.fromfile(
                 paths["sum"], np.float16, count=segment.num_pages * self.summary_vectors * self.dim
             ).reshape(segment.num_pages, self.summary_vectors, self.dim)
-            means = summaries.astype(np.float32).mean(axis=1)
-            segment._arrays = (vectors, ends, summaries, means)
+            segment._arrays = (vectors, ends, summaries)
         return segment._arrays
 
     def _keys(self, segment: _Segment) -> list[PageKey]:
@@ -555,6 +624,8 @@ class LocalPageIndex:
         return segment._keys
 
     def _rebuild_locations(self) -> None:
+        names = {segment.name for segment in self._segments}
+        self._cells = {name: cells for name, cells in self._cells.items() if name in names}
         self._locations = {}
         for seg_index, segment in enumerate(self._segments):
             for local, key in enumerate(self._keys(segment)):
@@ -574,7 +645,7 @@ class LocalPageIndex:
     def _exact_scores_all(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         refs, parts = [], []
         for seg_index, segment in enumerate(self._segments):
-            vectors, ends, _, _ = self._arrays(segment)
+            vectors, ends, _ = self._arrays(segment)
             live, seg_refs = self._live_refs(seg_index)
             refs.append(seg_refs)
             parts.append(_maxsim_contiguous(vectors, ends, q)[live])
@@ -583,27 +654,82 @@ class LocalPageIndex:
     def _first_stage(self, q: np.ndarray, n: int) -> np.ndarray:
         """The ``n`` live pages with the best MaxSim against their summary vectors.
 
-        Two passes keep it cheap at 100k pages: every page's summary mean against the summed
-        query (one dot product per page: MaxSim with a single vector), then the summary
-        MaxSim of the best ``_COARSE_PER_CANDIDATE * n`` only.
+        With a codebook, only pages holding a summary in the cell nearest to some query
+        token are scored (module docstring); without one (small indexes), all of them.
         """
-        summed = q.sum(axis=0)
-        refs, coarse = [], []
+        nearest = None
+        if self._codebook is not None:
+            nearest = np.unique((q @ self._codebook.centroids.T).argmax(axis=1))
+        refs = []
         for seg_index, segment in enumerate(self._segments):
-            _, _, _, means = self._arrays(segment)
             live, seg_refs = self._live_refs(seg_index)
+            if nearest is not None:
+                cells = self._segment_cells(segment)
+                rows = np.concatenate([cells.order[cells.bounds[c] : cells.bounds[c + 1]] for c in nearest])
+                pages = np.unique(rows // self.summary_vectors)
+                seg_refs = np.column_stack((np.full(len(pages), seg_index), pages))[live[pages]]
             refs.append(seg_refs)
-            coarse.append((means @ summed)[live])
-        shortlist = _best(np.concatenate(refs), np.concatenate(coarse), _COARSE_PER_CANDIDATE * n)
+        shortlist = np.concatenate(refs)
         scores = np.empty(len(shortlist), dtype=np.float32)
         for seg_index in np.unique(shortlist[:, 0]):
             rows = np.flatnonzero(shortlist[:, 0] == seg_index)
-            _, _, summaries, _ = self._arrays(self._segments[int(seg_index)])
-            chosen = summaries[shortlist[rows, 1]].astype(np.float32).reshape(-1, self.dim)
+            _, _, summaries = self._arrays(self._segments[int(seg_index)])
+            chosen = as_float32(summaries[shortlist[rows, 1]]).reshape(-1, self.dim)
             # (query tokens, summaries): the max runs along the contiguous axis.
             sims = (q @ chosen.T).reshape(len(q), len(rows), self.summary_vectors)
             scores[rows] = sims.max(axis=2).sum(axis=0)
         return _best(shortlist, scores, n)
+
+    def _segment_cells(self, segment: _Segment) -> _SegmentCells:
+        """The segment's inverted lists, extended to its committed pages (appends assign only new pages)."""
+        assert self._codebook is not None
+        cached = self._cells.get(segment.name)
+        if cached is not None and cached.pages == segment.num_pages:
+            return cached
+        if cached is not None and cached.pages > segment.num_pages:
+            cached = None  # only a rolled-back append shrinks a segment: assign it afresh
+        _, _, summaries = self._arrays(segment)
+        done = cached.pages if cached is not None else 0
+        new = _nearest_centroid(summaries[done:].reshape(-1, self.dim), self._codebook.centroids)
+        cells = new if cached is None else np.concatenate((cached.cells, new))
+        order = np.argsort(cells, kind="stable")
+        bounds = np.searchsorted(cells[order], np.arange(len(self._codebook.centroids) + 1))
+        self._cells[segment.name] = _SegmentCells(segment.num_pages, cells, order, bounds)
+        return self._cells[segment.name]
+
+    def _train_codebook_if_due(self) -> None:
+        """Train (or retrain, once the index has grown ``_RETRAIN_GROWTH``-fold) the codebook and commit it."""
+        pages = len(self._locations)
+        if pages < self.codebook_min_pages:
+            return
+        if self._codebook is not None and pages < _RETRAIN_GROWTH * self._codebook.trained_on:
+            return
+        summaries = [self._arrays(self._segments[seg_index])[2][local] for seg_index, local in self._locations.values()]
+        count = len(summaries) * self.summary_vectors
+        centroids = min(_MAX_CENTROIDS, max(1, count // _SUMMARIES_PER_CENTROID))
+        stride = max(1, len(summaries) * self.summary_vectors // (_TRAIN_PER_CENTROID * centroids))
+        sample = np.concatenate(summaries)[::stride].astype(np.float32)
+        stored = train_codebook(sample, centroids).astype(np.float16)
+        name = f"codebook-{self._next_segment:06d}"
+        path = self.folder / f"{name}.f16"
+        previous, previous_next = self._codebook, self._next_segment
+        self._next_segment += 1
+        self._codebook = _Codebook(name, stored.astype(np.float32), pages)  # as a reader loads it
+        try:
+            with open(path, "wb") as handle:
+                handle.write(stored.tobytes())
+                handle.flush()
+                os.fsync(handle.fileno())
+            self._write_manifest()
+        except OSError as exc:
+            # The pages are committed already; the first stage keeps the old codebook (or
+            # scores every page) and the next write tries again.
+            self._codebook, self._next_segment = previous, previous_next
+            path.unlink(missing_ok=True)
+            log.warning("could not store the page index's codebook (%s); will retry on the next write", exc)
+            return
+        self._cells = {}
+        self._sweep_unreferenced_files()
 
     def _sync_resident(self) -> bool:
         """Bring the device copy up to date; on failure (out of device memory) fall back to the CPU."""
@@ -620,7 +746,7 @@ class LocalPageIndex:
 
     def _page_reader(self, segment: _Segment) -> Any:
         def read(start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
-            vectors, ends, _, _ = self._arrays(segment)
+            vectors, ends, _ = self._arrays(segment)
             v0 = int(ends[start - 1]) if start else 0
             return vectors[v0 : int(ends[stop - 1])], ends[start:stop] - v0
 
@@ -640,7 +766,7 @@ class LocalPageIndex:
         """Exact MaxSim of scattered pages: read their vectors into one buffer, then score it as one block."""
         spans = []
         for seg_index, local in refs:
-            vectors, ends, _, _ = self._arrays(self._segments[int(seg_index)])
+            vectors, ends, _ = self._arrays(self._segments[int(seg_index)])
             spans.append((vectors, int(ends[local - 1]) if local else 0, int(ends[local])))
         lengths = np.array([stop - start for _, start, stop in spans], dtype=np.int64)
         gathered = np.empty((int(lengths.sum()), self.dim), dtype=np.float16)
@@ -703,6 +829,33 @@ def _best(refs: np.ndarray, scores: np.ndarray, n: int) -> np.ndarray:
     if n >= len(refs):
         return refs
     return refs[np.sort(np.argpartition(-scores, n - 1)[:n])]
+
+
+def train_codebook(sample: np.ndarray, count: int, iterations: int = 8) -> np.ndarray:
+    """``count`` float32 unit centroids of a spherical k-means over unit vectors ``sample``.
+
+    Deterministic: seeded with evenly spaced rows of the sample, so the same summaries give
+    the same codebook. A centroid that loses all its members keeps its place.
+    """
+    count = min(count, len(sample))
+    centroids = sample[np.linspace(0, len(sample) - 1, count).astype(np.int64)].copy()
+    for _ in range(iterations):
+        nearest = _nearest_centroid(sample, centroids)
+        sums = np.zeros_like(centroids)
+        np.add.at(sums, nearest, sample)
+        norms = np.linalg.norm(sums, axis=1, keepdims=True)
+        centroids = np.where(norms > 0, sums / np.maximum(norms, 1e-12), centroids)
+    return centroids
+
+
+def _nearest_centroid(vectors: np.ndarray, centroids: np.ndarray) -> np.ndarray:
+    """Index of each row's most similar centroid, in blocks so the score matrix stays small."""
+    out = np.empty(len(vectors), dtype=np.int32)
+    step = max(1, _BLOCK_VECTORS * 16 // max(1, len(centroids)))
+    for start in range(0, len(vectors), step):
+        block = np.asarray(vectors[start : start + step], dtype=np.float32)
+        out[start : start + step] = (block @ centroids.T).argmax(axis=1)
+    return out
 
 
 def summary_vectors(vectors: np.ndarray, count: int) -> np.ndarray:
@@ -768,11 +921,19 @@ def _maxsim_contiguous(vectors: np.ndarray | _VectorFile, ends: np.ndarray, q: n
         stop = max(page + 1, int(np.searchsorted(ends, limit, side="right")))
         v0, v1 = int(starts[page]), int(ends[stop - 1])
         # (query tokens, block vectors): reducing along the contiguous axis is ~9x faster.
-        sims = q @ np.asarray(vectors[v0:v1], dtype=np.float32).T
+        sims = q @ as_float32(np.asarray(vectors[v0:v1])).T
         best = np.maximum.reduceat(sims, starts[page:stop] - v0, axis=1)  # (query tokens, block pages)
         scores[page:stop] = best.sum(axis=0)
         page = stop
     return scores
+
+
+def as_float32(vectors: np.ndarray) -> np.ndarray:
+    """A float32 copy of float16 ``vectors``: torch's vectorised conversion is ~3x numpy's here,
+    which matters because converting costs more than the MaxSim matmul that follows."""
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(vectors, dtype=np.float16)).float().numpy()
 
 
 def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:

@@ -342,3 +342,122 @@ def test_from_settings_keeps_vectors_on_cuda_only(tmp_path: Path) -> None:
     on_gpu.add_many([(doc, page, v) for (doc, page), v in corpus.items()])
     query = _unit(np.random.default_rng(25), 4).astype(np.float32)
     _assert_same_hits(on_gpu.search(query, k=5, exact=False), _brute_force(corpus, query)[:5])
+
+
+def _codebook_files(folder: Path) -> list[str]:
+    return sorted(path.name for path in folder.glob("codebook-*.f16"))
+
+
+def _fast_recall(index: LocalPageIndex, queries: list[np.ndarray], candidates: int) -> float:
+    """Mean recall@10 of the fast path against exact search; checks its scores are the exact ones."""
+    recalls = []
+    for query in queries:
+        exact = index.search(query, k=10)
+        fast = index.search(query, k=10, exact=False)
+        assert fast == index.search(query, k=10, candidates=candidates)
+        exact_scores = {(doc, page): score for doc, page, score in index.search(query, k=len(index))}
+        for doc, page, score in fast:
+            assert score == pytest.approx(exact_scores[(doc, page)], rel=1e-6)
+        recalls.append(len({hit[:2] for hit in exact} & {hit[:2] for hit in fast}) / 10)
+    return float(np.mean(recalls))
+
+
+def test_codebook_is_trained_persisted_and_follows_appends_deletes_and_compaction(tmp_path: Path) -> None:
+    rng = np.random.default_rng(31)
+    everything = list(_clustered(rng, 400).items())
+    corpus, extra = dict(everything[:300]), dict(everything[300:])
+    index = _filled(tmp_path, corpus, fast_candidates=60, codebook_min_pages=200, max_segment_vectors=4000)
+    assert index.stats()["segments"] > 1
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["codebook"]["trained_on"] == 300
+    assert manifest["codebook"]["centroids"] == 300 * 8 // 400  # ~400 summaries per inverted list
+    assert _codebook_files(tmp_path) == [f"{manifest['codebook']['name']}.f16"]
+    queries = _queries(rng, corpus, 10)
+    assert _fast_recall(index, queries, 60) >= 0.85  # 0.95 measured with this seed
+
+    # A query scores only the pages in its tokens' nearest cells, not the whole index.
+    shortlist = index._first_stage(queries[0], len(index))
+    assert 10 <= len(shortlist) < len(index)
+
+    # Reopening reads the same codebook and gives the same answers.
+    reopened = LocalPageIndex(tmp_path, dim=DIM, fast_candidates=60, codebook_min_pages=200)
+    assert index._codebook is not None and reopened._codebook is not None
+    np.testing.assert_array_equal(reopened._codebook.centroids, index._codebook.centroids)
+    for query in queries:
+        assert reopened.search(query, k=10, exact=False) == index.search(query, k=10, exact=False)
+
+    # Appends (less than a doubling) keep the codebook and extend the inverted lists.
+    index.add_many([(doc, page, v) for (doc, page), v in extra.items()])
+    assert json.loads((tmp_path / "manifest.json").read_text())["codebook"] == manifest["codebook"]
+    new_queries = _queries(rng, extra, 6)
+    assert _fast_recall(index, new_queries, 60) >= 0.85  # 0.90 measured
+    for segment in index._segments:
+        assert index._segment_cells(segment).pages == segment.num_pages
+    assert _fast_recall(reopened, new_queries, 60) >= 0.85  # another instance picks the new pages up
+
+    # Deleted pages never come back; compaction rewrites segments and their lists follow.
+    for doc in [f"d{i}" for i in range(12)]:
+        index.delete_document(doc)
+    assert index.dead_fraction() < 0.25  # compacted
+    names = {segment.name for segment in index._segments}
+    assert set(index._cells) <= names
+    for query in queries + new_queries:
+        hits = index.search(query, k=len(index), exact=False)
+        assert all(doc not in {f"d{i}" for i in range(12)} for doc, _, _ in hits)
+    assert _fast_recall(index, queries + new_queries, 60) >= 0.85  # 0.93 measured
+
+    # Doubling the index retrains the codebook; the old file goes.
+    more = _clustered(np.random.default_rng(33), 400)
+    index.add_many([(f"more-{doc}", page, v) for (doc, page), v in more.items()])
+    retrained = json.loads((tmp_path / "manifest.json").read_text())["codebook"]
+    assert retrained["name"] != manifest["codebook"]["name"]
+    assert retrained["trained_on"] == len(index)
+    assert _codebook_files(tmp_path) == [f"{retrained['name']}.f16"]
+    assert _fast_recall(index, _queries(rng, more, 6), 60) >= 0.8  # 0.87 measured
+    assert reopened.search(queries[0], k=10, exact=False) == index.search(queries[0], k=10, exact=False)
+
+
+def test_a_missing_codebook_file_is_reported_as_damage(tmp_path: Path) -> None:
+    corpus = _clustered(np.random.default_rng(34), 60)
+    _filled(tmp_path, corpus, codebook_min_pages=50)
+    (name,) = _codebook_files(tmp_path)
+    (tmp_path / name).unlink()
+    with pytest.raises(PageIndexError, match="codebook"):
+        LocalPageIndex(tmp_path, dim=DIM)
+
+
+def test_train_codebook_gives_deterministic_unit_centroids() -> None:
+    from pagehop.retrieval.page_index import train_codebook
+
+    rng = np.random.default_rng(35)
+    groups = np.eye(4, DIM, dtype=np.float32)
+    sample = np.repeat(groups, 25, axis=0) + 0.05 * rng.normal(size=(100, DIM)).astype(np.float32)
+    sample /= np.linalg.norm(sample, axis=1, keepdims=True)
+    centroids = train_codebook(sample, 4)
+    np.testing.assert_allclose(np.linalg.norm(centroids, axis=1), 1.0, atol=1e-5)
+    assert (centroids @ groups.T).max(axis=0).min() > 0.99  # one centroid per group
+    np.testing.assert_array_equal(train_codebook(sample, 4), centroids)
+    assert train_codebook(sample[:3], 10).shape == (3, DIM)  # never more centroids than rows
+
+
+def test_a_failed_codebook_commit_keeps_the_pages_and_retries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    corpus = _clustered(np.random.default_rng(36), 60)
+    real_write = LocalPageIndex._write_manifest
+    calls = []
+
+    def write_then_fail_the_codebook(self: LocalPageIndex) -> None:
+        calls.append(self._codebook is not None)
+        if self._codebook is not None:
+            raise OSError("disk full")
+        real_write(self)
+
+    monkeypatch.setattr(LocalPageIndex, "_write_manifest", write_then_fail_the_codebook)
+    index = _filled(tmp_path, corpus, codebook_min_pages=50)
+    assert calls == [False, True]  # the pages' commit, then the codebook's, which failed
+    assert len(index) == 60 and index._codebook is None and _codebook_files(tmp_path) == []
+    monkeypatch.setattr(LocalPageIndex, "_write_manifest", real_write)
+    query = _queries(np.random.default_rng(37), corpus, 1)[0]
+    _assert_same_hits(index.search(query, k=5, candidates=60), _brute_force(corpus, query)[:5])
+    index.add("late", 1, corpus[("d0", 1)])  # the next write trains it
+    assert index._codebook is not None and len(_codebook_files(tmp_path)) == 1
+    assert "codebook" in json.loads((tmp_path / "manifest.json").read_text())
