@@ -144,15 +144,15 @@ def test_questions_and_ingest_survive_a_neo4j_outage(private_neo4j: PrivateNeo4j
         assert f"Note: {GRAPH_UNAVAILABLE}" in format_answer(answer)  # the CLI's text
         assert f"Note: {GRAPH_UNAVAILABLE}" in render_content(answer)  # /v1's content
         assert f"Note: {GRAPH_UNAVAILABLE}" in answer_html(workspace, answer)  # the chat UI's message
-        # The circuit breaker: one call waited on the dead server; every later one was skipped or probed once.
+        # The circuit breaker: one call waited on the dead server, the later ones were skipped or probed.
         breaker = store.breaker
-        assert breaker.is_open and breaker.trips == 1 and breaker.skipped > 0
+        assert breaker.is_open and breaker.trips == 1
+        breaker.cool_down_s = 600.0  # inside the cool-down from here on, however slow this machine is
         probes = breaker.probes
         second = engine.ask(QUESTION)
         assert any(note.startswith(GRAPH_UNAVAILABLE) for note in second.notes), second.notes
         assert "CircuitOpen" in " ".join(second.notes)
-        assert breaker.trips == 1  # no call of the second question reached the driver's retry loop
-        assert breaker.probes <= probes + 1  # at most one short probe per question
+        assert breaker.trips == 1 and breaker.probes == probes and breaker.skipped > 0  # nothing reached the server
         print(f"second question during the outage: {second.usage.seconds:.1f} s of stages")
         # Text2Cypher's door: a stopped server is "unavailable", which the refine stage drops quietly.
         with pytest.raises(GraphUnavailable) as raised:
@@ -192,6 +192,7 @@ def test_questions_and_ingest_survive_a_neo4j_outage(private_neo4j: PrivateNeo4j
         assert [path for path, _ in again.failed] == [str(later.resolve())]
 
         assert private_neo4j.run("resume") == conn  # same data, port and password
+        breaker.cool_down_s = COOL_DOWN_S
         time.sleep(COOL_DOWN_S)  # past the cool-down: the next call probes, finds the server and goes through
         assert _chunks_in_graph(workspace, later_id) == 0
         assert _chunks_in_graph(workspace, first_id) > 0
