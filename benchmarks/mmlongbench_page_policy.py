@@ -28,15 +28,15 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from mmlongbench_pages import DATA, ndcg_at, recall_at  # noqa: E402
+from mmlongbench_pages import DATA, ndcg_at, recall_at
 
-from pagehop.config import Settings  # noqa: E402
-from pagehop.retrieval.chunking import chunk_pages, indexed_text  # noqa: E402
-from pagehop.retrieval.fusion import reciprocal_rank_fusion  # noqa: E402
-from pagehop.retrieval.page_scoring import PageScoring  # noqa: E402
-from pagehop.retrieval.text_index import HybridTextIndex  # noqa: E402
-from pagehop.schema import Chunk, Hit  # noqa: E402
-from pagehop.workspace import Workspace  # noqa: E402
+from pagehop.config import Settings
+from pagehop.retrieval.chunking import chunk_pages, indexed_text
+from pagehop.retrieval.fusion import reciprocal_rank_fusion
+from pagehop.retrieval.page_scoring import PageScoring
+from pagehop.retrieval.text_index import HybridTextIndex
+from pagehop.schema import Chunk, Hit
+from pagehop.workspace import Workspace
 
 K = 5
 PAGE_FUSION_ONLY = PageScoring(document_weight=0.0, neighbour_weight=0.0, page_references=False)
@@ -87,7 +87,9 @@ class EmbeddingCache:
         return np.stack([self.vectors[key] for key in keys])
 
 
-def build_index(pages: dict, titles: dict, with_context: bool, settings: Settings, cache: EmbeddingCache) -> HybridTextIndex:
+def build_index(
+    pages: dict, titles: dict, with_context: bool, settings: Settings, cache: EmbeddingCache
+) -> HybridTextIndex:
     index = HybridTextIndex(None, device="cpu")
     for doc_id, doc_pages in pages.items():
         chunks = chunk_pages(

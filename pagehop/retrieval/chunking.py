@@ -162,8 +162,9 @@ def chunk_pages(
 ) -> list[Chunk]:
     """Chunks for one document from its (1-based page number, page text) pairs.
 
-    ``keep_blocks`` keeps tables whole with their captions (:func:`split_text`); ``with_context`` gives each chunk the headings it sits under (:func:`chunk_context`); the
-    document's own heading is the one its first page opens with, else ``title``.
+    ``keep_blocks`` keeps tables whole with their captions (:func:`split_text`); ``with_context``
+    gives each chunk the headings it sits under (:func:`chunk_context`); the document's own
+    heading is the one its first page opens with, else ``title``.
     """
     chunks: list[Chunk] = []
     pages = list(pages)

@@ -71,6 +71,7 @@ class HybridTextIndex:
         self._chunks: list[Chunk] = []
         self._embeddings: np.ndarray | None = None  # (n, dim) float32, L2-normalised rows
         self._bm25: bm25s.BM25 | None = None
+        self._first_chunk_of: dict[tuple[str, int], Chunk] | None = None  # by page, built on demand
         self._lock = threading.RLock()
         if folder is not None:
             self._load(folder / INDEX_FILE)
@@ -95,7 +96,7 @@ class HybridTextIndex:
             self._keep([c.chunk_id not in new_ids for c in self._chunks])
             self._chunks.extend(chunks)
             self._embeddings = vectors if self._embeddings is None else np.vstack([self._embeddings, vectors])
-            self._bm25 = None
+            self._bm25 = self._first_chunk_of = None
 
     def delete_document(self, doc_id: str) -> None:
         with self._lock:
@@ -112,7 +113,10 @@ class HybridTextIndex:
         with self._lock:
             chunks = list(self._chunks)
         ranked = rank_pages(
-            [[chunks[row] for row, _ in dense], [chunks[row] for row, _ in lexical]], query, self.scoring, self._chunk_at
+            [[chunks[row] for row, _ in dense], [chunks[row] for row, _ in lexical]],
+            query,
+            self.scoring,
+            self._chunk_at,
         )
         return [_hit(chunk, score) for chunk, score in ranked[:k]]
 
@@ -197,7 +201,7 @@ class HybridTextIndex:
         self._chunks = [c for c, keep in zip(self._chunks, mask, strict=True) if keep]
         if self._embeddings is not None:
             self._embeddings = self._embeddings[np.asarray(mask, dtype=bool)] if self._chunks else None
-        self._bm25 = None
+        self._bm25 = self._first_chunk_of = None
 
     def _allowed(self, doc_ids: Collection[str] | None) -> np.ndarray | None:
         """Row mask for a document restriction (None: every row)."""
@@ -226,7 +230,9 @@ class HybridTextIndex:
                 import bm25s
 
                 retriever = bm25s.BM25()
-                retriever.index(_tokenize([indexed_text(c) for c in self._chunks], return_ids=True), show_progress=False)
+                retriever.index(
+                    _tokenize([indexed_text(c) for c in self._chunks], return_ids=True), show_progress=False
+                )
                 self._bm25 = retriever
             retriever, size = self._bm25, len(self._chunks)
         query_tokens = _tokenize([query], return_ids=False)
@@ -242,8 +248,13 @@ class HybridTextIndex:
         return [(int(r), float(s)) for r, s in zip(rows[0], scores[0], strict=True) if s > 0]
 
     def _chunk_at(self, doc_id: str, page: int) -> Chunk | None:
+        """The first chunk of a page, for a page the rankings did not reach."""
         with self._lock:
-            return next((c for c in self._chunks if c.doc_id == doc_id and c.page_start == page), None)
+            if self._first_chunk_of is None:
+                self._first_chunk_of = {}
+                for chunk in self._chunks:
+                    self._first_chunk_of.setdefault((chunk.doc_id, chunk.page_start), chunk)
+            return self._first_chunk_of.get((doc_id, page))
 
     def _hit(self, row: int, score: float) -> Hit:
         return _hit(self._chunks[row], score)

@@ -84,7 +84,9 @@ def test_each_chunk_carries_the_headings_it_sits_under() -> None:
     assert outlook.context == "Harbor Lane Annual Review 2021 | 4 Outlook"
     assert indexed_text(table).startswith(table.context + "\n") and indexed_text(table).endswith(table.text)
     assert all(pages[c.page_start - 1][1][c.char_start : c.char_end] == c.text for c in chunks)  # text stays exact
-    assert all(c.context == "" for c in chunk_pages("d", "t", pages, chunk_chars=900, chunk_overlap=120, with_context=False))
+    assert all(
+        c.context == "" for c in chunk_pages("d", "t", pages, chunk_chars=900, chunk_overlap=120, with_context=False)
+    )
 
 
 def test_heading_lines_are_short_titled_lines_not_sentences_or_table_rows() -> None:

@@ -28,7 +28,9 @@ def test_table_chunk_carries_its_heading_through_the_catalog_and_is_found_by_it(
     docs = tmp_path / "docs"
     docs.mkdir()
     write_pdf(docs / "review.pdf", [COVER, STAFF, OTHER])
-    settings = Settings(workspace=tmp_path / "ws", ingest={"dpi": 50, "thumbnail_px": 64, "chunk_chars": 300, "chunk_overlap": 30})
+    settings = Settings(
+        workspace=tmp_path / "ws", ingest={"dpi": 50, "thumbnail_px": 64, "chunk_chars": 300, "chunk_overlap": 30}
+    )
     with Workspace.open(settings) as workspace:
         report = ingest(workspace, [docs], ocr="never", progress=False)
         assert not report.failed

@@ -84,6 +84,6 @@ def test_the_text_index_returns_distinct_pages_ranked_by_page_scoring() -> None:
         ]
     )
     hits = index.search("giraffes on the savanna", k=3)
-    assert [(h.doc_id, h.page) for h in hits][0] == ("zoo", 1)
+    assert (hits[0].doc_id, hits[0].page) == ("zoo", 1)
     assert len({(h.doc_id, h.page) for h in hits}) == len(hits) == 3  # two chunks of zoo:1, one slot
     assert hits[0].score >= hits[1].score >= hits[2].score
