@@ -33,9 +33,11 @@ PAGE_REFERENCE = re.compile(r"\b(?:pages?|slides?|p\.)\s*(\d{1,4})\b", re.IGNORE
 class PageScoring:
     depth: int = 200  # chunks each ranking is read to: deep enough for the neighbours and the document support
     chunks_per_page: int = 1  # a page's place in a ranking comes from its best n chunks there
+    # Off by default: on the long-PDF benchmark both cost recall (docs/benchmarks.md, issue 15).
     document_weight: float = 0.0  # share of a page's document's support added to its score
     neighbour_weight: float = 0.0  # share of each neighbouring page's score a page receives
-    page_references: bool = False  # "page 14" in the question promotes page 14 of the matching documents
+    support_pages: int = 5  # a document's support: its pages' scores among the best n (a long one has many)
+    page_references: bool = True  # "page 14" in the question promotes page 14 of the best-supported documents
 
 
 def page_of(chunk: Chunk) -> PageKey:
@@ -67,8 +69,8 @@ def rank_pages(
                 if (doc_id, near) in scores:
                     scores[(doc_id, near)] += scoring.neighbour_weight * score
     support: dict[str, float] = defaultdict(float)
-    for (doc_id, _), score in base.items():
-        support[doc_id] += score
+    for chunk, score in fused[: scoring.support_pages]:
+        support[chunk.doc_id] += score
     strongest = max(support.values())
     if scoring.document_weight > 0:
         for key in scores:
@@ -76,7 +78,7 @@ def rank_pages(
     named: set[PageKey] = set()
     if scoring.page_references:
         for number in {int(n) for n in PAGE_REFERENCE.findall(query)}:
-            for doc_id, weight in support.items():
+            for doc_id, weight in support.items():  # the documents among the best pages
                 key = (doc_id, number)
                 if key not in best:
                     found = chunk_at(doc_id, number) if chunk_at else None
