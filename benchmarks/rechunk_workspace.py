@@ -6,7 +6,7 @@ again gives the chunks a fresh ingest would make, except that their line boxes (
 are left empty. The text index is rebuilt from the new chunks. Work on a copy:
 
     cp -a /work/ws/mmlb-base /work/ws/mmlb-after
-    .venv/bin/python benchmarks/rechunk_workspace.py /work/ws/mmlb-after
+    .venv/bin/python benchmarks/rechunk_workspace.py /work/ws/mmlb-after --heading-context
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from pagehop.workspace import Workspace
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("workspace", type=Path)
+    parser.add_argument("--heading-context", action="store_true", help="chunks carry their headings (ingest setting)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (the CPU is shared)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -43,6 +44,7 @@ def main() -> None:
                 [(page.page, page.text) for page in pages],
                 chunk_chars=settings.ingest.chunk_chars,
                 chunk_overlap=settings.ingest.chunk_overlap,
+                with_context=args.heading_context,
             )
             with workspace._transaction() as db:  # a benchmark tool: the catalog has no public re-chunk call
                 db.execute("DELETE FROM chunks WHERE doc_id = ?", (doc_id,))

@@ -157,7 +157,7 @@ def chunk_pages(
     *,
     chunk_chars: int,
     chunk_overlap: int,
-    with_context: bool = True,
+    with_context: bool = False,
     keep_blocks: bool = True,
 ) -> list[Chunk]:
     """Chunks for one document from its (1-based page number, page text) pairs.

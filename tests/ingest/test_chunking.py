@@ -75,7 +75,7 @@ def test_a_heading_never_ends_a_chunk() -> None:
 
 def test_each_chunk_carries_the_headings_it_sits_under() -> None:
     pages = [(1, "Harbor Lane Annual Review 2021\nA year of growth."), (2, REPORT_PAGE)]
-    chunks = chunk_pages("doc", "file-name", pages, chunk_chars=900, chunk_overlap=120)
+    chunks = chunk_pages("doc", "file-name", pages, chunk_chars=900, chunk_overlap=120, with_context=True)
     table = next(c for c in chunks if "Table 4" in c.text and "Region29" in c.text)
     # the document's heading (its first page's), then the section the table sits in
     assert table.context == "Harbor Lane Annual Review 2021 | 3.2 Revenue by region"

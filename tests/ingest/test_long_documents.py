@@ -29,7 +29,8 @@ def test_table_chunk_carries_its_heading_through_the_catalog_and_is_found_by_it(
     docs.mkdir()
     write_pdf(docs / "review.pdf", [COVER, STAFF, OTHER])
     settings = Settings(
-        workspace=tmp_path / "ws", ingest={"dpi": 50, "thumbnail_px": 64, "chunk_chars": 300, "chunk_overlap": 30}
+        workspace=tmp_path / "ws",
+        ingest={"dpi": 50, "thumbnail_px": 64, "chunk_chars": 300, "chunk_overlap": 30, "heading_context": True},
     )
     with Workspace.open(settings) as workspace:
         report = ingest(workspace, [docs], ocr="never", progress=False)
