@@ -74,7 +74,7 @@ def rank_pages(
     strongest = max(support.values())
     if scoring.document_weight > 0:
         for key in scores:
-            scores[key] += scoring.document_weight * top * support[key[0]] / strongest
+            scores[key] += scoring.document_weight * top * support.get(key[0], 0.0) / strongest
     named: set[PageKey] = set()
     if scoring.page_references:
         for number in {int(n) for n in PAGE_REFERENCE.findall(query)}:
