@@ -90,6 +90,9 @@ class IngestSettings(BaseModel):
     docpruner_k: float = Field(-0.25, description="keep patches scoring above mean + k * std")
     chunk_chars: int = Field(1200, ge=100)
     chunk_overlap: int = Field(150, ge=0)
+    heading_context: bool = Field(
+        False, description="search each chunk with the headings it sits under (document, page, section) prepended"
+    )
 
 
 class AgentSettings(BaseModel):

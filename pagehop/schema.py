@@ -46,6 +46,7 @@ class Chunk(BaseModel):
     char_end: int = Field(ge=0, description="offset into the last page's text, exclusive")
     text: str
     title: str = ""
+    context: str = Field("", description="the headings the chunk sits under (document, page, section), for search")
     boxes: list[Box] = Field(
         default_factory=list,
         description="where the text sits on its page, one box per line (page-relative 0..1, origin top-left); "

@@ -79,14 +79,15 @@ CREATE TABLE IF NOT EXISTS chunks (
     char_end INTEGER NOT NULL,
     text TEXT NOT NULL,
     title TEXT NOT NULL,
-    boxes TEXT
+    boxes TEXT,
+    context TEXT
 );
 CREATE INDEX IF NOT EXISTS chunks_by_doc ON chunks (doc_id, seq);
 """
 
 # Columns added after a catalog may already exist: (table, column, declaration). Opening an older
 # workspace adds them; its rows keep NULL there (e.g. chunks ingested before boxes have none).
-_ADDED_COLUMNS = (("chunks", "boxes", "TEXT"),)
+_ADDED_COLUMNS = (("chunks", "boxes", "TEXT"), ("chunks", "context", "TEXT"))
 
 
 @runtime_checkable
@@ -361,7 +362,7 @@ class Workspace:
             )
             db.executemany(
                 "INSERT INTO chunks (chunk_id, doc_id, seq, page_start, page_end, char_start, char_end, text, title, "
-                "boxes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "boxes, context) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         c.chunk_id,
@@ -374,6 +375,7 @@ class Workspace:
                         c.text,
                         c.title,
                         json.dumps(c.boxes) if c.boxes else None,
+                        c.context or None,
                     )
                     for seq, c in enumerate(chunks)
                 ],
@@ -548,4 +550,5 @@ def _chunk(row: sqlite3.Row) -> Chunk:
         text=row["text"],
         title=row["title"],
         boxes=[tuple(box) for box in json.loads(row["boxes"])] if row["boxes"] else [],
+        context=row["context"] or "",
     )

