@@ -32,7 +32,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, cast, runtime_checkable
 
 import numpy as np
 from PIL import Image
@@ -43,10 +43,10 @@ from pagehop.ingest.files import IngestError, SourceFile, expand_paths, inspect_
 from pagehop.ingest.layout import CharBoxes, PageText, line_boxes
 from pagehop.ingest.loaders import RawPage, open_source
 from pagehop.ingest.ocr import OcrMode, OcrPool, OcrUnavailable, is_blank, ocr_workers, wants_ocr
-from pagehop.limits import DeadlineExceeded, check_deadline, deadline, remaining_seconds
+from pagehop.limits import Deadline, DeadlineExceeded, check_deadline, deadline, remaining_seconds, resumed
 from pagehop.retrieval.chunking import chunk_pages
 from pagehop.schema import Chunk, Document, Page
-from pagehop.workspace import PageVectorStats, Workspace
+from pagehop.workspace import BatchedDerivedDataHook, PageVectorStats, Workspace
 
 if TYPE_CHECKING:
     from pagehop.retrieval.text_index import HybridTextIndex
@@ -181,11 +181,14 @@ def ingest(
         if files:
             _ = text_index.dim  # loads the embedder now, so no file's time budget pays for it
         unindexed = _Unindexed()  # chunks of committed documents, added to the index in batches
+        group = _Group(workspace, options, report)
         saved_at = time.monotonic()
         try:
             with tqdm(total=len(files), unit="file", desc="ingest", disable=not show) as bar:
                 for path in files:
-                    unindexed.extend(*_ingest_one(workspace, path, options, ocr_pool, report))
+                    group.add(_prepare_one(workspace, path, options, ocr_pool, report, group))
+                    if group.full():
+                        unindexed.extend(*group.finish())
                     if len(unindexed.chunks) >= TEXT_BATCH:
                         unindexed.flush_into(text_index)
                         if time.monotonic() - saved_at >= TEXT_SAVE_SECONDS:
@@ -193,7 +196,9 @@ def ingest(
                             saved_at = time.monotonic()
                     bar.set_postfix(pages=report.pages, failed=len(report.failed))
                     bar.update()
+                unindexed.extend(*group.finish())
         finally:
+            group.abandon()  # interrupted: nothing of the unfinished group stays
             unindexed.flush_into(text_index)
             text_index.save()
             report.notes += [n for h in workspace.hooks if isinstance(h, ReportsToIngest) and (n := h.take_summary())]
@@ -232,36 +237,184 @@ def _unique(paths: Iterable[Path]) -> list[Path]:
     return list(dict.fromkeys(path.expanduser().resolve() for path in paths))
 
 
-def _ingest_one(
-    workspace: Workspace, path: Path, options: _Options, ocr_pool: OcrPool, report: IngestReport
-) -> tuple[list[Chunk], np.ndarray | None]:
-    """Ingest one file; the chunks it committed and their embeddings (for the text index). Errors go to ``report``."""
+@dataclass
+class _Prepared:
+    """A document rendered, read and chunked, its catalog row ``pending``: what is left is embedding its
+    chunks, the derived-data hooks and the commit, done together for a group of documents."""
+
+    doc: Document
+    builder: _PageBuilder
+    chunks: list[Chunk]
+    older: list[str]
+    truncated_from: int | None
+    budget: Deadline | None  # the file's ingest.max_seconds_per_file, started when it was opened
+
+
+class _Group:
+    """Documents finished together: one embedding call sorted by length over all their chunks, one call of each
+    batching hook (``BatchedDerivedDataHook``: one spaCy pass, one entity resolution, one graph write) and one
+    catalog transaction. A crash leaves every document of the group ``pending``, so recovery purges them all.
+
+    A group closes at ``TEXT_BATCH`` chunks, or after every document when a hook takes documents one at a time
+    (it gains nothing from a group, and each document is then committed before the next one starts). When the
+    group fails as a whole, each document is finished alone, so one bad file fails alone.
+    """
+
+    def __init__(self, workspace: Workspace, options: _Options, report: IngestReport) -> None:
+        self.workspace = workspace
+        self.options = options
+        self.report = report
+        self.members: list[_Prepared] = []
+        self.batching = all(isinstance(hook, BatchedDerivedDataHook) for hook in workspace.hooks)
+
+    def add(self, prepared: _Prepared | None) -> None:
+        if prepared is not None:
+            self.members.append(prepared)
+
+    def holds(self, doc_id: str) -> bool:
+        return any(p.doc.doc_id == doc_id for p in self.members)
+
+    def full(self) -> bool:
+        return not self.batching or sum(len(p.chunks) for p in self.members) >= TEXT_BATCH
+
+    def finish(self) -> tuple[list[Chunk], np.ndarray | None]:
+        """Embed, run the hooks and commit; the committed chunks and their embeddings (for the text index)."""
+        members, self.members = self.members, []
+        if len(members) > 1:
+            try:
+                return self._finish_together(members)
+            except GraphUnavailable as exc:
+                for prepared in members:
+                    self._fail(prepared, f"{GRAPH_UNAVAILABLE}, the file was not ingested (run again later): {exc}")
+                return [], None
+            except Exception:  # a deadline or a bad file: find out which one, document by document
+                log.info("a group of %d documents failed together; finishing them one by one", len(members))
+        chunks: list[Chunk] = []
+        vectors: list[np.ndarray] = []
+        for prepared in members:
+            done = self._finish_alone(prepared)
+            if done is not None:
+                chunks += prepared.chunks
+                vectors.append(done)
+        return chunks, np.concatenate(vectors) if vectors else None
+
+    def abandon(self) -> None:
+        """Purge the unfinished documents (an interrupted ingest); a crash leaves them to recovery instead."""
+        members, self.members = self.members, []
+        for prepared in members:
+            _purge(self.workspace, prepared)
+
+    def _finish_together(self, members: list[_Prepared]) -> tuple[list[Chunk], np.ndarray]:
+        budgets = [p.budget for p in members if p.budget is not None]
+        with resumed(min(budgets, key=lambda b: b.ends_at) if budgets else None):
+            chunks = [chunk for prepared in members for chunk in prepared.chunks]
+            vectors = self.workspace.text_index.embed_chunks(chunks)
+            for hook in self.workspace.hooks:
+                cast(BatchedDerivedDataHook, hook).add_documents([(p.doc, p.builder.pages, p.chunks) for p in members])
+            check_deadline()
+            self.workspace.commit_documents(
+                [(p.doc, p.builder.pages, p.chunks, p.builder.vector_stats, p.older) for p in members]
+            )
+        for prepared in members:
+            self._done(prepared)
+        return chunks, vectors
+
+    def _finish_alone(self, prepared: _Prepared) -> np.ndarray | None:
+        path = prepared.doc.source_path
+        try:
+            with resumed(prepared.budget):
+                check_deadline()
+                vectors = self.workspace.text_index.embed_chunks(prepared.chunks)
+                for hook in self.workspace.hooks:
+                    hook.add_document(prepared.doc, prepared.builder.pages, prepared.chunks)
+                check_deadline()  # a hook that ignored the budget still fails the file, not the batch
+                self.workspace.commit_documents(
+                    [
+                        (
+                            prepared.doc,
+                            prepared.builder.pages,
+                            prepared.chunks,
+                            prepared.builder.vector_stats,
+                            prepared.older,
+                        )
+                    ]
+                )
+        except DeadlineExceeded as exc:
+            self._fail(prepared, str(exc))
+            return None
+        except GraphUnavailable as exc:  # nothing of the file was kept; the next run ingests it
+            self._fail(prepared, f"{GRAPH_UNAVAILABLE}, the file was not ingested (run again later): {exc}")
+            return None
+        except Exception as exc:  # a bug or a hook's failure must not stop the batch
+            log.exception("ingesting %s failed", path)
+            self._fail(prepared, f"{type(exc).__name__}: {exc}")
+            return None
+        except BaseException:
+            _purge(self.workspace, prepared)
+            raise
+        self._done(prepared)
+        return vectors
+
+    def _fail(self, prepared: _Prepared, why: str) -> None:
+        _purge(self.workspace, prepared)
+        self.report.failed.append((prepared.doc.source_path, why))
+
+    def _done(self, prepared: _Prepared) -> None:
+        for old_id in prepared.older:
+            self.workspace.delete_document(old_id)
+        builder, report = prepared.builder, self.report
+        report.pages += len(builder.pages)
+        report.ocr_pages += builder.ocr_pages
+        report.blank_pages += builder.blank_pages
+        report.vectors_kept += builder.vectors_kept
+        report.vectors_pruned += builder.vectors_pruned
+        report.ingested.append(
+            IngestedDocument(
+                doc_id=prepared.doc.doc_id,
+                path=prepared.doc.source_path,
+                title=prepared.doc.title,
+                pages=len(builder.pages),
+                ocr_pages=builder.ocr_pages,
+                chunks=len(prepared.chunks),
+                replaced=prepared.older,
+                truncated_from=prepared.truncated_from,
+            )
+        )
+
+
+def _purge(workspace: Workspace, prepared: _Prepared) -> None:
+    """Nothing partial stays: images, page vectors and hook data go with the pending row."""
+    prepared.builder.abandon()
+    try:
+        workspace.delete_document(prepared.doc.doc_id)
+    except GraphUnavailable:  # the graph is down too: the row stays 'deleting', the next open purges it
+        log.warning("%s stays marked for deletion until the graph store answers again", prepared.doc.doc_id)
+
+
+def _prepare_one(
+    workspace: Workspace, path: Path, options: _Options, ocr_pool: OcrPool, report: IngestReport, group: _Group
+) -> _Prepared | None:
+    """Check, render, read and chunk one file (its row ``pending``); None when skipped or failed (see ``report``)."""
     try:
         source = inspect_file(path, workspace.settings.ingest.max_file_mb)
     except IngestError as exc:
         report.failed.append((str(path), str(exc)))
-        return [], None
+        return None
     older = [d.doc_id for d in workspace.ready_docs_at(source.path) if d.doc_id != source.doc_id]
-    if workspace.status_of(source.doc_id) == "ready":
+    if workspace.status_of(source.doc_id) == "ready" or group.holds(source.doc_id):
         report.skipped.append((str(path), f"unchanged: already ingested as {source.doc_id}"))
         for old_id in older:  # the path now holds content that is already ingested elsewhere
             workspace.delete_document(old_id)
-        return [], None
+        return None
     try:
-        with deadline(options.max_seconds_per_file, "ingest.max_seconds_per_file"):
-            result, chunks, vectors = _build_document(workspace, source, options, ocr_pool, report, older)
+        with deadline(options.max_seconds_per_file, "ingest.max_seconds_per_file") as budget:
+            return _build_document(workspace, source, options, ocr_pool, report, older, budget)
     except (IngestError, DeadlineExceeded) as exc:
         report.failed.append((str(path), str(exc)))
-        return [], None
-    except GraphUnavailable as exc:  # nothing of the file was kept; the next run ingests it
-        report.failed.append((str(path), f"{GRAPH_UNAVAILABLE}, the file was not ingested (run again later): {exc}"))
-        return [], None
-    except Exception as exc:  # a bug or a hook's failure must not stop the batch
+    except Exception as exc:  # a bug must not stop the batch
         log.exception("ingesting %s failed", path)
         report.failed.append((str(path), f"{type(exc).__name__}: {exc}"))
-        return [], None
-    report.ingested.append(result)
-    return chunks, vectors
+    return None
 
 
 def _build_document(
@@ -271,7 +424,8 @@ def _build_document(
     ocr_pool: OcrPool,
     report: IngestReport,
     older: list[str],
-) -> tuple[IngestedDocument, list[Chunk], np.ndarray]:
+    budget: Deadline | None,
+) -> _Prepared:
     loader = open_source(source, options.dpi, options.max_image_pixels)  # validates before anything is written
     num_pages = loader.num_pages
     if num_pages > options.max_pages:
@@ -294,6 +448,9 @@ def _build_document(
     with closing(loader):
         workspace.begin_document(doc)  # before the try: if this fails, nothing was written
         builder = _PageBuilder(workspace, doc.doc_id, options, ocr_pool, report)
+        prepared = _Prepared(
+            doc, builder, [], older, loader.num_pages if num_pages < loader.num_pages else None, budget
+        )
         try:
             for raw in loader.pages():
                 if raw.number > num_pages:
@@ -315,37 +472,11 @@ def _build_document(
                 if page_boxes:
                     span = slice(chunk.char_start, chunk.char_end)
                     chunk.boxes = line_boxes(page_boxes[span], texts[chunk.page_start][span])
-            vectors = workspace.text_index.embed_chunks(chunks)
-            for hook in workspace.hooks:
-                hook.add_document(doc, builder.pages, chunks)
-            check_deadline()  # a hook that ignored the budget still fails the file, not the batch
-            workspace.commit_document(doc, builder.pages, chunks, builder.vector_stats, replaces=older)
         except BaseException:
-            # Nothing partial stays: images, page vectors and hook data go with the pending row.
-            builder.abandon()
-            try:
-                workspace.delete_document(doc.doc_id)
-            except GraphUnavailable:  # the graph is down too: the row stays 'deleting', the next open purges it
-                log.warning("%s stays marked for deletion until the graph store answers again", doc.doc_id)
+            _purge(workspace, prepared)
             raise
-    for old_id in older:
-        workspace.delete_document(old_id)
-    report.pages += len(builder.pages)
-    report.ocr_pages += builder.ocr_pages
-    report.blank_pages += builder.blank_pages
-    report.vectors_kept += builder.vectors_kept
-    report.vectors_pruned += builder.vectors_pruned
-    result = IngestedDocument(
-        doc_id=doc.doc_id,
-        path=doc.source_path,
-        title=doc.title,
-        pages=len(builder.pages),
-        ocr_pages=builder.ocr_pages,
-        chunks=len(chunks),
-        replaced=older,
-        truncated_from=loader.num_pages if num_pages < loader.num_pages else None,
-    )
-    return result, chunks, vectors
+    prepared.chunks = chunks
+    return prepared
 
 
 class _PageBuilder:
