@@ -222,7 +222,7 @@ class Workspace:
 
                 index = HybridTextIndex(
                     self.root / "text_index",
-                    embedder=self.settings.models.text_embedder,
+                    embedder=self.settings.models.text_embedder_id,
                     device=self.settings.models.device,
                 )
                 self._reconcile_text_index(index)

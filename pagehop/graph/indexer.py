@@ -106,7 +106,7 @@ def make_graph_indexer(settings: Settings, store: GraphStore, llm: LLM | None = 
     from pagehop.graph.extraction import SpacyExtractor
     from pagehop.graph.resolution import load_text_embedder
 
-    embedder = load_text_embedder(settings.models.text_embedder, settings.models.device)
+    embedder = load_text_embedder(settings.models.text_embedder_id, settings.models.device)
     extractor: Extractor = SpacyExtractor.from_settings(settings.models.spacy_model)
     if extractor_name(settings) == "llm":
         if llm is None:

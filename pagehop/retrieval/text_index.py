@@ -13,6 +13,7 @@ so there is nothing to keep in sync on disk.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 from collections.abc import Collection, Sequence
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
     import bm25s
 
 INDEX_FILE = "index.npz"
+
+log = logging.getLogger(__name__)
 
 
 def _plural_stem(words: list[str]) -> list[str]:
@@ -175,8 +178,17 @@ class HybridTextIndex:
         if not path.is_file():
             return
         with np.load(path, allow_pickle=False) as data:
-            if bytes(data["embedder"]).decode() != self.embedder_ref:
-                return  # another model's vectors are useless: start empty, the workspace re-adds
+            built_with = bytes(data["embedder"]).decode()
+            if built_with != self.embedder_ref:
+                # Another model's vectors do not compare with this one's queries: never mix them. The index
+                # starts empty and the workspace re-embeds the catalog's chunks (``_reconcile_text_index``).
+                log.warning(
+                    "%s was built with the embedder %r, but the settings name %r: its chunks are re-embedded",
+                    path,
+                    built_with,
+                    self.embedder_ref,
+                )
+                return
             self._chunks = [Chunk(**record) for record in json.loads(bytes(data["chunks"]))]
             self._embeddings = data["embeddings"] if self._chunks else None
 
