@@ -27,7 +27,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterable
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -58,6 +58,7 @@ TEXT_BATCH = 256  # chunks embedded per text-index call; the index catches up on
 TEXT_SAVE_SECONDS = 120.0  # a long ingest saves the text index this often, so a crash re-embeds little
 THUMBNAIL_QUALITY = 80
 OCR_TIMEOUT_S = 300.0  # one page; a tesseract stuck longer than this is killed and the page keeps its text layer
+IMAGE_WRITES_QUEUED = 8  # rendered pages waiting for the image writer, per document: bounds memory
 OCR_QUEUE_PER_WORKER = 2  # pages waiting for OCR per tesseract process: keeps every core busy, bounds disk use
 
 
@@ -175,13 +176,16 @@ def ingest(
     files = _unique(expand_paths(Path(p) for p in paths))
     show = sys.stderr.isatty() if progress is None else progress
     ocr_pool = OcrPool(ocr_workers(settings.ocr_workers), options.ocr_lang)
-    with workspace.writer_lock(), closing(ocr_pool):  # another process ingesting here waits instead of racing
+    # Page PNGs and thumbnails are written by a thread (PIL's encoders release the GIL) while the next pages
+    # render and the group's models run; a document waits for its images only before its commit.
+    image_writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pagehop-images")
+    with workspace.writer_lock(), closing(ocr_pool), image_writer:  # another ingesting process waits, not races
         workspace.recover()
         text_index = workspace.text_index
         if files:
             _ = text_index.dim  # loads the embedder now, so no file's time budget pays for it
         unindexed = _Unindexed()  # chunks of committed documents, added to the index in batches
-        group = _Group(workspace, options, report)
+        group = _Group(workspace, options, report, image_writer)
         saved_at = time.monotonic()
         try:
             with tqdm(total=len(files), unit="file", desc="ingest", disable=not show) as bar:
@@ -260,10 +264,13 @@ class _Group:
     group fails as a whole, each document is finished alone, so one bad file fails alone.
     """
 
-    def __init__(self, workspace: Workspace, options: _Options, report: IngestReport) -> None:
+    def __init__(
+        self, workspace: Workspace, options: _Options, report: IngestReport, image_writer: ThreadPoolExecutor
+    ) -> None:
         self.workspace = workspace
         self.options = options
         self.report = report
+        self.image_writer = image_writer
         self.members: list[_Prepared] = []
         self.batching = all(isinstance(hook, BatchedDerivedDataHook) for hook in workspace.hooks)
 
@@ -312,6 +319,8 @@ class _Group:
             for hook in self.workspace.hooks:
                 cast(BatchedDerivedDataHook, hook).add_documents([(p.doc, p.builder.pages, p.chunks) for p in members])
             check_deadline()
+            for prepared in members:
+                prepared.builder.wait_for_images()
             self.workspace.commit_documents(
                 [(p.doc, p.builder.pages, p.chunks, p.builder.vector_stats, p.older) for p in members]
             )
@@ -328,6 +337,7 @@ class _Group:
                 for hook in self.workspace.hooks:
                     hook.add_document(prepared.doc, prepared.builder.pages, prepared.chunks)
                 check_deadline()  # a hook that ignored the budget still fails the file, not the batch
+                prepared.builder.wait_for_images()
                 self.workspace.commit_documents(
                     [
                         (
@@ -408,7 +418,7 @@ def _prepare_one(
         return None
     try:
         with deadline(options.max_seconds_per_file, "ingest.max_seconds_per_file") as budget:
-            return _build_document(workspace, source, options, ocr_pool, report, older, budget)
+            return _build_document(workspace, source, options, ocr_pool, group.image_writer, report, older, budget)
     except (IngestError, DeadlineExceeded) as exc:
         report.failed.append((str(path), str(exc)))
     except Exception as exc:  # a bug must not stop the batch
@@ -422,6 +432,7 @@ def _build_document(
     source: SourceFile,
     options: _Options,
     ocr_pool: OcrPool,
+    image_writer: ThreadPoolExecutor,
     report: IngestReport,
     older: list[str],
     budget: Deadline | None,
@@ -447,7 +458,7 @@ def _build_document(
     )
     with closing(loader):
         workspace.begin_document(doc)  # before the try: if this fails, nothing was written
-        builder = _PageBuilder(workspace, doc.doc_id, options, ocr_pool, report)
+        builder = _PageBuilder(workspace, doc.doc_id, options, ocr_pool, image_writer, report)
         prepared = _Prepared(
             doc, builder, [], older, loader.num_pages if num_pages < loader.num_pages else None, budget
         )
@@ -479,6 +490,16 @@ def _build_document(
     return prepared
 
 
+def _write_page_images(image: Image.Image, blank: bool, image_file: Path, thumb_file: Path, thumbnail_px: int) -> None:
+    # A page without ink loses nothing visible as a 1-bit image, which writes ~20x faster
+    # (a 3,000-page blank PDF spends most of its time here otherwise).
+    stored = image.convert("1") if blank else image
+    stored.save(image_file, compress_level=1)  # fast; page PNGs are a cache, not an archive
+    thumbnail = stored.convert("L") if blank else stored.copy()
+    thumbnail.thumbnail((thumbnail_px, thumbnail_px))
+    thumbnail.save(thumb_file, quality=THUMBNAIL_QUALITY)
+
+
 class _PageBuilder:
     """Turns raw pages into stored images, text (OCR'd when needed) and page vectors.
 
@@ -487,12 +508,20 @@ class _PageBuilder:
     """
 
     def __init__(
-        self, workspace: Workspace, doc_id: str, options: _Options, ocr_pool: OcrPool, report: IngestReport
+        self,
+        workspace: Workspace,
+        doc_id: str,
+        options: _Options,
+        ocr_pool: OcrPool,
+        image_writer: ThreadPoolExecutor,
+        report: IngestReport,
     ) -> None:
         self.workspace = workspace
         self.doc_id = doc_id
         self.options = options
         self.ocr_pool = ocr_pool
+        self.image_writer = image_writer
+        self._image_writes: list[Future[None]] = []
         self.report = report
         self.folder = workspace.doc_pages_dir(doc_id)
         self.pages: list[Page] = []
@@ -513,13 +542,12 @@ class _PageBuilder:
         image_file = self.folder / f"{raw.number}.png"
         thumb_file = self.folder / f"{raw.number}.thumb.jpg"
         blank = is_blank(raw.image)
-        # A page without ink loses nothing visible as a 1-bit image, which writes ~20x faster
-        # (a 3,000-page blank PDF spends most of its time here otherwise).
-        stored = raw.image.convert("1") if blank else raw.image
-        stored.save(image_file, compress_level=1)  # fast; page PNGs are a cache, not an archive
-        thumbnail = stored.convert("L") if blank else stored.copy()
-        thumbnail.thumbnail((self.options.thumbnail_px, self.options.thumbnail_px))
-        thumbnail.save(thumb_file, quality=THUMBNAIL_QUALITY)
+        while len(self._image_writes) >= IMAGE_WRITES_QUEUED:  # bounds the rendered pages held in memory
+            self._image_writes.pop(0).result()
+        write = self.image_writer.submit(
+            _write_page_images, raw.image, blank, image_file, thumb_file, self.options.thumbnail_px
+        )
+        self._image_writes.append(write)
         if raw.char_boxes is not None:
             self.char_boxes[raw.number] = raw.char_boxes
         self.pages.append(
@@ -537,6 +565,7 @@ class _PageBuilder:
         if blank:
             self.blank_pages += 1  # nothing for tesseract to read
         elif wants_ocr(self.options.ocr, raw.text, raw.image_area, has_image=True):
+            write.result()  # tesseract reads the file
             self._start_ocr(len(self.pages) - 1, image_file)
         if self.workspace.page_encoder is not None and self.workspace.page_index is not None:
             self._batch.append((raw.number, raw.image))
@@ -548,11 +577,22 @@ class _PageBuilder:
         self.flush_vectors()
         self._collect_ocr(keep=0)
 
+    def wait_for_images(self) -> None:
+        """Every page image and thumbnail of the document on disk (a write's error is raised here)."""
+        writes, self._image_writes = self._image_writes, []
+        for write in writes:
+            write.result()
+
     def abandon(self) -> None:
-        """Drop queued OCR (the document failed); a tesseract already running ends within its timeout."""
+        """Drop queued OCR (the document failed); a tesseract already running ends within its timeout.
+        Image writes in flight finish first, so the purge that follows removes every file."""
         for future in self._ocr.values():
             future.cancel()
         self._ocr.clear()
+        writes, self._image_writes = self._image_writes, []
+        for write in writes:
+            if not write.cancel():
+                wait([write])
 
     def _start_ocr(self, index: int, image_file: Path) -> None:
         self._collect_ocr(keep=OCR_QUEUE_PER_WORKER * self.ocr_pool.workers - 1)
