@@ -237,8 +237,8 @@ class Workspace:
         missing = sorted(ready - indexed)
         for doc_id in stale:
             index.delete_document(doc_id)
-        for doc_id in missing:
-            index.add(self.get_chunks(doc_id))
+        if missing:  # one add: the embedder sees length-sorted batches across documents
+            index.add([chunk for doc_id in missing for chunk in self.get_chunks(doc_id)])
         if stale or missing:
             index.save()
 
