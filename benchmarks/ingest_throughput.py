@@ -153,6 +153,7 @@ def main() -> None:
         if child.returncode != 0:
             raise SystemExit(f"row {row} failed:\n{child.stderr[-3000:]}")
         results.append(json.loads(child.stdout.strip().splitlines()[-1]))
+        print(f"{row}: {results[-1]}", file=sys.stderr, flush=True)  # a long run shows each row as it ends
 
     header = ["run", "docs", "pages", "OCR'd", "chunks", "wall s", "per wall s", "CPU s", "per CPU s", "peak RSS MiB"]
     print(f"\nIngestion throughput, {args.dpi} dpi, torch threads={args.threads}, MiniLM {args.quantization}")
