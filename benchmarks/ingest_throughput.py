@@ -1,38 +1,43 @@
-"""Ingestion throughput (pages/s) on the MMLongBench-Doc PDFs, with the text layer and with OCR forced.
+"""Ingestion throughput on the CPU: the MMLongBench-Doc PDFs and the 2Wiki passage corpus, with the graph.
 
-Each run is the full pipeline into a fresh workspace: render at --dpi, write the page PNG and
-thumbnail, text layer (or tesseract), chunk, embed the chunks into the hybrid text index,
-commit to the catalog. The OCR run uses the smallest documents until --ocr-pages pages are
-reached (OCR costs ~1-2 s per page on one core, so the whole corpus would take half an hour).
+Each row is the full pipeline into a fresh workspace, run in its own child process (so its peak RSS is its
+own): render at --dpi, write the page PNG and thumbnail, text layer (or tesseract), chunk, embed the chunks
+into the hybrid text index, extract the knowledge graph with spaCy into the embedded networkx store
+(``--no-graph``: skip it), commit to the catalog. Rows:
 
-    .venv/bin/python benchmarks/ingest_throughput.py [--ocr-pages 30] [--keep-workspace DIR]
+- ``pdf``: the 27 MMLongBench PDFs (``--limit N``: the first N by name), text layer, ``ocr=never``;
+- ``ocr``: OCR forced on the smallest PDFs until ``--ocr-pages`` pages (OCR costs ~1-2 s a page on one core);
+- ``2wiki``: the 6,119 2WikiMultiHopQA passages, one text file each (``--passages N``: the first N).
 
-``--keep-workspace`` keeps the text-layer workspace so ``mmlongbench_pages.py --workspace``
-can reuse it instead of ingesting again.
+    .venv/bin/python benchmarks/ingest_throughput.py [--rows pdf,2wiki] [--quantization int8] [--keep-workspace DIR]
+
+Figures: pages (or passages) per wall second and per CPU second (CPU of the process and its children:
+unlike wall time, it does not grow when other jobs share the machine), peak RSS of the row's process.
+``--keep-workspace`` keeps the PDF workspace so ``mmlongbench_pages.py --workspace`` can reuse it.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import resource
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-import pypdfium2 as pdfium
-import torch
-
-from pagehop.config import Settings
-from pagehop.ingest import ingest
-from pagehop.ingest.ocr import OcrMode
-from pagehop.workspace import Workspace
-
 REPO_ROOT = Path(__file__).resolve().parents[1]
-DOCUMENTS = REPO_ROOT.parent / "shared" / "data" / "mmlongbench" / "documents"
+DATA = REPO_ROOT.parent / "shared" / "data"
+DOCUMENTS = DATA / "mmlongbench" / "documents"
+WIKI_CORPUS = DATA / "multihop" / "2wikimultihopqa_corpus.json"
+ROWS = ("pdf", "ocr", "2wiki")
 
 
 def page_count(path: Path) -> int:
+    import pypdfium2 as pdfium
+
     pdf = pdfium.PdfDocument(str(path))
     try:
         return len(pdf)
@@ -52,65 +57,124 @@ def smallest_documents(paths: list[Path], max_pages: int) -> list[Path]:
 
 
 def cpu_seconds() -> float:
-    """CPU time of this process and its finished children (tesseract): unlike wall time, it does
-    not grow when other jobs share the machine."""
+    """CPU time of this process and its finished children (tesseract)."""
     own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
-def run(label: str, paths: list[Path], workspace_dir: Path, dpi: int, ocr: OcrMode) -> list[str]:
-    workspace = Workspace.open(Settings(workspace=workspace_dir, ingest={"dpi": dpi}))
-    workspace.text_index.embed(["warm up"])  # loading the model is not ingestion
-    started, cpu_started = time.perf_counter(), cpu_seconds()
-    report = ingest(workspace, paths, ocr=ocr, progress=False)
-    seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu_started
-    chunks = len(workspace.text_index)
-    workspace.close()
-    failed = f" ({len(report.failed)} failed)" if report.failed else ""
-    return [
-        label,
-        f"{len(report.ingested)}{failed}",
-        str(report.pages),
-        str(report.ocr_pages),
-        str(chunks),
-        f"{seconds:.1f}",
-        f"{report.pages / seconds:.2f}",
-        f"{cpu:.1f}",
-        f"{report.pages / cpu:.2f}",
-    ]
+def inputs(args: argparse.Namespace, row: str, scratch: Path) -> tuple[str, list[Path], str]:
+    """The row's label, the paths to ingest, and the OCR mode."""
+    pdfs = sorted(args.documents.glob("*.pdf"))[: args.limit]
+    if row == "pdf":
+        return f"MMLongBench, {len(pdfs)} PDFs, text layer", pdfs, "never"
+    if row == "ocr":
+        subset = smallest_documents(pdfs, args.ocr_pages)
+        return f"MMLongBench, OCR forced, {len(subset)} smallest PDFs", subset, "always"
+    from pagehop.eval.datasets import load_corpus, write_corpus_documents
+
+    passages = load_corpus(args.wiki_corpus)[: args.passages]
+    write_corpus_documents(passages, scratch / "2wiki")
+    return f"2Wiki, {len(passages)} passages", [scratch / "2wiki" / "documents"], "never"
+
+
+def run_row(args: argparse.Namespace) -> dict[str, object]:
+    """One row, in this process (the child)."""
+    import torch
+
+    from pagehop.assemble import open_workspace
+    from pagehop.config import Settings
+    from pagehop.ingest import ingest
+
+    torch.set_num_threads(args.threads)
+    scratch = Path(tempfile.mkdtemp(prefix="pagehop-ingest-bench-"))
+    try:
+        label, paths, ocr = inputs(args, args.row, scratch)
+        folder = args.keep_workspace if args.keep_workspace and args.row == "pdf" else scratch / "ws"
+        settings = Settings(
+            workspace=folder,
+            ingest={"dpi": args.dpi},
+            graph={"extractor": "spacy"},
+            graph_store="networkx",
+            models={"text_embedder_quantization": args.quantization, "page_encoder": None},
+        )
+        workspace = open_workspace(settings, graph=args.graph)
+        workspace.text_index.embed(["warm up"])  # loading the models is not ingestion
+        started, cpu_started = time.perf_counter(), cpu_seconds()
+        report = ingest(workspace, paths, ocr=ocr, progress=False)  # type: ignore[arg-type]
+        seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu_started
+        chunks = len(workspace.text_index)
+        workspace.close()
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    units = len(report.ingested) if args.row == "2wiki" else report.pages
+    return {
+        "label": label + (", graph" if args.graph else ", no graph"),
+        "docs": len(report.ingested),
+        "failed": len(report.failed),
+        "pages": report.pages,
+        "ocr_pages": report.ocr_pages,
+        "chunks": chunks,
+        "wall_s": seconds,
+        "cpu_s": cpu,
+        "units": units,
+        "unit": "passages" if args.row == "2wiki" else "pages",
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", default="pdf,2wiki", help=f"comma-separated, of {', '.join(ROWS)}")
     parser.add_argument("--documents", type=Path, default=DOCUMENTS)
+    parser.add_argument("--wiki-corpus", type=Path, default=WIKI_CORPUS)
     parser.add_argument("--dpi", type=int, default=150)
-    parser.add_argument("--limit", type=int, default=None, help="only the first N documents (by name)")
-    parser.add_argument("--ocr-pages", type=int, default=30, help="page budget of the OCR-forced run (0: skip)")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (the CPU is shared)")
+    parser.add_argument("--limit", type=int, default=None, help="only the first N PDFs (by name)")
+    parser.add_argument("--passages", type=int, default=None, help="only the first N 2Wiki passages")
+    parser.add_argument("--ocr-pages", type=int, default=30, help="page budget of the OCR-forced row")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads")
+    parser.add_argument("--quantization", choices=("none", "int8"), default="none", help="MiniLM int8 or float")
+    parser.add_argument("--no-graph", dest="graph", action="store_false", help="skip graph extraction")
     parser.add_argument("--keep-workspace", type=Path, default=None)
+    parser.add_argument("--row", choices=ROWS, help=argparse.SUPPRESS)  # the child process's one row
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    if args.row:
+        print(json.dumps(run_row(args)))
+        return
+    if args.keep_workspace and args.keep_workspace.exists():
+        raise SystemExit(f"{args.keep_workspace} exists; pass a new folder")
 
-    paths = sorted(args.documents.glob("*.pdf"))[: args.limit]
-    scratch = Path(tempfile.mkdtemp(prefix="pagehop-ingest-bench-"))
-    rows = []
-    try:
-        text_ws = args.keep_workspace or scratch / "text"
-        if args.keep_workspace and args.keep_workspace.exists():
-            raise SystemExit(f"{args.keep_workspace} exists; pass a new folder")
-        rows.append(run("text layer (ocr=never)", paths, text_ws, args.dpi, "never"))
-        if args.ocr_pages:
-            subset = smallest_documents(paths, args.ocr_pages)
-            rows.append(run(f"OCR forced, {len(subset)} smallest docs", subset, scratch / "ocr", args.dpi, "always"))
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+    results = []
+    for row in args.rows.split(","):
+        if row not in ROWS:
+            raise SystemExit(f"unknown row {row!r}; choose from {', '.join(ROWS)}")
+        child = subprocess.run(
+            [sys.executable, __file__, *sys.argv[1:], "--row", row], capture_output=True, text=True, check=False
+        )
+        if child.returncode != 0:
+            raise SystemExit(f"row {row} failed:\n{child.stderr[-3000:]}")
+        results.append(json.loads(child.stdout.strip().splitlines()[-1]))
+        print(f"{row}: {results[-1]}", file=sys.stderr, flush=True)  # a long run shows each row as it ends
 
-    header = ["run", "docs", "pages", "OCR'd pages", "chunks", "wall s", "pages/s", "CPU s", "pages/CPU-s"]
-    print(f"\nIngestion throughput, {args.dpi} dpi, torch threads={args.threads}, {args.documents}")
+    header = ["run", "docs", "pages", "OCR'd", "chunks", "wall s", "per wall s", "CPU s", "per CPU s", "peak RSS MiB"]
+    print(f"\nIngestion throughput, {args.dpi} dpi, torch threads={args.threads}, MiniLM {args.quantization}")
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
-    for row in rows:
-        print("| " + " | ".join(row) + " |")
+    for r in results:
+        failed = f" ({r['failed']} failed)" if r["failed"] else ""
+        wall, cpu, units = float(r["wall_s"]), float(r["cpu_s"]), float(r["units"])  # type: ignore[arg-type]
+        cells = [
+            str(r["label"]),
+            f"{r['docs']}{failed}",
+            str(r["pages"]),
+            str(r["ocr_pages"]),
+            str(r["chunks"]),
+            f"{wall:.1f}",
+            f"{units / wall:.2f} {r['unit']}",
+            f"{cpu:.1f}",
+            f"{units / cpu:.2f} {r['unit']}",
+            f"{float(r['peak_rss_mib']):.0f}",  # type: ignore[arg-type]
+        ]
+        print("| " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

@@ -54,6 +54,16 @@ def deadline(seconds: float | None, what: str) -> Iterator[Deadline | None]:
         _current.reset(token)
 
 
+@contextmanager
+def resumed(budget: Deadline | None) -> Iterator[None]:
+    """Run the body under a budget taken earlier from :func:`deadline` (work on a file that continues later)."""
+    token = _current.set(budget)
+    try:
+        yield
+    finally:
+        _current.reset(token)
+
+
 def check_deadline() -> None:
     """Raise DeadlineExceeded when the current task is over its budget; free when there is none."""
     current = _current.get()

@@ -104,8 +104,24 @@ class DerivedDataHook(Protocol):
     def delete_document(self, doc_id: str) -> None: ...
 
 
+@runtime_checkable
+class BatchedDerivedDataHook(DerivedDataHook, Protocol):
+    """A hook that is faster on many documents at once (one model pass, one store write for all of them).
+
+    ``add_documents`` has the meaning of ``add_document`` on each; raising fails the whole call, and
+    ingestion then retries the documents one at a time with ``add_document``.
+    """
+
+    def add_documents(self, documents: Sequence[tuple[Document, Sequence[Page], Sequence[Chunk]]]) -> None: ...
+
+
 class PageVectorStats(dict[str, Any]):
     """What pruning did to one page: ``num_patches``, ``vectors_kept`` and the pruner's own stats."""
+
+
+# What commit_documents takes per document: the document, its pages and chunks, its pages' vector
+# stats, and the doc_ids of the older versions it replaces.
+DocumentToCommit = tuple[Document, Sequence[Page], Sequence[Chunk], dict[int, PageVectorStats], Sequence[str]]
 
 
 class Workspace:
@@ -213,7 +229,7 @@ class Workspace:
         from pagehop.retrieval.text_index import HybridTextIndex
 
         return HybridTextIndex(
-            self.root / "text_index", embedder=self.settings.models.text_embedder, device=self.settings.models.device
+            self.root / "text_index", embedder=self.settings.models.text_embedder_id, device=self.settings.models.device
         )
 
     def _reconcile_text_index(self, index: HybridTextIndex) -> None:
@@ -224,8 +240,8 @@ class Workspace:
         missing = sorted(ready - indexed)
         for doc_id in stale:
             index.delete_document(doc_id)
-        for doc_id in missing:
-            index.add(self.get_chunks(doc_id))
+        if missing:  # one add: the embedder sees length-sorted batches across documents
+            index.add([chunk for doc_id in missing for chunk in self.get_chunks(doc_id)])
         if stale or missing:
             index.save()
 
@@ -346,48 +362,54 @@ class Workspace:
                 (doc.doc_id, doc.source_path, doc.title, doc.kind, doc.num_pages, doc.size_bytes, doc.ingested_at),
             )
 
-    def commit_document(
-        self,
+    def commit_documents(self, documents: Sequence[DocumentToCommit]) -> None:
+        """Make each document visible with its pages and chunks and hide the versions it replaces, all in
+        one transaction (one fsync for a whole ingest group): after a crash, all of them or none are ready."""
+        with self._transaction() as db:
+            for doc, pages, chunks, vector_stats, replaces in documents:
+                self._commit_one(db, doc, pages, chunks, vector_stats, replaces)
+
+    @staticmethod
+    def _commit_one(
+        db: sqlite3.Connection,
         doc: Document,
         pages: Sequence[Page],
         chunks: Sequence[Chunk],
         vector_stats: dict[int, PageVectorStats],
-        replaces: Sequence[str] = (),
+        replaces: Sequence[str],
     ) -> None:
-        """Make ``doc`` visible with its pages and chunks and hide the versions it ``replaces``, atomically."""
-        with self._transaction() as db:
-            db.executemany(
-                "INSERT INTO pages VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [_page_row(p, vector_stats.get(p.page)) for p in pages],
-            )
-            db.executemany(
-                "INSERT INTO chunks (chunk_id, doc_id, seq, page_start, page_end, char_start, char_end, text, title, "
-                "boxes, context) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        c.chunk_id,
-                        c.doc_id,
-                        seq,
-                        c.page_start,
-                        c.page_end,
-                        c.char_start,
-                        c.char_end,
-                        c.text,
-                        c.title,
-                        json.dumps(c.boxes) if c.boxes else None,
-                        c.context or None,
-                    )
-                    for seq, c in enumerate(chunks)
-                ],
-            )
-            updated = db.execute(
-                "UPDATE documents SET status = 'ready', ingested_at = ? WHERE doc_id = ? AND status = 'pending'",
-                (time.time(), doc.doc_id),
-            )
-            if updated.rowcount != 1:
-                raise RuntimeError(f"document {doc.doc_id} is not pending, so it cannot be committed")
-            for old_id in replaces:
-                db.execute("UPDATE documents SET status = 'deleting' WHERE doc_id = ?", (old_id,))
+        db.executemany(
+            "INSERT INTO pages VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [_page_row(p, vector_stats.get(p.page)) for p in pages],
+        )
+        db.executemany(
+            "INSERT INTO chunks (chunk_id, doc_id, seq, page_start, page_end, char_start, char_end, text, title, "
+            "boxes, context) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    c.chunk_id,
+                    c.doc_id,
+                    seq,
+                    c.page_start,
+                    c.page_end,
+                    c.char_start,
+                    c.char_end,
+                    c.text,
+                    c.title,
+                    json.dumps(c.boxes) if c.boxes else None,
+                    c.context or None,
+                )
+                for seq, c in enumerate(chunks)
+            ],
+        )
+        updated = db.execute(
+            "UPDATE documents SET status = 'ready', ingested_at = ? WHERE doc_id = ? AND status = 'pending'",
+            (time.time(), doc.doc_id),
+        )
+        if updated.rowcount != 1:
+            raise RuntimeError(f"document {doc.doc_id} is not pending, so it cannot be committed")
+        for old_id in replaces:
+            db.execute("UPDATE documents SET status = 'deleting' WHERE doc_id = ?", (old_id,))
 
     def delete_document(self, doc_id: str) -> bool:
         """Remove a document (in any state) and everything derived from it; False if there was no such row."""

@@ -15,7 +15,7 @@ from pagehop.schema import Chunk, Document, Page
 
 
 class GraphIndexer:
-    """Registered with the ingestion pipeline: ``add_document`` after a document's chunks exist,
+    """Registered with the ingestion pipeline: ``add_documents`` after a group of documents' chunks exist,
     ``delete_document`` when it is removed. Writing a document twice changes nothing (ids are
     content-derived and store writes idempotent)."""
 
@@ -25,11 +25,16 @@ class GraphIndexer:
         self.resolver = resolver
 
     def add_document(self, doc: Document, pages: Sequence[Page], chunks: Sequence[Chunk]) -> None:
-        foreign = [c.chunk_id for c in chunks if c.doc_id != doc.doc_id]
-        if foreign:
-            raise ValueError(f"chunks {foreign[:3]} do not belong to document {doc.doc_id}")
+        self.add_documents([(doc, pages, chunks)])
+
+    def add_documents(self, documents: Sequence[tuple[Document, Sequence[Page], Sequence[Chunk]]]) -> None:
+        """Several documents in one pass: one extraction batch, one resolution, one store write."""
+        for doc, _, chunks in documents:
+            foreign = [c.chunk_id for c in chunks if c.doc_id != doc.doc_id]
+            if foreign:
+                raise ValueError(f"chunks {foreign[:3]} do not belong to document {doc.doc_id}")
         with self._reachable():
-            self.add_chunks(chunks)
+            self.add_chunks([chunk for _, _, chunks in documents for chunk in chunks])
 
     def add_chunks(self, chunks: Sequence[Chunk]) -> ExtractedGraph:
         """Extract, resolve and store ``chunks`` (any documents) in one write; returns what was stored."""
@@ -101,7 +106,7 @@ def make_graph_indexer(settings: Settings, store: GraphStore, llm: LLM | None = 
     from pagehop.graph.extraction import SpacyExtractor
     from pagehop.graph.resolution import load_text_embedder
 
-    embedder = load_text_embedder(settings.models.text_embedder, settings.models.device)
+    embedder = load_text_embedder(settings.models.text_embedder_id, settings.models.device)
     extractor: Extractor = SpacyExtractor.from_settings(settings.models.spacy_model)
     if extractor_name(settings) == "llm":
         if llm is None:

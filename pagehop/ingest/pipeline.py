@@ -27,12 +27,12 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterable
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, cast, runtime_checkable
 
 import numpy as np
 from PIL import Image
@@ -43,10 +43,10 @@ from pagehop.ingest.files import IngestError, SourceFile, expand_paths, inspect_
 from pagehop.ingest.layout import CharBoxes, PageText, line_boxes
 from pagehop.ingest.loaders import RawPage, open_source
 from pagehop.ingest.ocr import OcrMode, OcrPool, OcrUnavailable, is_blank, ocr_workers, wants_ocr
-from pagehop.limits import DeadlineExceeded, check_deadline, deadline, remaining_seconds
+from pagehop.limits import Deadline, DeadlineExceeded, check_deadline, deadline, remaining_seconds, resumed
 from pagehop.retrieval.chunking import chunk_pages
 from pagehop.schema import Chunk, Document, Page
-from pagehop.workspace import PageVectorStats, Workspace
+from pagehop.workspace import BatchedDerivedDataHook, PageVectorStats, Workspace
 
 if TYPE_CHECKING:
     from pagehop.retrieval.text_index import HybridTextIndex
@@ -58,6 +58,7 @@ TEXT_BATCH = 256  # chunks embedded per text-index call; the index catches up on
 TEXT_SAVE_SECONDS = 120.0  # a long ingest saves the text index this often, so a crash re-embeds little
 THUMBNAIL_QUALITY = 80
 OCR_TIMEOUT_S = 300.0  # one page; a tesseract stuck longer than this is killed and the page keeps its text layer
+IMAGE_WRITES_QUEUED = 8  # rendered pages waiting for the image writer, per document: bounds memory
 OCR_QUEUE_PER_WORKER = 2  # pages waiting for OCR per tesseract process: keeps every core busy, bounds disk use
 
 
@@ -177,17 +178,23 @@ def ingest(
     files = _unique(expand_paths(Path(p) for p in paths))
     show = sys.stderr.isatty() if progress is None else progress
     ocr_pool = OcrPool(ocr_workers(settings.ocr_workers), options.ocr_lang)
-    with workspace.writer_lock(), closing(ocr_pool):  # another process ingesting here waits instead of racing
+    # Page PNGs and thumbnails are written by a thread (PIL's encoders release the GIL) while the next pages
+    # render and the group's models run; a document waits for its images only before its commit.
+    image_writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pagehop-images")
+    with workspace.writer_lock(), closing(ocr_pool), image_writer:  # another ingesting process waits, not races
         workspace.recover()
         text_index = workspace.text_index
         if files:
             _ = text_index.dim  # loads the embedder now, so no file's time budget pays for it
         unindexed = _Unindexed()  # chunks of committed documents, added to the index in batches
+        group = _Group(workspace, options, report, image_writer)
         saved_at = time.monotonic()
         try:
             with tqdm(total=len(files), unit="file", desc="ingest", disable=not show) as bar:
                 for path in files:
-                    unindexed.extend(*_ingest_one(workspace, path, options, ocr_pool, report))
+                    group.add(_prepare_one(workspace, path, options, ocr_pool, report, group))
+                    if group.full():
+                        unindexed.extend(*group.finish())
                     if len(unindexed.chunks) >= TEXT_BATCH:
                         unindexed.flush_into(text_index)
                         if time.monotonic() - saved_at >= TEXT_SAVE_SECONDS:
@@ -195,7 +202,9 @@ def ingest(
                             saved_at = time.monotonic()
                     bar.set_postfix(pages=report.pages, failed=len(report.failed))
                     bar.update()
+                unindexed.extend(*group.finish())
         finally:
+            group.abandon()  # interrupted: nothing of the unfinished group stays
             unindexed.flush_into(text_index)
             text_index.save()
             report.notes += [n for h in workspace.hooks if isinstance(h, ReportsToIngest) and (n := h.take_summary())]
@@ -234,36 +243,190 @@ def _unique(paths: Iterable[Path]) -> list[Path]:
     return list(dict.fromkeys(path.expanduser().resolve() for path in paths))
 
 
-def _ingest_one(
-    workspace: Workspace, path: Path, options: _Options, ocr_pool: OcrPool, report: IngestReport
-) -> tuple[list[Chunk], np.ndarray | None]:
-    """Ingest one file; the chunks it committed and their embeddings (for the text index). Errors go to ``report``."""
+@dataclass
+class _Prepared:
+    """A document rendered, read and chunked, its catalog row ``pending``: what is left is embedding its
+    chunks, the derived-data hooks and the commit, done together for a group of documents."""
+
+    doc: Document
+    builder: _PageBuilder
+    chunks: list[Chunk]
+    older: list[str]
+    truncated_from: int | None
+    budget: Deadline | None  # the file's ingest.max_seconds_per_file, started when it was opened
+
+
+class _Group:
+    """Documents finished together: one embedding call sorted by length over all their chunks, one call of each
+    batching hook (``BatchedDerivedDataHook``: one spaCy pass, one entity resolution, one graph write) and one
+    catalog transaction. A crash leaves every document of the group ``pending``, so recovery purges them all.
+
+    A group closes at ``TEXT_BATCH`` chunks, or after every document when a hook takes documents one at a time
+    (it gains nothing from a group, and each document is then committed before the next one starts). When the
+    group fails as a whole, each document is finished alone, so one bad file fails alone.
+    """
+
+    def __init__(
+        self, workspace: Workspace, options: _Options, report: IngestReport, image_writer: ThreadPoolExecutor
+    ) -> None:
+        self.workspace = workspace
+        self.options = options
+        self.report = report
+        self.image_writer = image_writer
+        self.members: list[_Prepared] = []
+        self.batching = all(isinstance(hook, BatchedDerivedDataHook) for hook in workspace.hooks)
+
+    def add(self, prepared: _Prepared | None) -> None:
+        if prepared is not None:
+            self.members.append(prepared)
+
+    def holds(self, doc_id: str) -> bool:
+        return any(p.doc.doc_id == doc_id for p in self.members)
+
+    def full(self) -> bool:
+        return not self.batching or sum(len(p.chunks) for p in self.members) >= TEXT_BATCH
+
+    def finish(self) -> tuple[list[Chunk], np.ndarray | None]:
+        """Embed, run the hooks and commit; the committed chunks and their embeddings (for the text index)."""
+        members, self.members = self.members, []
+        if len(members) > 1:
+            try:
+                return self._finish_together(members)
+            except GraphUnavailable as exc:
+                for prepared in members:
+                    self._fail(prepared, f"{GRAPH_UNAVAILABLE}, the file was not ingested (run again later): {exc}")
+                return [], None
+            except Exception:  # a deadline or a bad file: find out which one, document by document
+                log.info("a group of %d documents failed together; finishing them one by one", len(members))
+        chunks: list[Chunk] = []
+        vectors: list[np.ndarray] = []
+        for prepared in members:
+            done = self._finish_alone(prepared)
+            if done is not None:
+                chunks += prepared.chunks
+                vectors.append(done)
+        return chunks, np.concatenate(vectors) if vectors else None
+
+    def abandon(self) -> None:
+        """Purge the unfinished documents (an interrupted ingest); a crash leaves them to recovery instead."""
+        members, self.members = self.members, []
+        for prepared in members:
+            _purge(self.workspace, prepared)
+
+    def _finish_together(self, members: list[_Prepared]) -> tuple[list[Chunk], np.ndarray]:
+        budgets = [p.budget for p in members if p.budget is not None]
+        with resumed(min(budgets, key=lambda b: b.ends_at) if budgets else None):
+            chunks = [chunk for prepared in members for chunk in prepared.chunks]
+            vectors = self.workspace.text_index.embed_chunks(chunks)
+            for hook in self.workspace.hooks:
+                cast(BatchedDerivedDataHook, hook).add_documents([(p.doc, p.builder.pages, p.chunks) for p in members])
+            check_deadline()
+            for prepared in members:
+                prepared.builder.wait_for_images()
+            self.workspace.commit_documents(
+                [(p.doc, p.builder.pages, p.chunks, p.builder.vector_stats, p.older) for p in members]
+            )
+        for prepared in members:
+            self._done(prepared)
+        return chunks, vectors
+
+    def _finish_alone(self, prepared: _Prepared) -> np.ndarray | None:
+        path = prepared.doc.source_path
+        try:
+            with resumed(prepared.budget):
+                check_deadline()
+                vectors = self.workspace.text_index.embed_chunks(prepared.chunks)
+                for hook in self.workspace.hooks:
+                    hook.add_document(prepared.doc, prepared.builder.pages, prepared.chunks)
+                check_deadline()  # a hook that ignored the budget still fails the file, not the batch
+                prepared.builder.wait_for_images()
+                self.workspace.commit_documents(
+                    [
+                        (
+                            prepared.doc,
+                            prepared.builder.pages,
+                            prepared.chunks,
+                            prepared.builder.vector_stats,
+                            prepared.older,
+                        )
+                    ]
+                )
+        except DeadlineExceeded as exc:
+            self._fail(prepared, str(exc))
+            return None
+        except GraphUnavailable as exc:  # nothing of the file was kept; the next run ingests it
+            self._fail(prepared, f"{GRAPH_UNAVAILABLE}, the file was not ingested (run again later): {exc}")
+            return None
+        except Exception as exc:  # a bug or a hook's failure must not stop the batch
+            log.exception("ingesting %s failed", path)
+            self._fail(prepared, f"{type(exc).__name__}: {exc}")
+            return None
+        except BaseException:
+            _purge(self.workspace, prepared)
+            raise
+        self._done(prepared)
+        return vectors
+
+    def _fail(self, prepared: _Prepared, why: str) -> None:
+        _purge(self.workspace, prepared)
+        self.report.failed.append((prepared.doc.source_path, why))
+
+    def _done(self, prepared: _Prepared) -> None:
+        for old_id in prepared.older:
+            self.workspace.delete_document(old_id)
+        builder, report = prepared.builder, self.report
+        report.pages += len(builder.pages)
+        report.ocr_pages += builder.ocr_pages
+        report.blank_pages += builder.blank_pages
+        report.vectors_kept += builder.vectors_kept
+        report.vectors_pruned += builder.vectors_pruned
+        report.ingested.append(
+            IngestedDocument(
+                doc_id=prepared.doc.doc_id,
+                path=prepared.doc.source_path,
+                title=prepared.doc.title,
+                pages=len(builder.pages),
+                ocr_pages=builder.ocr_pages,
+                chunks=len(prepared.chunks),
+                replaced=prepared.older,
+                truncated_from=prepared.truncated_from,
+            )
+        )
+
+
+def _purge(workspace: Workspace, prepared: _Prepared) -> None:
+    """Nothing partial stays: images, page vectors and hook data go with the pending row."""
+    prepared.builder.abandon()
+    try:
+        workspace.delete_document(prepared.doc.doc_id)
+    except GraphUnavailable:  # the graph is down too: the row stays 'deleting', the next open purges it
+        log.warning("%s stays marked for deletion until the graph store answers again", prepared.doc.doc_id)
+
+
+def _prepare_one(
+    workspace: Workspace, path: Path, options: _Options, ocr_pool: OcrPool, report: IngestReport, group: _Group
+) -> _Prepared | None:
+    """Check, render, read and chunk one file (its row ``pending``); None when skipped or failed (see ``report``)."""
     try:
         source = inspect_file(path, workspace.settings.ingest.max_file_mb)
     except IngestError as exc:
         report.failed.append((str(path), str(exc)))
-        return [], None
+        return None
     older = [d.doc_id for d in workspace.ready_docs_at(source.path) if d.doc_id != source.doc_id]
-    if workspace.status_of(source.doc_id) == "ready":
+    if workspace.status_of(source.doc_id) == "ready" or group.holds(source.doc_id):
         report.skipped.append((str(path), f"unchanged: already ingested as {source.doc_id}"))
         for old_id in older:  # the path now holds content that is already ingested elsewhere
             workspace.delete_document(old_id)
-        return [], None
+        return None
     try:
-        with deadline(options.max_seconds_per_file, "ingest.max_seconds_per_file"):
-            result, chunks, vectors = _build_document(workspace, source, options, ocr_pool, report, older)
+        with deadline(options.max_seconds_per_file, "ingest.max_seconds_per_file") as budget:
+            return _build_document(workspace, source, options, ocr_pool, group.image_writer, report, older, budget)
     except (IngestError, DeadlineExceeded) as exc:
         report.failed.append((str(path), str(exc)))
-        return [], None
-    except GraphUnavailable as exc:  # nothing of the file was kept; the next run ingests it
-        report.failed.append((str(path), f"{GRAPH_UNAVAILABLE}, the file was not ingested (run again later): {exc}"))
-        return [], None
-    except Exception as exc:  # a bug or a hook's failure must not stop the batch
+    except Exception as exc:  # a bug must not stop the batch
         log.exception("ingesting %s failed", path)
         report.failed.append((str(path), f"{type(exc).__name__}: {exc}"))
-        return [], None
-    report.ingested.append(result)
-    return chunks, vectors
+    return None
 
 
 def _build_document(
@@ -271,9 +434,11 @@ def _build_document(
     source: SourceFile,
     options: _Options,
     ocr_pool: OcrPool,
+    image_writer: ThreadPoolExecutor,
     report: IngestReport,
     older: list[str],
-) -> tuple[IngestedDocument, list[Chunk], np.ndarray]:
+    budget: Deadline | None,
+) -> _Prepared:
     loader = open_source(source, options.dpi, options.max_image_pixels)  # validates before anything is written
     num_pages = loader.num_pages
     if num_pages > options.max_pages:
@@ -295,7 +460,10 @@ def _build_document(
     )
     with closing(loader):
         workspace.begin_document(doc)  # before the try: if this fails, nothing was written
-        builder = _PageBuilder(workspace, doc.doc_id, options, ocr_pool, report)
+        builder = _PageBuilder(workspace, doc.doc_id, options, ocr_pool, image_writer, report)
+        prepared = _Prepared(
+            doc, builder, [], older, loader.num_pages if num_pages < loader.num_pages else None, budget
+        )
         try:
             for raw in loader.pages():
                 if raw.number > num_pages:
@@ -318,37 +486,21 @@ def _build_document(
                 if page_boxes:
                     span = slice(chunk.char_start, chunk.char_end)
                     chunk.boxes = line_boxes(page_boxes[span], texts[chunk.page_start][span])
-            vectors = workspace.text_index.embed_chunks(chunks)
-            for hook in workspace.hooks:
-                hook.add_document(doc, builder.pages, chunks)
-            check_deadline()  # a hook that ignored the budget still fails the file, not the batch
-            workspace.commit_document(doc, builder.pages, chunks, builder.vector_stats, replaces=older)
         except BaseException:
-            # Nothing partial stays: images, page vectors and hook data go with the pending row.
-            builder.abandon()
-            try:
-                workspace.delete_document(doc.doc_id)
-            except GraphUnavailable:  # the graph is down too: the row stays 'deleting', the next open purges it
-                log.warning("%s stays marked for deletion until the graph store answers again", doc.doc_id)
+            _purge(workspace, prepared)
             raise
-    for old_id in older:
-        workspace.delete_document(old_id)
-    report.pages += len(builder.pages)
-    report.ocr_pages += builder.ocr_pages
-    report.blank_pages += builder.blank_pages
-    report.vectors_kept += builder.vectors_kept
-    report.vectors_pruned += builder.vectors_pruned
-    result = IngestedDocument(
-        doc_id=doc.doc_id,
-        path=doc.source_path,
-        title=doc.title,
-        pages=len(builder.pages),
-        ocr_pages=builder.ocr_pages,
-        chunks=len(chunks),
-        replaced=older,
-        truncated_from=loader.num_pages if num_pages < loader.num_pages else None,
-    )
-    return result, chunks, vectors
+    prepared.chunks = chunks
+    return prepared
+
+
+def _write_page_images(image: Image.Image, blank: bool, image_file: Path, thumb_file: Path, thumbnail_px: int) -> None:
+    # A page without ink loses nothing visible as a 1-bit image, which writes ~20x faster
+    # (a 3,000-page blank PDF spends most of its time here otherwise).
+    stored = image.convert("1") if blank else image
+    stored.save(image_file, compress_level=1)  # fast; page PNGs are a cache, not an archive
+    thumbnail = stored.convert("L") if blank else stored.copy()
+    thumbnail.thumbnail((thumbnail_px, thumbnail_px))
+    thumbnail.save(thumb_file, quality=THUMBNAIL_QUALITY)
 
 
 class _PageBuilder:
@@ -359,12 +511,20 @@ class _PageBuilder:
     """
 
     def __init__(
-        self, workspace: Workspace, doc_id: str, options: _Options, ocr_pool: OcrPool, report: IngestReport
+        self,
+        workspace: Workspace,
+        doc_id: str,
+        options: _Options,
+        ocr_pool: OcrPool,
+        image_writer: ThreadPoolExecutor,
+        report: IngestReport,
     ) -> None:
         self.workspace = workspace
         self.doc_id = doc_id
         self.options = options
         self.ocr_pool = ocr_pool
+        self.image_writer = image_writer
+        self._image_writes: list[Future[None]] = []
         self.report = report
         self.folder = workspace.doc_pages_dir(doc_id)
         self.pages: list[Page] = []
@@ -387,13 +547,12 @@ class _PageBuilder:
         image_file = self.folder / f"{raw.number}.png"
         thumb_file = self.folder / f"{raw.number}.thumb.jpg"
         blank = is_blank(raw.image)
-        # A page without ink loses nothing visible as a 1-bit image, which writes ~20x faster
-        # (a 3,000-page blank PDF spends most of its time here otherwise).
-        stored = raw.image.convert("1") if blank else raw.image
-        stored.save(image_file, compress_level=1)  # fast; page PNGs are a cache, not an archive
-        thumbnail = stored.convert("L") if blank else stored.copy()
-        thumbnail.thumbnail((self.options.thumbnail_px, self.options.thumbnail_px))
-        thumbnail.save(thumb_file, quality=THUMBNAIL_QUALITY)
+        while len(self._image_writes) >= IMAGE_WRITES_QUEUED:  # bounds the rendered pages held in memory
+            self._image_writes.pop(0).result()
+        write = self.image_writer.submit(
+            _write_page_images, raw.image, blank, image_file, thumb_file, self.options.thumbnail_px
+        )
+        self._image_writes.append(write)
         if raw.char_boxes is not None:
             self.char_boxes[raw.number] = raw.char_boxes
         self.pages.append(
@@ -411,6 +570,7 @@ class _PageBuilder:
         if blank:
             self.blank_pages += 1  # nothing for tesseract to read
         elif wants_ocr(self.options.ocr, raw.text, raw.image_area, has_image=True):
+            write.result()  # tesseract reads the file
             self._start_ocr(len(self.pages) - 1, image_file)
         if self.workspace.page_encoder is not None and self.workspace.page_index is not None:
             self._batch.append((raw.number, raw.image))
@@ -422,11 +582,22 @@ class _PageBuilder:
         self.flush_vectors()
         self._collect_ocr(keep=0)
 
+    def wait_for_images(self) -> None:
+        """Every page image and thumbnail of the document on disk (a write's error is raised here)."""
+        writes, self._image_writes = self._image_writes, []
+        for write in writes:
+            write.result()
+
     def abandon(self) -> None:
-        """Drop queued OCR (the document failed); a tesseract already running ends within its timeout."""
+        """Drop queued OCR (the document failed); a tesseract already running ends within its timeout.
+        Image writes in flight finish first, so the purge that follows removes every file."""
         for future in self._ocr.values():
             future.cancel()
         self._ocr.clear()
+        writes, self._image_writes = self._image_writes, []
+        for write in writes:
+            if not write.cancel():
+                wait([write])
 
     def _start_ocr(self, index: int, image_file: Path) -> None:
         self._collect_ocr(keep=OCR_QUEUE_PER_WORKER * self.ocr_pool.workers - 1)

@@ -13,6 +13,7 @@ so there is nothing to keep in sync on disk.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 from collections import OrderedDict
@@ -35,6 +36,8 @@ if TYPE_CHECKING:
 INDEX_FILE = "index.npz"
 QUERY_BATCH = 16  # up to this many texts (a question's sub-queries) embed on one intra-op thread
 QUERY_VECTORS = 256  # vectors of recent queries kept for the searches that follow prepare_queries
+
+log = logging.getLogger(__name__)
 
 
 def _plural_stem(words: list[str]) -> list[str]:
@@ -197,14 +200,15 @@ class HybridTextIndex:
                 os.fsync(fh.fileno())
             os.replace(tmp, self.folder / INDEX_FILE)
 
-    def embed_chunks(self, chunks: Sequence[Chunk], batch: int = 64) -> np.ndarray:
+    def embed_chunks(self, chunks: Sequence[Chunk], batch: int = 256) -> np.ndarray:
         """One row per chunk (zeros for blank ones, which are never indexed), ``batch`` chunks per model call.
 
-        The current task's deadline (``pagehop.limits``) is checked between calls, so a huge
-        document stops at its time budget instead of embedding for an hour.
+        Chunks go to the model shortest first, so each of its batches pads to similar lengths: on a group of
+        documents that is what batching gains. The current task's deadline (``pagehop.limits``) is checked
+        between calls, so a huge document stops at its time budget instead of embedding for an hour.
         """
         vectors = np.zeros((len(chunks), self.dim), dtype=np.float32)
-        rows = [i for i, c in enumerate(chunks) if c.text.strip()]
+        rows = sorted((i for i, c in enumerate(chunks) if c.text.strip()), key=lambda i: len(chunks[i].text))
         for begin in range(0, len(rows), batch):
             check_deadline()
             part = rows[begin : begin + batch]
@@ -231,8 +235,17 @@ class HybridTextIndex:
         if not path.is_file():
             return
         with np.load(path, allow_pickle=False) as data:
-            if bytes(data["embedder"]).decode() != self.embedder_ref:
-                return  # another model's vectors are useless: start empty, the workspace re-adds
+            built_with = bytes(data["embedder"]).decode()
+            if built_with != self.embedder_ref:
+                # Another model's vectors do not compare with this one's queries: never mix them. The index
+                # starts empty and the workspace re-embeds the catalog's chunks (``_reconcile_text_index``).
+                log.warning(
+                    "%s was built with the embedder %r, but the settings name %r: its chunks are re-embedded",
+                    path,
+                    built_with,
+                    self.embedder_ref,
+                )
+                return
             self._chunks = [Chunk(**record) for record in json.loads(bytes(data["chunks"]))]
             self._embeddings = data["embeddings"] if self._chunks else None
 

@@ -1,0 +1,123 @@
+"""Ingesting a group of documents together stores exactly what ingesting them one at a time stores:
+the same chunks, the same text vectors (within float tolerance), the same graph facts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from pagehop.assemble import open_workspace
+from pagehop.config import Settings
+from pagehop.graph.indexer import GraphIndexer
+from pagehop.graph.networkx_store import NetworkxGraphStore
+from pagehop.ingest import ingest, pipeline
+from pagehop.testing.pdf import write_pdf
+from pagehop.workspace import Workspace
+
+PASSAGES = {
+    "The Silent Harbor": "The Silent Harbor is a 1995 drama film directed by Tomas Lindqvist. "
+    "It was produced by Nordic Pictures.",
+    "Tomas Lindqvist": "Tomas Lindqvist (born 3 March 1950 in Uppsala) is a Swedish film director. "
+    "His mother was the actress Greta Lindqvist.",
+    "Greta Lindqvist": "Greta Lindqvist was a Swedish actress who starred in many films in Stockholm.",
+    "Nordic Pictures": "Nordic Pictures is a film studio based in Gothenburg, founded by Erik Sandberg.",
+    "Marie Curie": "Marie Curie was born in Warsaw. She married Pierre Curie in Paris.",
+}
+
+
+def write_corpus(folder: Path) -> None:
+    folder.mkdir()
+    for i, (title, text) in enumerate(PASSAGES.items()):
+        (folder / f"{i}.txt").write_text(f"{title}\n\n{text}\n")
+    write_pdf(
+        folder / "report.pdf",
+        ["Erik Sandberg founded Nordic Pictures in Gothenburg in 1961.", "Pierre Curie taught in Paris."],
+        title="Studio history",
+    )
+
+
+def graph_facts(workspace: Workspace) -> dict[str, Any]:
+    store = workspace.graph_store
+    assert isinstance(store, NetworkxGraphStore)
+    graph = store._graph
+    return {
+        "entities": {
+            node: (data["name"], data["type"], sorted(data["aliases"])) for node, data in graph.nodes(data=True)
+        },
+        "relations": {(s, t, k, tuple(sorted(d["evidence"]))) for s, t, k, d in graph.edges(keys=True, data=True)},
+        "mentions": {(e, c) for e, by_chunk in store._mentions.items() for c in by_chunk},
+    }
+
+
+def stored(workspace: Workspace) -> tuple[dict[str, Any], dict[str, np.ndarray], dict[str, Any]]:
+    chunks = {c.chunk_id: c.model_dump() for d in workspace.list_documents() for c in workspace.get_chunks(d.doc_id)}
+    index = workspace.text_index
+    assert index._embeddings is not None
+    vectors = {c.chunk_id: index._embeddings[row] for row, c in enumerate(index._chunks)}
+    return chunks, vectors, graph_facts(workspace)
+
+
+def ingest_into(folder: Path, corpus: Path) -> tuple[dict[str, Any], dict[str, np.ndarray], dict[str, Any]]:
+    settings = Settings(workspace=folder, ingest={"dpi": 50, "thumbnail_px": 64}, graph={"extractor": "spacy"})
+    workspace = open_workspace(settings)
+    report = ingest(workspace, [corpus], ocr="never", progress=False)
+    assert report.ok and len(report.ingested) == len(PASSAGES) + 1
+    result = stored(workspace)
+    workspace.close()
+    return result
+
+
+def test_a_group_stores_what_one_document_at_a_time_stores(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    corpus = tmp_path / "docs"
+    write_corpus(corpus)
+    group_sizes: list[int] = []
+    add_documents = GraphIndexer.add_documents
+
+    def recording(self: GraphIndexer, documents: Sequence[Any]) -> None:
+        group_sizes.append(len(documents))
+        add_documents(self, documents)
+
+    monkeypatch.setattr(GraphIndexer, "add_documents", recording)
+    together = ingest_into(tmp_path / "together", corpus)
+    assert group_sizes == [len(PASSAGES) + 1]  # really one group
+    group_sizes.clear()
+    monkeypatch.setattr(pipeline, "TEXT_BATCH", 1)  # a group closes at every document
+    alone = ingest_into(tmp_path / "alone", corpus)
+    assert group_sizes == [1] * (len(PASSAGES) + 1)
+
+    assert together[0] == alone[0] and len(together[0]) >= len(PASSAGES) + 2
+    assert together[1].keys() == alone[1].keys()
+    for chunk_id, vector in together[1].items():
+        np.testing.assert_allclose(vector, alone[1][chunk_id], atol=1e-5)
+    assert together[2] == alone[2] and together[2]["relations"]
+
+
+def test_a_failing_document_in_a_group_fails_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The group's batched call fails; each document is then finished alone, and only the bad one fails."""
+    corpus = tmp_path / "docs"
+    write_corpus(corpus)
+    add_documents = GraphIndexer.add_documents
+
+    def fails_on_curie(self: GraphIndexer, documents: Sequence[Any]) -> None:
+        if any("Warsaw" in c.text for _, _, chunks in documents for c in chunks):
+            raise RuntimeError("extraction failed")
+        add_documents(self, documents)
+
+    monkeypatch.setattr(GraphIndexer, "add_documents", fails_on_curie)
+    settings = Settings(workspace=tmp_path / "ws", ingest={"dpi": 50}, graph={"extractor": "spacy"})
+    workspace = open_workspace(settings)
+
+    report = ingest(workspace, [corpus], ocr="never", progress=False)
+
+    ((path, why),) = report.failed
+    assert path.endswith("4.txt") and why == "RuntimeError: extraction failed"
+    assert len(report.ingested) == len(PASSAGES)
+    names = {Path(d.source_path).name for d in workspace.list_documents()}
+    assert "4.txt" not in names and "report.pdf" in names
+    assert not any("warsaw" in data["name"].lower() for _, data in workspace.graph_store._graph.nodes(data=True))  # type: ignore[union-attr]
+    assert {c.doc_id for c in workspace.text_index._chunks} == set(workspace.ready_doc_ids())
+    workspace.close()
