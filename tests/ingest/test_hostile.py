@@ -143,18 +143,20 @@ def test_a_file_over_its_time_budget_fails_alone_and_leaves_nothing(tmp_path: Pa
     workspace.close()
 
 
-def test_a_budget_too_small_for_any_page_stores_nothing(tmp_path: Path) -> None:
-    """The budget is checked between pages: a long blank PDF stops early instead of rendering to the end."""
+def test_a_budget_too_small_for_a_long_pdf_stores_nothing(tmp_path: Path) -> None:
+    """The budget is checked between pages: a long PDF stops early instead of reading to the end.
+
+    Its pages carry text: blank pages are skipped so cheaply that 400 of them could fit the budget."""
     docs = tmp_path / "docs"
     docs.mkdir()
-    (docs / "blank.pdf").write_bytes(assemble_pdf([b""] * 400))
+    (docs / "long.pdf").write_bytes(assemble_pdf([b"BT /F1 12 Tf 72 720 Td (A page of the report.) Tj ET"] * 400))
     settings = Settings(workspace=tmp_path / "ws", ingest={"dpi": 50, "max_seconds_per_file": 0.05})
     workspace = Workspace.open(settings)
 
     report = ingest(workspace, [docs], progress=False)
 
     ((path, why),) = report.failed
-    assert path.endswith("blank.pdf") and why.startswith("took longer than 0.05 s")
+    assert path.endswith("long.pdf") and why.startswith("took longer than 0.05 s")
     assert workspace.list_documents() == [] and list(workspace.pages_dir.iterdir()) == []
     assert_nothing_partial(workspace)
     workspace.close()
