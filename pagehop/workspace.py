@@ -36,6 +36,7 @@ from pagehop.config import Settings
 from pagehop.graph.base import GraphUnavailable
 from pagehop.retrieval.base import PageEncoder, PageIndex
 from pagehop.schema import Chunk, Document, Page
+from pagehop.text import heading
 
 if TYPE_CHECKING:
     from pagehop.graph.base import GraphStore
@@ -87,7 +88,8 @@ CREATE INDEX IF NOT EXISTS chunks_by_doc ON chunks (doc_id, seq);
 
 # Columns added after a catalog may already exist: (table, column, declaration). Opening an older
 # workspace adds them; its rows keep NULL there (e.g. chunks ingested before boxes have none).
-_ADDED_COLUMNS = (("chunks", "boxes", "TEXT"), ("chunks", "context", "TEXT"))
+# documents.name: the document's name for the title channel (see derive_document_name), NULL until derived.
+_ADDED_COLUMNS = (("chunks", "boxes", "TEXT"), ("chunks", "context", "TEXT"), ("documents", "name", "TEXT"))
 
 
 @runtime_checkable
@@ -270,6 +272,41 @@ class Workspace:
         )[0]
         return (row["n"], row["newest"], row["rows"])
 
+    def document_names(self) -> list[tuple[str, str]]:
+        """``(doc_id, name)`` of every ready document, oldest first, read from the catalog.
+
+        Documents committed before the catalog kept names get theirs derived here once, from their
+        first page, and stored in one write, so later processes never read page text for this.
+        """
+        return self._names("d.status = 'ready' ORDER BY d.ingested_at, d.doc_id")
+
+    def document_name(self, doc_id: str) -> str:
+        """A ready document's name (see :func:`derive_document_name`); '' when there is no such document."""
+        found = self._names("d.doc_id = ? AND d.status = 'ready'", (doc_id,))
+        return found[0][1] if found else ""
+
+    def _names(self, where: str, params: Sequence[Any] = ()) -> list[tuple[str, str]]:
+        rows = self._query(
+            "SELECT d.doc_id, d.name, d.title, CASE WHEN d.name IS NULL THEN p.text END AS first_page "
+            f"FROM documents d LEFT JOIN pages p ON p.doc_id = d.doc_id AND p.page = 1 WHERE {where}",
+            params,
+        )
+        names: list[tuple[str, str]] = []
+        missing: list[tuple[str, str]] = []  # (name, doc_id) to store
+        for row in rows:
+            name = row["name"]
+            if name is None:
+                name = derive_document_name(row["title"], row["first_page"])
+                missing.append((name, row["doc_id"]))
+            names.append((row["doc_id"], name))
+        if missing:
+            try:
+                with self._transaction() as db:
+                    db.executemany("UPDATE documents SET name = ? WHERE doc_id = ? AND name IS NULL", missing)
+            except sqlite3.OperationalError as exc:  # read-only or busy catalog: serve the names, store them later
+                logging.getLogger(__name__).warning("document names not stored: %s", exc)
+        return names
+
     def get_document(self, doc_id: str) -> Document | None:
         rows = self._query("SELECT * FROM documents WHERE doc_id = ? AND status = 'ready'", (doc_id,))
         return _document(rows[0]) if rows else None
@@ -358,7 +395,8 @@ class Workspace:
         """Record ``doc`` as pending: from here on, a crash leaves something recovery must purge."""
         with self._transaction() as db:
             db.execute(
-                "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, 'pending')",
+                "INSERT INTO documents (doc_id, source_path, title, kind, num_pages, size_bytes, ingested_at, status) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, 'pending')",
                 (doc.doc_id, doc.source_path, doc.title, doc.kind, doc.num_pages, doc.size_bytes, doc.ingested_at),
             )
 
@@ -402,9 +440,10 @@ class Workspace:
                 for seq, c in enumerate(chunks)
             ],
         )
+        first_page = next((p.text for p in pages if p.page == 1), "")
         updated = db.execute(
-            "UPDATE documents SET status = 'ready', ingested_at = ? WHERE doc_id = ? AND status = 'pending'",
-            (time.time(), doc.doc_id),
+            "UPDATE documents SET status = 'ready', ingested_at = ?, name = ? WHERE doc_id = ? AND status = 'pending'",
+            (time.time(), derive_document_name(doc.title, first_page), doc.doc_id),
         )
         if updated.rowcount != 1:
             raise RuntimeError(f"document {doc.doc_id} is not pending, so it cannot be committed")
@@ -515,6 +554,12 @@ class Workspace:
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
+
+
+def derive_document_name(title: str, first_page_text: str | None) -> str:
+    """What the title channel calls a document: the heading its first page opens with, else its title.
+    A passage collection's page opens with the entity it is about, which a file name rarely says."""
+    return heading(first_page_text or "") or title
 
 
 def _document(row: sqlite3.Row) -> Document:

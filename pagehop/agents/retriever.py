@@ -20,7 +20,6 @@ from pagehop.retrieval.base import PageEncoder, PageIndex, TextIndex
 from pagehop.retrieval.fusion import page_key, reciprocal_rank_fusion
 from pagehop.retrieval.titles import TitleIndex
 from pagehop.schema import Chunk, Hit
-from pagehop.text import heading
 
 if TYPE_CHECKING:
     from pagehop.workspace import Workspace
@@ -179,17 +178,6 @@ class WorkspaceRetriever:
         elif workspace.graph_store is not None:
             graph = StoreGraphFacts(workspace.graph_store)
         has_pages = workspace.page_index is not None and workspace.page_encoder is not None
-        names: dict[str, str] = {}
-
-        def name(doc_id: str) -> str:
-            """A document's name: the heading its first page opens with, else its catalog title."""
-            if doc_id not in names:
-                doc = workspace.get_document(doc_id)
-                if doc is None:
-                    return ""
-                names[doc_id] = heading(page_text(doc_id, 1)) or doc.title
-            return names[doc_id]
-
         return cls(
             text_index=workspace.text_index,
             page_index=workspace.page_index if has_pages else None,
@@ -197,8 +185,8 @@ class WorkspaceRetriever:
             graph=graph,
             page_text=page_text,
             page_image_path=page_image,
-            titles=name,
-            names=lambda: [(doc_id, name(doc_id)) for doc_id in workspace.ready_doc_ids()],
+            titles=workspace.document_name,
+            names=workspace.document_names,
             names_version=workspace.ready_signature,
             exact_page_search=workspace.settings.page_search == "exact",
         )
