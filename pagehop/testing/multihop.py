@@ -73,3 +73,17 @@ def passage_chunks(passages: list[dict[str, str]]) -> list[Chunk]:
         )
         for i, p in enumerate(passages)
     ]
+
+
+# A small hand-made encyclopedic corpus (title -> passage) with two-hop links, for tests of the graph
+# channel and of ingestion.
+FILM_PASSAGES = {
+    "The Silent Harbor": "The Silent Harbor is a 1995 drama film directed by Tomas Lindqvist. "
+    "It was produced by Nordic Pictures.",
+    "Tomas Lindqvist": "Tomas Lindqvist (born 3 March 1950 in Uppsala) is a Swedish film director. "
+    "His mother was the actress Greta Lindqvist.",
+    "Greta Lindqvist": "Greta Lindqvist was a Swedish actress who starred in many films in Stockholm.",
+    "Nordic Pictures": "Nordic Pictures is a film studio based in Gothenburg, founded by Erik Sandberg.",
+    "Marie Curie": "Marie Curie was born in Warsaw. She married Pierre Curie in Paris.",
+    "Oslo Opera House": "The Oslo Opera House is the home of the Norwegian National Opera and Ballet.",
+}

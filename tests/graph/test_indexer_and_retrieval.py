@@ -10,17 +10,7 @@ from pagehop.graph.indexer import GraphIndexer
 from pagehop.graph.resolution import EntityResolver, entity_id_for
 from pagehop.graph.retrieval import GraphRetriever
 from pagehop.schema import Chunk, Document
-
-PASSAGES = {
-    "The Silent Harbor": "The Silent Harbor is a 1995 drama film directed by Tomas Lindqvist. "
-    "It was produced by Nordic Pictures.",
-    "Tomas Lindqvist": "Tomas Lindqvist (born 3 March 1950 in Uppsala) is a Swedish film director. "
-    "His mother was the actress Greta Lindqvist.",
-    "Greta Lindqvist": "Greta Lindqvist was a Swedish actress who starred in many films in Stockholm.",
-    "Nordic Pictures": "Nordic Pictures is a film studio based in Gothenburg, founded by Erik Sandberg.",
-    "Marie Curie": "Marie Curie was born in Warsaw. She married Pierre Curie in Paris.",
-    "Oslo Opera House": "The Oslo Opera House is the home of the Norwegian National Opera and Ballet.",
-}
+from pagehop.testing.multihop import FILM_PASSAGES
 
 
 def document(doc_id: str, title: str) -> Document:
@@ -45,7 +35,7 @@ def passage_chunk(i: int, title: str, text: str) -> Chunk:
 @pytest.fixture
 def indexed(minilm_store: GraphStore, nlp, embedder) -> GraphIndexer:
     indexer = GraphIndexer(minilm_store, SpacyExtractor(nlp), EntityResolver(minilm_store, embedder))
-    for i, (title, text) in enumerate(PASSAGES.items()):
+    for i, (title, text) in enumerate(FILM_PASSAGES.items()):
         indexer.add_document(document(f"doc{i}", title), [], [passage_chunk(i, title, text)])
     return indexer
 
@@ -54,7 +44,7 @@ def test_indexing_twice_changes_nothing_and_deleting_keeps_shared_entities(index
     store = indexed.store
     before = store.stats()
     indexed.add_document(
-        document("doc1", "Tomas Lindqvist"), [], [passage_chunk(1, "Tomas Lindqvist", PASSAGES["Tomas Lindqvist"])]
+        document("doc1", "Tomas Lindqvist"), [], [passage_chunk(1, "Tomas Lindqvist", FILM_PASSAGES["Tomas Lindqvist"])]
     )
     assert store.stats() == before
     greta = entity_id_for("Greta Lindqvist")

@@ -15,23 +15,14 @@ from pagehop.config import Settings
 from pagehop.graph.indexer import GraphIndexer
 from pagehop.graph.networkx_store import NetworkxGraphStore
 from pagehop.ingest import ingest, pipeline
+from pagehop.testing.multihop import FILM_PASSAGES
 from pagehop.testing.pdf import write_pdf
 from pagehop.workspace import Workspace
-
-PASSAGES = {
-    "The Silent Harbor": "The Silent Harbor is a 1995 drama film directed by Tomas Lindqvist. "
-    "It was produced by Nordic Pictures.",
-    "Tomas Lindqvist": "Tomas Lindqvist (born 3 March 1950 in Uppsala) is a Swedish film director. "
-    "His mother was the actress Greta Lindqvist.",
-    "Greta Lindqvist": "Greta Lindqvist was a Swedish actress who starred in many films in Stockholm.",
-    "Nordic Pictures": "Nordic Pictures is a film studio based in Gothenburg, founded by Erik Sandberg.",
-    "Marie Curie": "Marie Curie was born in Warsaw. She married Pierre Curie in Paris.",
-}
 
 
 def write_corpus(folder: Path) -> None:
     folder.mkdir()
-    for i, (title, text) in enumerate(PASSAGES.items()):
+    for i, (title, text) in enumerate(FILM_PASSAGES.items()):
         (folder / f"{i}.txt").write_text(f"{title}\n\n{text}\n")
     write_pdf(
         folder / "report.pdf",
@@ -65,7 +56,7 @@ def ingest_into(folder: Path, corpus: Path) -> tuple[dict[str, Any], dict[str, n
     settings = Settings(workspace=folder, ingest={"dpi": 50, "thumbnail_px": 64}, graph={"extractor": "spacy"})
     workspace = open_workspace(settings)
     report = ingest(workspace, [corpus], ocr="never", progress=False)
-    assert report.ok and len(report.ingested) == len(PASSAGES) + 1
+    assert report.ok and len(report.ingested) == len(FILM_PASSAGES) + 1
     result = stored(workspace)
     workspace.close()
     return result
@@ -83,13 +74,13 @@ def test_a_group_stores_what_one_document_at_a_time_stores(tmp_path: Path, monke
 
     monkeypatch.setattr(GraphIndexer, "add_documents", recording)
     together = ingest_into(tmp_path / "together", corpus)
-    assert group_sizes == [len(PASSAGES) + 1]  # really one group
+    assert group_sizes == [len(FILM_PASSAGES) + 1]  # really one group
     group_sizes.clear()
     monkeypatch.setattr(pipeline, "TEXT_BATCH", 1)  # a group closes at every document
     alone = ingest_into(tmp_path / "alone", corpus)
-    assert group_sizes == [1] * (len(PASSAGES) + 1)
+    assert group_sizes == [1] * (len(FILM_PASSAGES) + 1)
 
-    assert together[0] == alone[0] and len(together[0]) >= len(PASSAGES) + 2
+    assert together[0] == alone[0] and len(together[0]) >= len(FILM_PASSAGES) + 2
     assert together[1].keys() == alone[1].keys()
     for chunk_id, vector in together[1].items():
         np.testing.assert_allclose(vector, alone[1][chunk_id], atol=1e-5)
@@ -115,7 +106,7 @@ def test_a_failing_document_in_a_group_fails_alone(tmp_path: Path, monkeypatch: 
 
     ((path, why),) = report.failed
     assert path.endswith("4.txt") and why == "RuntimeError: extraction failed"
-    assert len(report.ingested) == len(PASSAGES)
+    assert len(report.ingested) == len(FILM_PASSAGES)
     names = {Path(d.source_path).name for d in workspace.list_documents()}
     assert "4.txt" not in names and "report.pdf" in names
     assert not any("warsaw" in data["name"].lower() for _, data in workspace.graph_store._graph.nodes(data=True))  # type: ignore[union-attr]
