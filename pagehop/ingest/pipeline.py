@@ -192,7 +192,11 @@ def ingest(
         try:
             with tqdm(total=len(files), unit="file", desc="ingest", disable=not show) as bar:
                 for path in files:
-                    group.add(_prepare_one(workspace, path, options, ocr_pool, report, group))
+                    prepared = _prepare_one(workspace, path, options, ocr_pool, report, group)
+                    if prepared is not None and len(prepared.chunks) >= TEXT_BATCH and group.members:
+                        # a large document goes alone: the small ones before it are not held back by its models
+                        unindexed.extend(*group.finish())
+                    group.add(prepared)
                     if group.full():
                         unindexed.extend(*group.finish())
                     if len(unindexed.chunks) >= TEXT_BATCH:

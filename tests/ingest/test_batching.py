@@ -112,3 +112,31 @@ def test_a_failing_document_in_a_group_fails_alone(tmp_path: Path, monkeypatch: 
     assert not any("warsaw" in data["name"].lower() for _, data in workspace.graph_store._graph.nodes(data=True))  # type: ignore[union-attr]
     assert {c.doc_id for c in workspace.text_index._chunks} == set(workspace.ready_doc_ids())
     workspace.close()
+
+
+def test_a_large_document_is_finished_alone_and_does_not_hold_back_the_small_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    corpus = tmp_path / "docs"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text("Greta Lindqvist was a Swedish actress.\n")
+    (corpus / "b.txt").write_text("Nordic Pictures is a film studio in Gothenburg.\n")
+    (corpus / "c-long.txt").write_text("\n\n".join(f"Paragraph {i}: " + "the harbour ledger " * 120 for i in range(12)))
+    (corpus / "d.txt").write_text("Marie Curie was born in Warsaw.\n")
+    group_sizes: list[int] = []
+    add_documents = GraphIndexer.add_documents
+
+    def recording(self: GraphIndexer, documents: Sequence[Any]) -> None:
+        group_sizes.append(len(documents))
+        add_documents(self, documents)
+
+    monkeypatch.setattr(GraphIndexer, "add_documents", recording)
+    monkeypatch.setattr(pipeline, "TEXT_BATCH", 4)
+    settings = Settings(workspace=tmp_path / "ws", graph={"extractor": "spacy"})
+    workspace = open_workspace(settings)
+    report = ingest(workspace, [corpus], progress=False)
+
+    assert report.ok and len(report.ingested) == 4
+    assert len(workspace.get_chunks(next(d.doc_id for d in report.ingested if d.title == "c-long"))) >= 4
+    assert group_sizes == [2, 1, 1]  # a and b committed before the long file's models run; then d
+    workspace.close()
