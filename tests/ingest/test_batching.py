@@ -62,9 +62,8 @@ def ingest_into(folder: Path, corpus: Path) -> tuple[dict[str, Any], dict[str, n
     return result
 
 
-def test_a_group_stores_what_one_document_at_a_time_stores(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    corpus = tmp_path / "docs"
-    write_corpus(corpus)
+def record_group_sizes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The number of documents in each group the graph indexer is handed, in order."""
     group_sizes: list[int] = []
     add_documents = GraphIndexer.add_documents
 
@@ -73,6 +72,13 @@ def test_a_group_stores_what_one_document_at_a_time_stores(tmp_path: Path, monke
         add_documents(self, documents)
 
     monkeypatch.setattr(GraphIndexer, "add_documents", recording)
+    return group_sizes
+
+
+def test_a_group_stores_what_one_document_at_a_time_stores(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    corpus = tmp_path / "docs"
+    write_corpus(corpus)
+    group_sizes = record_group_sizes(monkeypatch)
     together = ingest_into(tmp_path / "together", corpus)
     assert group_sizes == [len(FILM_PASSAGES) + 1]  # really one group
     group_sizes.clear()
@@ -123,14 +129,7 @@ def test_a_large_document_is_finished_alone_and_does_not_hold_back_the_small_one
     (corpus / "b.txt").write_text("Nordic Pictures is a film studio in Gothenburg.\n")
     (corpus / "c-long.txt").write_text("\n\n".join(f"Paragraph {i}: " + "the harbour ledger " * 120 for i in range(12)))
     (corpus / "d.txt").write_text("Marie Curie was born in Warsaw.\n")
-    group_sizes: list[int] = []
-    add_documents = GraphIndexer.add_documents
-
-    def recording(self: GraphIndexer, documents: Sequence[Any]) -> None:
-        group_sizes.append(len(documents))
-        add_documents(self, documents)
-
-    monkeypatch.setattr(GraphIndexer, "add_documents", recording)
+    group_sizes = record_group_sizes(monkeypatch)
     monkeypatch.setattr(pipeline, "TEXT_BATCH", 4)
     settings = Settings(workspace=tmp_path / "ws", graph={"extractor": "spacy"})
     workspace = open_workspace(settings)
