@@ -56,6 +56,9 @@ log = logging.getLogger(__name__)
 ENCODE_BATCH = 8  # pages per page-encoder call: amortises model overhead, bounds memory
 TEXT_BATCH = 256  # chunks embedded per text-index call; the index catches up on the catalog after a crash
 TEXT_SAVE_SECONDS = 120.0  # a long ingest saves the text index this often, so a crash re-embeds little
+# A group of prepared documents is finished once its oldest member has waited this long, before the next
+# file is prepared: small files become searchable soon even when slow files (OCR, huge PDFs) follow them.
+GROUP_MAX_WAIT_S = 10.0
 THUMBNAIL_QUALITY = 80
 OCR_TIMEOUT_S = 300.0  # one page; a tesseract stuck longer than this is killed and the page keeps its text layer
 IMAGE_WRITES_QUEUED = 8  # rendered pages waiting for the image writer, per document: bounds memory
@@ -192,6 +195,8 @@ def ingest(
         try:
             with tqdm(total=len(files), unit="file", desc="ingest", disable=not show) as bar:
                 for path in files:
+                    if group.members and group.waited() >= GROUP_MAX_WAIT_S:
+                        unindexed.extend(*group.finish())
                     prepared = _prepare_one(workspace, path, options, ocr_pool, report, group)
                     if prepared is not None and len(prepared.chunks) >= TEXT_BATCH and group.members:
                         # a large document goes alone: the small ones before it are not held back by its models
@@ -265,7 +270,8 @@ class _Group:
     batching hook (``BatchedDerivedDataHook``: one spaCy pass, one entity resolution, one graph write) and one
     catalog transaction. A crash leaves every document of the group ``pending``, so recovery purges them all.
 
-    A group closes at ``TEXT_BATCH`` chunks, or after every document when a hook takes documents one at a time
+    A group closes at ``TEXT_BATCH`` chunks, when its oldest member has waited ``GROUP_MAX_WAIT_S`` (checked
+    before the next file is prepared), or after every document when a hook takes documents one at a time
     (it gains nothing from a group, and each document is then committed before the next one starts). When the
     group fails as a whole, each document is finished alone, so one bad file fails alone.
     """
@@ -279,10 +285,17 @@ class _Group:
         self.image_writer = image_writer
         self.members: list[_Prepared] = []
         self.batching = all(isinstance(hook, BatchedDerivedDataHook) for hook in workspace.hooks)
+        self.opened_at = 0.0  # monotonic time its first member was added
 
     def add(self, prepared: _Prepared | None) -> None:
         if prepared is not None:
+            if not self.members:
+                self.opened_at = time.monotonic()
             self.members.append(prepared)
+
+    def waited(self) -> float:
+        """Seconds since the oldest member was added."""
+        return time.monotonic() - self.opened_at
 
     def holds(self, doc_id: str) -> bool:
         return any(p.doc.doc_id == doc_id for p in self.members)

@@ -139,3 +139,30 @@ def test_a_large_document_is_finished_alone_and_does_not_hold_back_the_small_one
     assert len(workspace.get_chunks(next(d.doc_id for d in report.ingested if d.title == "c-long"))) >= 4
     assert group_sizes == [2, 1, 1]  # a and b committed before the long file's models run; then d
     workspace.close()
+
+
+def test_a_group_that_has_waited_is_finished_before_the_next_file_is_prepared(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A slow file (OCR, a huge PDF) prepared after small ones does not keep them pending while it runs."""
+    corpus = tmp_path / "docs"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text("Greta Lindqvist was a Swedish actress.\n")
+    (corpus / "b.txt").write_text("Nordic Pictures is a film studio in Gothenburg.\n")
+    (corpus / "c-slow.txt").write_text("Marie Curie was born in Warsaw.\n")
+    settings = Settings(workspace=tmp_path / "ws", graph={"extractor": "spacy"})
+    workspace = open_workspace(settings)
+    ready_when_preparing: dict[str, set[str]] = {}
+    prepare_one = pipeline._prepare_one
+
+    def recording(workspace: Workspace, path: Path, *args: Any) -> Any:
+        ready_when_preparing[path.name] = {Path(d.source_path).name for d in workspace.list_documents()}
+        return prepare_one(workspace, path, *args)
+
+    monkeypatch.setattr(pipeline, "_prepare_one", recording)
+    monkeypatch.setattr(pipeline, "GROUP_MAX_WAIT_S", 0.0)
+    report = ingest(workspace, [corpus], progress=False)
+
+    assert report.ok and len(report.ingested) == 3
+    assert ready_when_preparing == {"a.txt": set(), "b.txt": {"a.txt"}, "c-slow.txt": {"a.txt", "b.txt"}}
+    workspace.close()
