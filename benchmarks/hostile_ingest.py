@@ -57,12 +57,16 @@ def main() -> int:
             str(args.dpi),
         ]
         started = time.perf_counter()
-        run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=args.timeout, check=False)
+        try:
+            run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=args.timeout, check=False)
+            output, exit_status = run.stdout + run.stderr, str(run.returncode)
+        except subprocess.TimeoutExpired as stopped:  # still report what got done, and what was left pending
+            output = b"".join(o for o in (stopped.stdout, stopped.stderr) if isinstance(o, bytes)).decode()
+            exit_status = f"killed at {args.timeout:g} s"
         seconds = time.perf_counter() - started
         usage = resource.getrusage(resource.RUSAGE_CHILDREN)
         peak_rss_mb = usage.ru_maxrss / 1024
         cpu_seconds = usage.ru_utime + usage.ru_stime  # less sensitive than wall time to a shared machine's load
-        output = run.stdout + run.stderr
         print(output)
 
         workspace = Workspace.open(Settings(workspace=workspace_dir))
@@ -102,7 +106,7 @@ def main() -> int:
         print("|" + " --- |" * len(columns))
         print(
             f"| {len(corpus)} | {good_ok} | {good_failed} | {bad_named} | {bad_unnamed} | {partial} | "
-            f"{run.returncode} | {seconds:.1f} | {cpu_seconds:.1f} | {peak_rss_mb:.0f} |"
+            f"{exit_status} | {seconds:.1f} | {cpu_seconds:.1f} | {peak_rss_mb:.0f} |"
         )
         print(
             f"settings: dpi {args.dpi}, ingest.max_seconds_per_file {args.max_seconds_per_file:g}, "

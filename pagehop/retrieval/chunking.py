@@ -50,7 +50,7 @@ def split_text(text: str, chunk_chars: int, overlap: int, keep_blocks: bool = Tr
     while start < n:
         end = n if n - start <= chunk_chars else _best_end(text, start, start + chunk_chars)
         if keep_blocks and end < n:
-            end = _before_block(text, start + chunk_chars // 4, end)
+            end = _before_block(text, start + chunk_chars // 4, end, chunk_chars)
         trimmed = _trim(text, start, end)
         if trimmed:
             spans.append(trimmed)
@@ -65,29 +65,43 @@ def is_table_row(line: str) -> bool:
     return "\t" in line.strip() or sum(1 for word in line.split() if _NUMBER.fullmatch(word)) >= 2
 
 
-def _before_block(text: str, floor: int, end: int) -> int:
+def _before_block(text: str, floor: int, end: int, reach: int) -> int:
     """``end`` moved back to the start of the table it cuts through (with the caption or heading
-    right above it), or of the heading it would leave dangling; unchanged if that is before ``floor``."""
-    line_start = text.rfind("\n", 0, end) + 1
-    if line_start == end:  # the cut is at a line break: look at the line it ends
-        line_start = text.rfind("\n", 0, max(0, end - 1)) + 1
-    next_end = text.find("\n", end)
-    next_line = text[end : next_end if next_end >= 0 else len(text)]
+    right above it), or of the heading it would leave dangling; unchanged if that is before ``floor``.
+
+    Only lines of at most ``reach`` characters (the chunk size) are looked at, so every scan is bounded:
+    a text that is one huge line (a log, minified data) is still cut in linear time.
+    """
+    # the line the cut ends (the one before it when the cut is at a line break)
+    line_start = _line_start(text, end if text[end - 1] != "\n" else end - 1, reach)
+    if line_start is None:
+        return end
+    next_end = text.find("\n", end, end + reach)
+    next_is_whole = next_end >= 0 or len(text) - end <= reach  # else it is too long to be a table row
+    next_line = text[end : next_end if next_end >= 0 else min(len(text), end + reach)]
     last_line = text[line_start:end]
     cut = end
-    if is_table_row(last_line) and is_table_row(next_line):
+    if is_table_row(last_line) and next_is_whole and is_table_row(next_line):
         cut = line_start
-        while cut > 0:  # back over the rows above, to the table's first row
-            above = text.rfind("\n", 0, cut - 1) + 1
-            if not is_table_row(text[above : cut - 1]):
+        while cut > floor:  # back over the rows above, to the table's first row
+            above = _line_start(text, cut - 1, reach)
+            if above is None or not is_table_row(text[above : cut - 1]):
                 break
             cut = above
-        above = text.rfind("\n", 0, max(0, cut - 1)) + 1
-        if cut > 0 and is_heading_line(text[above : cut - 1]):
+        above = _line_start(text, cut - 1, reach) if cut > 0 else None
+        if above is not None and is_heading_line(text[above : cut - 1]):
             cut = above  # the caption goes with its table
     elif is_heading_line(last_line) and next_line.strip():
         cut = line_start
     return cut if cut > floor else end
+
+
+def _line_start(text: str, line_end: int, reach: int) -> int | None:
+    """Where the line ending at ``line_end`` starts; None when it is longer than ``reach``."""
+    found = text.rfind("\n", max(0, line_end - reach), line_end)
+    if found < 0 and line_end > reach:
+        return None
+    return found + 1
 
 
 def _best_end(text: str, start: int, limit: int) -> int:

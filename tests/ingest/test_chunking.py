@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from itertools import pairwise
 
+import pytest
+
+from pagehop.retrieval import chunking
 from pagehop.retrieval.chunking import chunk_pages, headings, indexed_text, is_heading_line, split_text
 
 SENTENCES = " ".join(f"Sentence number {i} says something about topic {i % 7}." for i in range(60))
@@ -65,6 +68,24 @@ def test_a_table_is_kept_whole_with_its_caption() -> None:
     holder = [(s, e) for s, e in spans if s <= table_start and e >= table_end - 1]
     assert holder, "one chunk holds the caption and every row"
     assert all(0 < e - s <= 900 for s, e in spans) and spans[-1][1] == len(REPORT_PAGE)
+
+
+def test_one_huge_line_is_cut_without_rescanning_the_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 10 MB log line once took minutes: each cut re-read the rest of the line as a possible table row."""
+    seen: list[int] = []
+    is_table_row = chunking.is_table_row
+
+    def recording(line: str) -> bool:
+        seen.append(len(line))
+        return is_table_row(line)
+
+    monkeypatch.setattr(chunking, "is_table_row", recording)
+    line = "ship 12 docked at pier 4 with 300 crates " * 5_000  # 205,000 characters, no line break
+    spans = split_text(line, chunk_chars=1200, overlap=150)
+
+    assert spans[0][0] == 0 and spans[-1][1] == len(line.rstrip())
+    assert all(0 < end - start <= 1200 for start, end in spans)
+    assert max(seen, default=0) <= 1200  # every line looked at fits in a chunk
 
 
 def test_a_heading_never_ends_a_chunk() -> None:
