@@ -201,18 +201,24 @@ class HybridTextIndex:
             os.replace(tmp, self.folder / INDEX_FILE)
 
     def embed_chunks(self, chunks: Sequence[Chunk], batch: int = 256) -> np.ndarray:
-        """One row per chunk (zeros for blank ones, which are never indexed), ``batch`` chunks per model call.
+        """One row per chunk (zeros for blank ones, which are never indexed), ``batch`` texts per model call.
 
-        Chunks go to the model shortest first, so each of its batches pads to similar lengths: on a group of
+        Each distinct text is embedded once (boilerplate that repeats page after page costs one row), and
+        texts go to the model shortest first, so each of its batches pads to similar lengths: on a group of
         documents that is what batching gains. The current task's deadline (``pagehop.limits``) is checked
         between calls, so a huge document stops at its time budget instead of embedding for an hour.
         """
         vectors = np.zeros((len(chunks), self.dim), dtype=np.float32)
-        rows = sorted((i for i, c in enumerate(chunks) if c.text.strip()), key=lambda i: len(chunks[i].text))
-        for begin in range(0, len(rows), batch):
+        rows_of: dict[str, list[int]] = {}
+        for i, chunk in enumerate(chunks):
+            if chunk.text.strip():
+                rows_of.setdefault(indexed_text(chunk), []).append(i)
+        texts = sorted(rows_of, key=len)
+        for begin in range(0, len(texts), batch):
             check_deadline()
-            part = rows[begin : begin + batch]
-            vectors[part] = self.embed([indexed_text(chunks[i]) for i in part])
+            part = texts[begin : begin + batch]
+            for text, vector in zip(part, self.embed(part), strict=True):
+                vectors[rows_of[text]] = vector
         return vectors
 
     @property

@@ -97,3 +97,22 @@ def test_search_restricted_to_documents(index: HybridTextIndex) -> None:
         hits = search("giraffes volcano revenue", 10, doc_ids={"geo", "fin"})
         assert hits and {h.doc_id for h in hits} <= {"geo", "fin"}
     assert index.search("giraffes", 5, doc_ids=set()) == []
+
+
+def test_repeated_chunk_texts_are_embedded_once(index: HybridTextIndex, monkeypatch: pytest.MonkeyPatch) -> None:
+    footer = "Confidential: for internal use only."
+    chunks = [chunk("memo", page, footer) for page in range(1, 6)] + [chunk("memo", 6, "Quarterly sales rose.")]
+    chunks.append(chunk("memo", 7, "   "))
+    model_inputs: list[str] = []
+    embed = index.embed
+
+    def recording(texts: list[str]) -> object:
+        model_inputs.extend(texts)
+        return embed(texts)
+
+    monkeypatch.setattr(index, "embed", recording)
+    vectors = index.embed_chunks(chunks)
+
+    assert sorted(model_inputs) == sorted([footer, "Quarterly sales rose."])
+    assert all((vectors[i] == vectors[0]).all() for i in range(5)) and abs(float(vectors[0] @ vectors[0]) - 1) < 1e-5
+    assert float(vectors[5] @ vectors[0]) < 0.9 and not vectors[6].any()  # a blank chunk stays a zero row
