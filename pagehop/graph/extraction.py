@@ -147,10 +147,14 @@ class SpacyExtractor:
 
     def extract(self, chunks: Sequence[Chunk]) -> ExtractedGraph:
         graph = ExtractedGraph()
-        docs = self.nlp.pipe((c.text for c in chunks), batch_size=self.batch_size)
-        for chunk, doc in zip(chunks, docs, strict=True):
-            check_deadline()  # a huge document stops at its ingest budget, between chunks
-            graph.extend(self._extract_one(chunk, doc))
+        chunks_of: dict[str, list[Chunk]] = {}  # each distinct text is parsed once (repeated boilerplate)
+        for chunk in chunks:
+            chunks_of.setdefault(chunk.text, []).append(chunk)
+        docs = self.nlp.pipe(chunks_of, batch_size=self.batch_size)
+        for same_text, doc in zip(chunks_of.values(), docs, strict=True):
+            for chunk in same_text:
+                check_deadline()  # a huge document stops at its ingest budget, between chunks
+                graph.extend(self._extract_one(chunk, doc))
         return graph
 
     def _extract_one(self, chunk: Chunk, doc: Any) -> ExtractedGraph:

@@ -63,3 +63,23 @@ def test_spacy_passive_agent_and_title_entity(nlp) -> None:
 def test_spacy_without_title_or_entities(nlp) -> None:
     graph = SpacyExtractor(nlp).extract([chunk("nothing named here at all.")])
     assert (graph.entities, graph.relations, graph.mentions) == ([], [], [])
+
+
+def test_a_repeated_text_is_parsed_once_and_every_chunk_keeps_its_mentions(nlp) -> None:
+    footer = "Acme Corporation is headquartered in Toledo."
+    chunks = [chunk(footer, chunk_id=f"c{page}", page=page) for page in (1, 2, 3)]
+    chunks.append(chunk("Marie Curie was born in Warsaw.", chunk_id="c4", page=4))
+    parsed: list[str] = []
+
+    class CountingNlp:
+        def pipe(self, texts: Any, batch_size: int) -> Any:
+            texts = list(texts)
+            parsed.extend(texts)
+            return nlp.pipe(texts, batch_size=batch_size)
+
+    graph = SpacyExtractor(CountingNlp()).extract(chunks)
+
+    assert parsed == [footer, "Marie Curie was born in Warsaw."]
+    names = {e.entity_id: e.name for e in graph.entities}
+    pages_of = {name: sorted(m.page for m in graph.mentions if names[m.entity_id] == name) for name in names.values()}
+    assert pages_of["Acme Corporation"] == [1, 2, 3] and pages_of["Warsaw"] == [4]
