@@ -63,7 +63,9 @@ def ingest_into(folder: Path, corpus: Path) -> tuple[dict[str, Any], dict[str, n
 
 
 def record_group_sizes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """The number of documents in each group the graph indexer is handed, in order."""
+    """The number of documents in each group the graph indexer is handed, in order (groups close on size
+    only, not on a slow machine's clock)."""
+    monkeypatch.setattr(pipeline, "GROUP_MAX_WAIT_S", float("inf"))
     group_sizes: list[int] = []
     add_documents = GraphIndexer.add_documents
 
