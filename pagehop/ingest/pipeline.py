@@ -23,10 +23,13 @@ the next pages render; pages without ink skip OCR.
 from __future__ import annotations
 
 import logging
+import queue
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterable
+from collections import deque
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import closing
@@ -49,11 +52,12 @@ from pagehop.schema import Chunk, Document, Page
 from pagehop.workspace import BatchedDerivedDataHook, PageVectorStats, Workspace
 
 if TYPE_CHECKING:
+    from pagehop.retrieval.base import PageEmbedding, PageEncoder, PageIndex
     from pagehop.retrieval.text_index import HybridTextIndex
 
 log = logging.getLogger(__name__)
 
-ENCODE_BATCH = 8  # pages per page-encoder call: amortises model overhead, bounds memory
+PAGES_AHEAD_OF_ENCODER = 16  # rendered pages waiting for the page encoder: bounds memory, keeps it fed
 TEXT_BATCH = 256  # chunks embedded per text-index call; the index catches up on the catalog after a crash
 TEXT_SAVE_SECONDS = 120.0  # a long ingest saves the text index this often, so a crash re-embeds little
 # A group of prepared documents is finished once its oldest member has waited this long, before the next
@@ -551,7 +555,7 @@ class _PageBuilder:
         self.blank_pages = 0
         self.vectors_kept = 0
         self.vectors_pruned = 0
-        self._batch: list[tuple[int, Image.Image]] = []
+        self._vectors: _PageVectorStream | None = None  # started with the first page image
         self._ocr: dict[int, Future[PageText]] = {}  # index into pages -> tesseract's text and boxes
         self.folder.mkdir(parents=True, exist_ok=True)
 
@@ -589,15 +593,24 @@ class _PageBuilder:
         elif wants_ocr(self.options.ocr, raw.text, raw.image_area, has_image=True):
             write.result()  # tesseract reads the file
             self._start_ocr(len(self.pages) - 1, image_file)
-        if self.workspace.page_encoder is not None and self.workspace.page_index is not None:
-            self._batch.append((raw.number, raw.image))
-            if len(self._batch) >= ENCODE_BATCH:
-                self.flush_vectors()
+        encoder, index = self.workspace.page_encoder, self.workspace.page_index
+        if encoder is not None and index is not None:
+            if self._vectors is None:
+                self._vectors = _PageVectorStream(encoder, index, self.doc_id)
+            self._vectors.put(raw.number, raw.image)
 
     def finish(self) -> None:
-        """Wait for the document's OCR and encode its last pages."""
-        self.flush_vectors()
+        """Wait for the document's OCR and for the vectors of its last pages."""
         self._collect_ocr(keep=0)
+        if self._vectors is not None:
+            stream, self._vectors = self._vectors, None
+            for number, embedding in stream.finish():
+                kept = int(embedding.vectors.shape[0])
+                self.vector_stats[number] = PageVectorStats(
+                    embedding.stats, num_patches=embedding.num_patches, vectors_kept=kept
+                )
+                self.vectors_kept += kept
+                self.vectors_pruned += max(0, embedding.num_patches - kept)
 
     def wait_for_images(self) -> None:
         """Every page image and thumbnail of the document on disk (a write's error is raised here)."""
@@ -611,6 +624,9 @@ class _PageBuilder:
         for future in self._ocr.values():
             future.cancel()
         self._ocr.clear()
+        if self._vectors is not None:  # stopped before the purge, so no vector is added after it
+            self._vectors.abandon()
+            self._vectors = None
         writes, self._image_writes = self._image_writes, []
         for write in writes:
             if not write.cancel():
@@ -657,18 +673,84 @@ class _PageBuilder:
             log.warning(message)
             self.report.warnings.append(message)
 
-    def flush_vectors(self) -> None:
-        encoder, index = self.workspace.page_encoder, self.workspace.page_index
-        if not self._batch or encoder is None or index is None:
-            return
-        numbers = [number for number, _ in self._batch]
-        embeddings = encoder.encode_pages([image for _, image in self._batch])
-        self._batch = []
-        for number, embedding in zip(numbers, embeddings, strict=True):
-            index.add(self.doc_id, number, embedding.vectors)
-            kept = int(embedding.vectors.shape[0])
-            self.vector_stats[number] = PageVectorStats(
-                embedding.stats, num_patches=embedding.num_patches, vectors_kept=kept
-            )
-            self.vectors_kept += kept
-            self.vectors_pruned += max(0, embedding.num_patches - kept)
+
+class _PageVectorStream:
+    """One document's page images encoded on a background thread through ``encode_page_stream`` while the
+    next pages render and OCR (the encoder batches and preprocesses a continuous stream, so the model
+    does not wait for the renderer); each page's vectors go to the page index on that thread, in order.
+    """
+
+    def __init__(self, encoder: PageEncoder, index: PageIndex, doc_id: str) -> None:
+        self.encoder, self.index, self.doc_id = encoder, index, doc_id
+        self._queue: queue.Queue[tuple[int, Image.Image] | None] = queue.Queue(maxsize=PAGES_AHEAD_OF_ENCODER)
+        self._numbers: deque[int] = deque()  # pages handed to the encoder, not yet returned
+        self._done: list[tuple[int, PageEmbedding]] = []
+        self._error: BaseException | None = None
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="pagehop-page-encoder", daemon=True)
+        self._thread.start()
+
+    def put(self, number: int, image: Image.Image) -> None:
+        """Queue a page; waits while the encoder is ``PAGES_AHEAD_OF_ENCODER`` pages behind."""
+        while True:
+            self._raise_error()
+            try:
+                self._queue.put((number, image), timeout=0.5)
+                return
+            except queue.Full:
+                check_deadline()  # the file's budget also bounds waiting for the model
+
+    def finish(self) -> list[tuple[int, PageEmbedding]]:
+        """Every queued page encoded and indexed: (page number, embedding) in page order."""
+        self._end()
+        self._raise_error()
+        return self._done
+
+    def abandon(self) -> None:
+        """Stop after the batch in flight; pages not yet encoded are dropped."""
+        self._stopping.set()
+        while True:  # make room for the end marker
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                break
+        self._end()
+
+    def _end(self) -> None:
+        while self._thread.is_alive():
+            try:
+                self._queue.put(None, timeout=0.5)  # the end marker
+                break
+            except queue.Full:
+                continue
+        self._thread.join()
+
+    def _raise_error(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def _images(self) -> Iterator[Image.Image]:
+        while True:
+            item = self._queue.get()
+            if item is None or self._stopping.is_set():
+                return
+            number, image = item
+            self._numbers.append(number)
+            yield image
+
+    def _run(self) -> None:
+        try:
+            for embedding in self.encoder.encode_page_stream(self._images()):
+                number = self._numbers.popleft()
+                if self._stopping.is_set():
+                    break
+                self.index.add(self.doc_id, number, embedding.vectors)
+                self._done.append((number, embedding))
+        except BaseException as exc:  # raised in the ingest thread by the next put() or finish()
+            self._error = exc
+            self._stopping.set()
+            while True:  # unblock a put() waiting on a full queue
+                try:
+                    self._queue.get_nowait()
+                except queue.Empty:
+                    break

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -27,7 +27,9 @@ class PageEncoder(Protocol):
 
     embedding_dim: int
 
-    def encode_pages(self, images: Sequence[Image.Image]) -> list[PageEmbedding]: ...
+    def encode_page_stream(self, images: Iterable[Image.Image]) -> Iterator[PageEmbedding]:
+        """One ``PageEmbedding`` per image, in order, consuming ``images`` as it goes (a renderer's generator)."""
+        ...
 
     def encode_queries(self, queries: Sequence[str]) -> list[np.ndarray]: ...
 

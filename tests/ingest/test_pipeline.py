@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from pagehop.config import Settings
 from pagehop.ingest import delete, ingest
 from pagehop.ingest.ocr import tesseract_path
+from pagehop.retrieval.base import PageEmbedding
 from pagehop.schema import Chunk, Document, Page
 from pagehop.testing.pdf import pdf_bytes, write_pdf
 from pagehop.workspace import Workspace
@@ -231,6 +234,72 @@ def test_page_encoder_vectors_are_indexed_recorded_and_deleted(settings: Setting
     delete(workspace, doc_id)
 
     assert len(page_index) == 0
+    workspace.close()
+
+
+class StreamRecordingEncoder:
+    """The tiny ColModernVBERT, recording each page stream ingest opens; optionally failing on one page."""
+
+    def __init__(self, fail_on_page: int | None = None) -> None:
+        from pagehop.retrieval.colmodernvbert import ColModernVBertEncoder
+        from pagehop.testing.tiny_models import tiny_colmodernvbert_path
+
+        self.encoder = ColModernVBertEncoder(tiny_colmodernvbert_path(), device="cpu", docpruner_k=-0.25)
+        self.embedding_dim = self.encoder.embedding_dim
+        self.streams: list[int] = []  # pages read from each stream
+        self.fail_on_page = fail_on_page
+
+    def encode_page_stream(self, images: Iterable[Image.Image]) -> Iterator[PageEmbedding]:
+        self.streams.append(0)
+
+        def counted() -> Iterator[Image.Image]:
+            for image in images:
+                self.streams[-1] += 1
+                if self.streams[-1] == self.fail_on_page:
+                    raise RuntimeError("the page encoder ran out of memory")
+                yield image
+
+        return self.encoder.encode_page_stream(counted())
+
+    def encode_queries(self, queries: Sequence[str]) -> list[np.ndarray]:
+        return self.encoder.encode_queries(queries)
+
+
+def test_a_documents_pages_reach_the_encoder_as_one_stream(settings: Settings, docs: Path) -> None:
+    from pagehop.retrieval.page_index import LocalPageIndex
+
+    encoder = StreamRecordingEncoder()
+    page_index = LocalPageIndex(settings.workspace / "page_index", dim=encoder.embedding_dim)
+    workspace = Workspace.open(settings, page_encoder=encoder, page_index=page_index)
+    texts = [f"Page {n}: the harbour ledger lists ship number {n}." for n in range(1, 11)]
+    path = write_pdf(docs / "ledger.pdf", texts)
+
+    report = ingest(workspace, [path], ocr="never", progress=False)
+
+    assert report.ok and encoder.streams == [10]  # one stream, not one call per batch of pages
+    doc_id = workspace.find_document(path).doc_id  # type: ignore[union-attr]
+    assert sorted(page_index.pages()) == [(doc_id, n) for n in range(1, 11)]
+    rendered = [Image.open(workspace.root / workspace.get_page(doc_id, n).image_path) for n in (1, 7)]  # type: ignore[union-attr, operator]
+    for n, direct in zip((1, 7), encoder.encoder.encode_pages(rendered), strict=True):
+        np.testing.assert_allclose(page_index.get_vectors(doc_id, n), direct.vectors, atol=2e-3)  # type: ignore[arg-type]
+    workspace.close()
+
+
+def test_a_page_encoder_failure_fails_its_document_and_leaves_no_vectors(settings: Settings, docs: Path) -> None:
+    from pagehop.retrieval.page_index import LocalPageIndex
+
+    encoder = StreamRecordingEncoder(fail_on_page=3)
+    page_index = LocalPageIndex(settings.workspace / "page_index", dim=encoder.embedding_dim)
+    workspace = Workspace.open(settings, page_encoder=encoder, page_index=page_index)
+    bad = write_pdf(docs / "five.pdf", [f"Page {n} of the report." for n in range(1, 6)])
+    (docs / "note.md").write_text("Text files have no page image to encode.")
+
+    report = ingest(workspace, [docs], ocr="never", progress=False)
+
+    ((path, why),) = report.failed
+    assert path == str(bad) and why == "RuntimeError: the page encoder ran out of memory"
+    assert [Path(d.path).name for d in report.ingested] == ["note.md"]
+    assert len(page_index) == 0 and stored_doc_dirs(workspace) <= {report.ingested[0].doc_id}
     workspace.close()
 
 
