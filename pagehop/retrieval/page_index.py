@@ -538,6 +538,11 @@ class LocalPageIndex:
             for path in created:
                 path.unlink(missing_ok=True)
             raise
+        # Committed: a lists file replaced by a fresh one (it was damaged or stale) is garbage now.
+        current = {segment.cells.name for segment in self._segments if segment.cells is not None}
+        for _, cells in before:
+            if cells is not None and cells.name not in current:
+                (self.folder / f"{cells.name}.i32").unlink(missing_ok=True)
 
     def _store_cells(self, segment: _Segment, created: list[Path]) -> None:
         """Point the segment's manifest entry at stored inverted lists covering all its pages.
@@ -550,14 +555,12 @@ class LocalPageIndex:
         if codebook is None or segment.num_pages == 0:
             segment.cells = None
             return
-        stored = segment.cells
-        usable = stored is not None and stored.codebook == codebook.name
+        stored = segment.cells if segment.cells and segment.cells.codebook == codebook.name else None
         cached = self._cells.get(segment.name)
-        if usable and stored is not None and stored.pages == segment.num_pages:
-            if cached is None or cached.stored == stored:
-                return  # current (a file found damaged when a search read it is replaced below)
+        if stored is not None and stored.pages == segment.num_pages and (cached is None or cached.stored == stored):
+            return  # current (a file found damaged when a search read it is replaced below)
         lists = self._segment_cells(segment, quiet=True)
-        if usable and stored is not None and lists.stored == stored:
+        if stored is not None and lists.stored == stored:
             blob = lists.cells[stored.pages * self.summary_vectors :].tobytes()
             name, crc = stored.name, zlib.crc32(blob, stored.crc32)
             mode, keep = "ab", stored.pages * self.summary_vectors * 4
