@@ -841,6 +841,8 @@ class LocalPageIndex:
             with open(path, "rb") as handle:
                 blob = handle.read(size)
         except OSError as exc:
+            if isinstance(exc, FileNotFoundError) and self._manifest_signature() != self._signature:
+                raise  # a writer replaced it after our refresh: ``search`` reloads the manifest and retries
             problem = f"unreadable: {exc}"
         else:
             cells = np.frombuffer(blob, np.int32)

@@ -691,3 +691,20 @@ def test_a_failed_commit_of_the_lists_changes_nothing(tmp_path: Path, monkeypatc
     assert index.search(query, k=10, exact=False) == expected
     index.add("new", 1, corpus[("d0", 1)])  # truncates the failed append's bytes, then extends
     _assert_lists_stored_and_fresh(tmp_path)
+
+
+def test_a_reader_whose_lists_a_writer_replaced_reloads_instead_of_deriving(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    rng = np.random.default_rng(48)
+    corpus = _clustered(rng, 300)
+    writer = _filled(tmp_path, corpus, fast_candidates=60, codebook_min_pages=200, max_segment_vectors=4000)
+    reader = _lists_index(tmp_path)  # has read the manifest, not the lists yet
+    more = _clustered(np.random.default_rng(49), 400)
+    writer.add_many([(f"more-{doc}", page, v) for (doc, page), v in more.items()])  # retrains: new lists files
+    with pytest.raises(FileNotFoundError):
+        reader._segment_cells(reader._segments[0])  # what a search racing the writer would meet
+    query = _queries(rng, more, 1)[0]
+    with caplog.at_level("INFO", logger=LISTS_LOG):
+        assert reader.search(query, k=10, exact=False) == writer.search(query, k=10, exact=False)
+    assert not [r for r in caplog.records if r.name == LISTS_LOG]
