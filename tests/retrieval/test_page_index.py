@@ -477,6 +477,14 @@ def _lists_index(folder: Path, **kwargs: Any) -> LocalPageIndex:
     return LocalPageIndex(folder, dim=DIM, fast_candidates=60, codebook_min_pages=200, **kwargs)
 
 
+def _filled_with_lists(folder: Path, seed: int) -> tuple[LocalPageIndex, dict, np.random.Generator]:
+    """300 clustered pages in several segments, with a codebook and stored lists."""
+    rng = np.random.default_rng(seed)
+    corpus = _clustered(rng, 300)
+    index = _filled(folder, corpus, fast_candidates=60, codebook_min_pages=200, max_segment_vectors=4000)
+    return index, corpus, rng
+
+
 def _assert_lists_stored_and_fresh(folder: Path, *, orphans: bool = False) -> LocalPageIndex:
     """A new instance reads every segment's lists from its file, and they equal freshly derived ones.
 
@@ -559,9 +567,7 @@ def _damage(folder: Path, how: str) -> None:
 def test_a_damaged_or_missing_lists_file_is_derived_again_with_a_log_line(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, how: str
 ) -> None:
-    rng = np.random.default_rng(43)
-    corpus = _clustered(rng, 300)
-    index = _filled(tmp_path, corpus, fast_candidates=60, codebook_min_pages=200, max_segment_vectors=4000)
+    index, corpus, rng = _filled_with_lists(tmp_path, 43)
     queries = _queries(rng, corpus, 8)
     expected = [index.search(query, k=10, candidates=30) for query in queries]
     _damage(tmp_path, how)
@@ -586,9 +592,7 @@ def test_a_damaged_or_missing_lists_file_is_derived_again_with_a_log_line(
 def test_an_index_written_before_the_lists_were_stored_gets_them_on_its_next_write(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    rng = np.random.default_rng(44)
-    corpus = _clustered(rng, 300)
-    index = _filled(tmp_path, corpus, fast_candidates=60, codebook_min_pages=200, max_segment_vectors=4000)
+    index, corpus, rng = _filled_with_lists(tmp_path, 44)
     queries = _queries(rng, corpus, 6)
     expected = [index.search(query, k=10, exact=False) for query in queries]
     # The manifest as the previous version wrote it: no "cells" entries, no lists files.
@@ -641,9 +645,7 @@ def test_a_crash_before_the_manifest_swap_leaves_the_old_lists_intact(
     import sys
 
     folder = tmp_path / "index"
-    rng = np.random.default_rng(45)
-    corpus = _clustered(rng, 300)
-    _filled(folder, corpus, fast_candidates=60, codebook_min_pages=200, max_segment_vectors=4000)
+    _, corpus, rng = _filled_with_lists(folder, 45)
     codebook = json.loads((folder / "manifest.json").read_text())["codebook"]
     new_pages = np.stack([v[:5] for v in list(_clustered(np.random.default_rng(46), grow).values())])
     np.save(tmp_path / "pages.npy", new_pages)
@@ -673,9 +675,7 @@ def test_a_crash_before_the_manifest_swap_leaves_the_old_lists_intact(
 
 
 def test_a_failed_commit_of_the_lists_changes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    rng = np.random.default_rng(47)
-    corpus = _clustered(rng, 300)
-    index = _filled(tmp_path, corpus, fast_candidates=60, codebook_min_pages=200, max_segment_vectors=4000)
+    index, corpus, rng = _filled_with_lists(tmp_path, 47)
     query = _queries(rng, corpus, 1)[0]
     expected = index.search(query, k=10, exact=False)
     files = _cells_files(tmp_path)
@@ -696,9 +696,7 @@ def test_a_failed_commit_of_the_lists_changes_nothing(tmp_path: Path, monkeypatc
 def test_a_reader_whose_lists_a_writer_replaced_reloads_instead_of_deriving(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    rng = np.random.default_rng(48)
-    corpus = _clustered(rng, 300)
-    writer = _filled(tmp_path, corpus, fast_candidates=60, codebook_min_pages=200, max_segment_vectors=4000)
+    writer, _, rng = _filled_with_lists(tmp_path, 48)
     reader = _lists_index(tmp_path)  # has read the manifest, not the lists yet
     more = _clustered(np.random.default_rng(49), 400)
     writer.add_many([(f"more-{doc}", page, v) for (doc, page), v in more.items()])  # retrains: new lists files
