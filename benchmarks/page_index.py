@@ -14,6 +14,11 @@ candidates -> exact re-rank), and the first stage's recall@10 against exact sear
 
     .venv/bin/python benchmarks/page_index.py                 # full run
     .venv/bin/python benchmarks/page_index.py --sizes 10000   # quicker
+
+At scale (an index on disk; docs/benchmarks.md has the commands): ``--scale build`` writes it,
+``--scale search`` times queries and recall against a cached exact reference, ``--scale open``
+times opening it and answering the first fast query in fresh processes (``--store-lists``
+first stores the inverted lists of an index written before they were persisted).
 """
 
 from __future__ import annotations
