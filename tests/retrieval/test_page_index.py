@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -461,3 +462,247 @@ def test_a_failed_codebook_commit_keeps_the_pages_and_retries(tmp_path: Path, mo
     index.add("late", 1, corpus[("d0", 1)])  # the next write trains it
     assert index._codebook is not None and len(_codebook_files(tmp_path)) == 1
     assert "codebook" in json.loads((tmp_path / "manifest.json").read_text())
+
+
+# -- stored inverted lists --------------------------------------------------------------
+
+LISTS_LOG = "pagehop.retrieval.page_index"
+
+
+def _cells_files(folder: Path) -> list[str]:
+    return sorted(path.name for path in folder.glob("cells-*.i32"))
+
+
+def _lists_index(folder: Path, **kwargs: Any) -> LocalPageIndex:
+    return LocalPageIndex(folder, dim=DIM, fast_candidates=60, codebook_min_pages=200, **kwargs)
+
+
+def _filled_with_lists(folder: Path, seed: int) -> tuple[LocalPageIndex, dict, np.random.Generator]:
+    """300 clustered pages in several segments, with a codebook and stored lists."""
+    rng = np.random.default_rng(seed)
+    corpus = _clustered(rng, 300)
+    index = _filled(folder, corpus, fast_candidates=60, codebook_min_pages=200, max_segment_vectors=4000)
+    return index, corpus, rng
+
+
+def _assert_lists_stored_and_fresh(folder: Path, *, orphans: bool = False) -> LocalPageIndex:
+    """A new instance reads every segment's lists from its file, and they equal freshly derived ones.
+
+    No lists file but those the manifest names is left, unless ``orphans`` (a writer died)."""
+    manifest = json.loads((folder / "manifest.json").read_text())
+    named = {f"{entry['cells']['name']}.i32" for entry in manifest["segments"]}
+    assert named <= set(_cells_files(folder)) if orphans else named == set(_cells_files(folder))
+    index = _lists_index(folder)
+    assert index._codebook is not None
+    for segment, entry in zip(index._segments, manifest["segments"], strict=True):
+        assert entry["cells"]["codebook"] == manifest["codebook"]["name"]
+        assert entry["cells"]["pages"] == entry["num_pages"]
+        lists = index._segment_cells(segment)
+        assert lists.stored == segment.cells, f"{segment.name}'s lists were derived, not read"
+        _, _, summaries = index._arrays(segment)
+        fresh = page_index_module._nearest_centroid(summaries.reshape(-1, DIM), index._codebook.centroids)
+        np.testing.assert_array_equal(lists.cells, fresh)
+    return index
+
+
+def test_inverted_lists_are_stored_and_follow_appends_deletes_compaction_and_retraining(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    rng = np.random.default_rng(41)
+    everything = list(_clustered(rng, 400).items())
+    corpus, extra = dict(everything[:300]), dict(everything[300:])
+    index = _filled(tmp_path, corpus, fast_candidates=60, codebook_min_pages=200, max_segment_vectors=4000)
+    assert index.stats()["segments"] > 1
+    queries = _queries(rng, corpus, 8)
+    with caplog.at_level("INFO", logger=LISTS_LOG):
+        reopened = _assert_lists_stored_and_fresh(tmp_path)
+        for query in queries:
+            assert reopened.search(query, k=10, exact=False) == index.search(query, k=10, exact=False)
+    assert not [r for r in caplog.records if r.name == LISTS_LOG], "stored lists are read without deriving"
+
+    # An append extends the last segment's file (same name, more pages) in the same commit.
+    before = {e["name"]: e["cells"] for e in json.loads((tmp_path / "manifest.json").read_text())["segments"]}
+    index.add_many([(doc, page, v) for (doc, page), v in extra.items()])
+    after = {e["name"]: e["cells"] for e in json.loads((tmp_path / "manifest.json").read_text())["segments"]}
+    grown = [name for name in before if after[name]["pages"] > before[name]["pages"]]
+    assert grown and all(after[name]["name"] == before[name]["name"] for name in grown)
+    assert all(after[name] == before[name] for name in before if name not in grown)
+    _assert_lists_stored_and_fresh(tmp_path)
+
+    # Deleted pages drop out: tombstones first, then compaction writes the new segments' lists.
+    gone = {f"d{i}" for i in range(12)}
+    for doc in sorted(gone):
+        index.delete_document(doc)
+    assert index.dead_fraction() > 0  # tombstones, not compacted yet
+    for compacted in (False, True):
+        if compacted:
+            index.compact()
+            assert not {f"{cells['name']}.i32" for cells in after.values()} & set(_cells_files(tmp_path))
+        reopened = _assert_lists_stored_and_fresh(tmp_path)
+        for query in queries:
+            hits = reopened.search(query, k=len(reopened), candidates=len(reopened))
+            assert not gone & {doc for doc, _, _ in hits}
+            assert reopened.search(query, k=10, exact=False) == index.search(query, k=10, exact=False)
+
+    # A retrained codebook replaces every lists file in the commit that names it.
+    old_files = set(_cells_files(tmp_path))
+    more = _clustered(np.random.default_rng(42), 400)
+    index.add_many([(f"more-{doc}", page, v) for (doc, page), v in more.items()])
+    assert not old_files & set(_cells_files(tmp_path))
+    _assert_lists_stored_and_fresh(tmp_path)
+
+
+def _damage(folder: Path, how: str) -> None:
+    manifest = json.loads((folder / "manifest.json").read_text())
+    path = folder / f"{manifest['segments'][0]['cells']['name']}.i32"
+    if how == "missing":
+        path.unlink()
+    elif how == "short":
+        path.write_bytes(path.read_bytes()[:-4])
+    else:  # same size, other (valid) centroid numbers: a silently wrong list if it were used
+        path.write_bytes(np.zeros(path.stat().st_size // 4, np.int32).tobytes())
+
+
+@pytest.mark.parametrize("how", ["missing", "short", "overwritten"])
+def test_a_damaged_or_missing_lists_file_is_derived_again_with_a_log_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, how: str
+) -> None:
+    index, corpus, rng = _filled_with_lists(tmp_path, 43)
+    queries = _queries(rng, corpus, 8)
+    expected = [index.search(query, k=10, candidates=30) for query in queries]
+    _damage(tmp_path, how)
+
+    with caplog.at_level("WARNING", logger=LISTS_LOG):
+        reader = _lists_index(tmp_path)
+        assert [reader.search(query, k=10, candidates=30) for query in queries] == expected
+    (warning,) = [r.getMessage() for r in caplog.records if r.name == LISTS_LOG]
+    assert "damaged" in warning and "deriving" in warning
+    assert reader._segment_cells(reader._segments[0]).stored is None
+
+    # The next write stores them again (a fresh file; the damaged one is swept).
+    writer = _lists_index(tmp_path)
+    writer.search(queries[0], k=10, candidates=30)  # reads (and finds the damage) like any search
+    writer.add("late", 1, corpus[("d0", 1)])
+    caplog.clear()
+    with caplog.at_level("WARNING", logger=LISTS_LOG):
+        _assert_lists_stored_and_fresh(tmp_path)
+    assert not caplog.records
+
+
+def test_an_index_written_before_the_lists_were_stored_gets_them_on_its_next_write(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    index, corpus, rng = _filled_with_lists(tmp_path, 44)
+    queries = _queries(rng, corpus, 6)
+    expected = [index.search(query, k=10, exact=False) for query in queries]
+    # The manifest as the previous version wrote it: no "cells" entries, no lists files.
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    for entry in manifest["segments"]:
+        del entry["cells"]
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    for name in _cells_files(tmp_path):
+        (tmp_path / name).unlink()
+
+    with caplog.at_level("INFO", logger=LISTS_LOG):
+        old = _lists_index(tmp_path)
+        assert [old.search(query, k=10, exact=False) for query in queries] == expected
+    assert any("not stored" in r.getMessage() for r in caplog.records if r.name == LISTS_LOG)
+    assert _cells_files(tmp_path) == [], "a reader never writes"
+
+    old.store_inverted_lists()
+    _assert_lists_stored_and_fresh(tmp_path)
+    old.store_inverted_lists()  # current: nothing to do
+    assert [old.search(query, k=10, exact=False) for query in queries] == expected
+
+
+_KILL_BEFORE_COMMIT = """
+import os, sys
+import numpy as np
+from pagehop.retrieval.page_index import LocalPageIndex
+
+commits, real_write = [], LocalPageIndex._write_manifest
+
+def die_at_the_last_commit(self):
+    commits.append(1)
+    if len(commits) == int(sys.argv[3]):
+        os._exit(3)  # the process dies with the lists files written and the manifest not yet swapped
+    real_write(self)
+
+LocalPageIndex._write_manifest = die_at_the_last_commit
+index = LocalPageIndex(sys.argv[1], dim={dim}, fast_candidates=60, codebook_min_pages=200)
+pages = np.load(sys.argv[2])
+index.add_many([("crash", i + 1, pages[i]) for i in range(len(pages))])
+"""
+
+
+# An append that extends the lists dies at its commit; one that doubles the index commits
+# its pages (and their lists), then dies at the retrained codebook's commit.
+@pytest.mark.parametrize(("grow", "commit"), [(50, 1), (400, 2)])
+def test_a_crash_before_the_manifest_swap_leaves_the_old_lists_intact(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, grow: int, commit: int
+) -> None:
+    import subprocess
+    import sys
+
+    folder = tmp_path / "index"
+    _, corpus, rng = _filled_with_lists(folder, 45)
+    codebook = json.loads((folder / "manifest.json").read_text())["codebook"]
+    new_pages = np.stack([v[:5] for v in list(_clustered(np.random.default_rng(46), grow).values())])
+    np.save(tmp_path / "pages.npy", new_pages)
+    script = tmp_path / "crash.py"
+    script.write_text(_KILL_BEFORE_COMMIT.format(dim=DIM))
+    args = [sys.executable, str(script), str(folder), str(tmp_path / "pages.npy"), str(commit)]
+    assert subprocess.run(args, check=False).returncode == 3
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["codebook"] == codebook, "the old codebook is still the committed one"
+    stored = {f"{entry['cells']['name']}.i32" for entry in manifest["segments"]}
+    left_over = set(_cells_files(folder)) - stored
+    assert left_over if commit == 2 else True, "the dead writer had written new lists files"
+
+    with caplog.at_level("INFO", logger=LISTS_LOG):
+        reader = _assert_lists_stored_and_fresh(folder, orphans=True)  # the committed lists, intact
+        for query in _queries(rng, corpus, 6):
+            hits = reader.search(query, k=10, candidates=30)
+            exact = {(doc, page): score for doc, page, score in reader.search(query, k=len(reader))}
+            assert all(score == pytest.approx(exact[(doc, page)], rel=1e-6) for doc, page, score in hits)
+    assert not [r for r in caplog.records if r.name == LISTS_LOG]
+
+    # The next writer sweeps the dead writer's files (their names may be reused, by a retrain)
+    # and truncates its bytes before appending.
+    writer = _lists_index(folder)
+    writer.add("late", 1, corpus[("d0", 1)])
+    _assert_lists_stored_and_fresh(folder)
+
+
+def test_a_failed_commit_of_the_lists_changes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    index, corpus, rng = _filled_with_lists(tmp_path, 47)
+    query = _queries(rng, corpus, 1)[0]
+    expected = index.search(query, k=10, exact=False)
+    files = _cells_files(tmp_path)
+
+    def full_disk(*args: Any, **kwargs: Any) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(LocalPageIndex, "_write_manifest", full_disk)
+    with pytest.raises(OSError):
+        index.add("new", 1, corpus[("d0", 1)])
+    monkeypatch.undo()
+    assert _cells_files(tmp_path) == files
+    assert index.search(query, k=10, exact=False) == expected
+    index.add("new", 1, corpus[("d0", 1)])  # truncates the failed append's bytes, then extends
+    _assert_lists_stored_and_fresh(tmp_path)
+
+
+def test_a_reader_whose_lists_a_writer_replaced_reloads_instead_of_deriving(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    writer, _, rng = _filled_with_lists(tmp_path, 48)
+    reader = _lists_index(tmp_path)  # has read the manifest, not the lists yet
+    more = _clustered(np.random.default_rng(49), 400)
+    writer.add_many([(f"more-{doc}", page, v) for (doc, page), v in more.items()])  # retrains: new lists files
+    with pytest.raises(FileNotFoundError):
+        reader._segment_cells(reader._segments[0])  # what a search racing the writer would meet
+    query = _queries(rng, more, 1)[0]
+    with caplog.at_level("INFO", logger=LISTS_LOG):
+        assert reader.search(query, k=10, exact=False) == writer.search(query, k=10, exact=False)
+    assert not [r for r in caplog.records if r.name == LISTS_LOG]
