@@ -30,6 +30,7 @@ from pagehop.models import load_sentence_embedder
 from pagehop.retrieval.chunking import headings, indexed_text
 from pagehop.retrieval.page_scoring import PageScoring, rank_pages
 from pagehop.schema import Chunk, Hit
+from pagehop.text import asking_part
 
 if TYPE_CHECKING:
     import bm25s
@@ -137,11 +138,13 @@ class HybridTextIndex:
     def search(self, query: str, k: int, doc_ids: Collection[str] | None = None) -> list[Hit]:
         """The ``k`` best pages for ``query``, one hit each (its best chunk), scored by :class:`PageScoring`.
 
-        ``doc_ids`` restricts the search to those documents (e.g. questions about one report).
+        ``doc_ids`` restricts the search to those documents (e.g. questions about one report). Only the asking
+        part of ``query`` is searched (:func:`asking_part`); page references are read from all of it.
         """
         depth = max(self.scoring.depth, 4 * k)
-        dense = self._dense_ranking(query, depth, doc_ids)
-        lexical = self._bm25_ranking(query, depth, doc_ids)
+        asked = asking_part(query)
+        dense = self._dense_ranking(asked, depth, doc_ids)
+        lexical = self._bm25_ranking(asked, depth, doc_ids)
         with self._lock:
             chunks = list(self._chunks)
         rankings = [[chunks[row] for row, _ in dense], [chunks[row] for row, _ in lexical]]
@@ -152,9 +155,9 @@ class HybridTextIndex:
             # so whole-page BM25 and routing would only repeat the two rankings with more weight.
             scoring = replace(scoring, routing_weight=0.0, page_text_weight=0.0)
         if scoring.page_text_weight > 0:
-            rankings.append(self._whole_pages().ranking(query, depth, doc_ids))
+            rankings.append(self._whole_pages().ranking(asked, depth, doc_ids))
             weights.append(scoring.page_text_weight)
-        documents = self._document_rankings(query, doc_ids) if scoring.routing_weight > 0 else []
+        documents = self._document_rankings(asked, doc_ids) if scoring.routing_weight > 0 else []
         ranked = rank_pages(rankings, query, scoring, self._chunk_at, documents, weights)
         return [_hit(chunk, score) for chunk, score in ranked[:k]]
 
@@ -162,7 +165,8 @@ class HybridTextIndex:
         """Embed the queries about to be searched in one model call (a batch costs little more than one
         query); their searches then reuse the vectors."""
         with self._lock:
-            todo = [q for q in dict.fromkeys(queries) if q.strip() and q not in self._query_vectors]
+            asked = dict.fromkeys(asking_part(q) for q in queries)
+            todo = [q for q in asked if q.strip() and q not in self._query_vectors]
         if not todo:
             return
         vectors = self.embed(todo)

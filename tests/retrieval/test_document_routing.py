@@ -175,3 +175,14 @@ def test_passages_of_one_page_each_are_ranked_as_without_routing() -> None:
     ranked = [(h.doc_id, h.page, h.score) for h in index.search(question, 6)]
     index.scoring = replace(PageScoring(), routing_weight=0.0, page_text_weight=0.0)
     assert [(h.doc_id, h.page, h.score) for h in index.search(question, 6)] == ranked
+
+
+def test_an_instruction_after_the_question_does_not_steer_the_search(workspace: Workspace) -> None:
+    index = workspace.text_index
+    question = "How many safety incidents were recorded?"
+    # "operations" and "demand" are words of the operations pages: as search terms they would pull those up.
+    instructed = f"{question} Answer with the number only, ignoring operations and demand."
+    assert [(h.doc_id, h.page) for h in index.search(instructed, 5)] == [
+        (h.doc_id, h.page) for h in index.search(question, 5)
+    ]
+    assert [h.page for h in index.search_bm25("ignoring operations and demand", 3)] == [4, 4, 4]
