@@ -85,16 +85,7 @@ def test_the_page_of_the_report_a_question_names_or_matches_wins(workspace: Work
 
 
 def chunk(doc_id: str, page: int) -> Chunk:
-    text = f"{doc_id} page {page}"
-    return Chunk(
-        chunk_id=f"{doc_id}:{page}:0",
-        doc_id=doc_id,
-        page_start=page,
-        page_end=page,
-        char_start=0,
-        char_end=len(text),
-        text=text,
-    )
+    return page_chunks(doc_id, page, f"text of {doc_id} page {page}")[0]
 
 
 def test_documents_are_ranked_by_their_best_chunks_and_the_document_rankings_together() -> None:
