@@ -38,6 +38,15 @@ def sentences(text: str) -> list[str]:
     return [s.strip() for s in SENTENCE_END.split(text) if s.strip()]
 
 
+def asking_part(question: str) -> str:
+    """``question`` up to its last sentence that asks (ends with "?"): the sentences after it say what form
+    the answer should take ("Round your answer to two decimals."), not what to look for. Unchanged when no
+    sentence asks."""
+    parts = sentences(question)
+    asks = [i for i, part in enumerate(parts) if part.endswith("?")]
+    return " ".join(parts[: asks[-1] + 1]) if asks and asks[-1] < len(parts) - 1 else question
+
+
 def name_tokens(name: str) -> tuple[str, ...]:
     """A name as lower-cased word tokens: "The Mask of Fu Manchu" and "the mask of fu-manchu" meet."""
     return tuple(token.lower() for token in _NAME_TOKEN.findall(name))

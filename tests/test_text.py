@@ -1,6 +1,6 @@
 """Names and headings: how a document's name and its aliases are read from its text."""
 
-from pagehop.text import heading, name_aliases
+from pagehop.text import asking_part, heading, name_aliases
 
 
 def test_a_heading_is_a_short_first_line_without_markup_and_never_wrapped_prose() -> None:
@@ -17,3 +17,13 @@ def test_aliases_drop_a_qualifier_and_a_dash_subtitle_but_keep_a_colon_title_who
     assert name_aliases("Alien (film)") == [("alien", "film"), ("alien",)]
     assert name_aliases("Harbor Lane Robotics - Annual Review 2021")[-1] == ("harbor", "lane", "robotics")
     assert name_aliases("Star Wars: A New Hope") == [("star", "wars", "a", "new", "hope")]
+
+
+def test_the_asking_part_of_a_question_leaves_out_instructions_about_the_answers_form() -> None:
+    assert asking_part("What was revenue in 2021? Round your answer to two decimals.") == "What was revenue in 2021?"
+    assert asking_part("Who founded it? When? Answer in one word.") == "Who founded it? When?"
+    # Nothing asks, or the asking sentence is last: the question stays whole.
+    assert asking_part("List the pages that show a chart. Format them as a list.") == (
+        "List the pages that show a chart. Format them as a list."
+    )
+    assert asking_part("Read the table. Which year was best?") == "Read the table. Which year was best?"

@@ -19,6 +19,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,9 +27,10 @@ import numpy as np
 
 from pagehop.limits import check_deadline
 from pagehop.models import load_sentence_embedder
-from pagehop.retrieval.chunking import indexed_text
+from pagehop.retrieval.chunking import headings, indexed_text
 from pagehop.retrieval.page_scoring import PageScoring, rank_pages
 from pagehop.schema import Chunk, Hit
+from pagehop.text import asking_part
 
 if TYPE_CHECKING:
     import bm25s
@@ -100,6 +102,9 @@ class HybridTextIndex:
         self._bm25: bm25s.BM25 | None = None
         self._query_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
         self._first_chunk_of: dict[tuple[str, int], Chunk] | None = None  # by page, built on demand
+        self._documents: _DocumentIndex | None = None  # document-level rankings, built on demand
+        self._pages: _WholePages | None = None  # page-level BM25, built on demand
+        self._several_pages: bool | None = None  # whether some document has several pages, found on demand
         self._lock = threading.RLock()
         if folder is not None:
             self._load(folder / INDEX_FILE)
@@ -124,7 +129,7 @@ class HybridTextIndex:
             self._keep([c.chunk_id not in new_ids for c in self._chunks])
             self._chunks.extend(chunks)
             self._embeddings = vectors if self._embeddings is None else np.vstack([self._embeddings, vectors])
-            self._bm25 = self._first_chunk_of = None
+            self._bm25 = self._first_chunk_of = self._documents = self._pages = self._several_pages = None
 
     def delete_document(self, doc_id: str) -> None:
         with self._lock:
@@ -133,26 +138,35 @@ class HybridTextIndex:
     def search(self, query: str, k: int, doc_ids: Collection[str] | None = None) -> list[Hit]:
         """The ``k`` best pages for ``query``, one hit each (its best chunk), scored by :class:`PageScoring`.
 
-        ``doc_ids`` restricts the search to those documents (e.g. questions about one report).
+        ``doc_ids`` restricts the search to those documents (e.g. questions about one report). Only the asking
+        part of ``query`` is searched (:func:`asking_part`); page references are read from all of it.
         """
         depth = max(self.scoring.depth, 4 * k)
-        dense = self._dense_ranking(query, depth, doc_ids)
-        lexical = self._bm25_ranking(query, depth, doc_ids)
+        asked = asking_part(query)
+        dense = self._dense_ranking(asked, depth, doc_ids)
+        lexical = self._bm25_ranking(asked, depth, doc_ids)
         with self._lock:
             chunks = list(self._chunks)
-        ranked = rank_pages(
-            [[chunks[row] for row, _ in dense], [chunks[row] for row, _ in lexical]],
-            query,
-            self.scoring,
-            self._chunk_at,
-        )
+        rankings = [[chunks[row] for row, _ in dense], [chunks[row] for row, _ in lexical]]
+        weights = [1.0, 1.0]
+        scoring = self.scoring
+        if not self._paged():
+            # Every document is one page (passages): the whole page is the chunk and the document is the page,
+            # so whole-page BM25 and routing would only repeat the two rankings with more weight.
+            scoring = replace(scoring, routing_weight=0.0, page_text_weight=0.0)
+        if scoring.page_text_weight > 0:
+            rankings.append(self._whole_pages().ranking(asked, depth, doc_ids))
+            weights.append(scoring.page_text_weight)
+        documents = self._document_rankings(asked, doc_ids) if scoring.routing_weight > 0 else []
+        ranked = rank_pages(rankings, query, scoring, self._chunk_at, documents, weights)
         return [_hit(chunk, score) for chunk, score in ranked[:k]]
 
     def prepare_queries(self, queries: Sequence[str]) -> None:
         """Embed the queries about to be searched in one model call (a batch costs little more than one
         query); their searches then reuse the vectors."""
         with self._lock:
-            todo = [q for q in dict.fromkeys(queries) if q.strip() and q not in self._query_vectors]
+            asked = dict.fromkeys(asking_part(q) for q in queries)
+            todo = [q for q in asked if q.strip() and q not in self._query_vectors]
         if not todo:
             return
         vectors = self.embed(todo)
@@ -261,7 +275,7 @@ class HybridTextIndex:
         self._chunks = [c for c, keep in zip(self._chunks, mask, strict=True) if keep]
         if self._embeddings is not None:
             self._embeddings = self._embeddings[np.asarray(mask, dtype=bool)] if self._chunks else None
-        self._bm25 = self._first_chunk_of = None
+        self._bm25 = self._first_chunk_of = self._documents = self._pages = self._several_pages = None
 
     def _allowed(self, doc_ids: Collection[str] | None) -> np.ndarray | None:
         """Row mask for a document restriction (None: every row)."""
@@ -309,6 +323,32 @@ class HybridTextIndex:
         )
         return [(int(r), float(s)) for r, s in zip(rows[0], scores[0], strict=True) if s > 0]
 
+    def _paged(self) -> bool:
+        """Whether some document has more than one page (pages are numbered from 1)."""
+        with self._lock:
+            if self._several_pages is None:
+                self._several_pages = any(chunk.page_start > 1 for chunk in self._chunks)
+            return self._several_pages
+
+    def _whole_pages(self) -> _WholePages:
+        with self._lock:
+            if self._pages is None:
+                self._pages = _WholePages(self._chunks)
+            return self._pages
+
+    def _document_rankings(self, query: str, doc_ids: Collection[str] | None) -> list[list[str]]:
+        """Whole documents ranked for ``query`` by each of :class:`_DocumentIndex`'s views."""
+        with self._lock:
+            if not self._chunks or self._embeddings is None:
+                return []
+            if self._documents is None:
+                self._documents = _DocumentIndex(self._chunks, self._embeddings)
+            documents = self._documents
+            vector = self._query_vectors.get(query)
+        if vector is None:
+            vector = self.embed([query])[0]
+        return documents.rankings(query, vector, doc_ids, self.scoring.document_views)
+
     def _chunk_at(self, doc_id: str, page: int) -> Chunk | None:
         """The first chunk of a page, for a page the rankings did not reach."""
         with self._lock:
@@ -332,3 +372,90 @@ def _hit(chunk: Chunk, score: float) -> Hit:
         text=chunk.text,
         title=chunk.title,
     )
+
+
+class _DocumentIndex:
+    """Each document seen whole, for document routing (``PageScoring.routing_weight``), in three views, each a
+    ranking of documents (``PageScoring.document_views`` picks them):
+
+    - "text": BM25 over a document's full text. Its inverse document frequency is over documents, so a term
+      that only one report uses weighs most; chunk-level BM25 discounts it because that report repeats it on
+      every page.
+    - "centroid": the cosine to the mean of the document's chunk vectors (what it is about overall).
+    - "profile": BM25 over its title, opening and heading lines (how a user names a document).
+    """
+
+    OPENING_CHARS = 600  # of the first page: the title page or abstract names the document
+
+    def __init__(self, chunks: Sequence[Chunk], embeddings: np.ndarray) -> None:
+        import bm25s
+
+        rows: dict[str, list[int]] = {}
+        for row, chunk in enumerate(chunks):
+            rows.setdefault(chunk.doc_id, []).append(row)
+        self.doc_ids = list(rows)
+        texts, profiles = [], []
+        for doc_id in self.doc_ids:
+            own = [chunks[row] for row in rows[doc_id]]
+            texts.append("\n".join(indexed_text(c) for c in own))
+            first = min(own, key=lambda c: (c.page_start, c.char_start))
+            lines = dict.fromkeys(line for c in own for _, line in headings(c.text))
+            profiles.append("\n".join([first.title, first.text[: self.OPENING_CHARS], *lines]))
+        self._bm25: dict[str, bm25s.BM25] = {}
+        for view, corpus in (("text", texts), ("profile", profiles)):
+            self._bm25[view] = bm25s.BM25()
+            self._bm25[view].index(_tokenize(corpus, return_ids=True), show_progress=False)
+        centroids = np.stack([embeddings[rows[doc_id]].mean(axis=0) for doc_id in self.doc_ids])
+        self._centroids = centroids / np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-9)
+
+    def rankings(
+        self, query: str, vector: np.ndarray, doc_ids: Collection[str] | None, views: Sequence[str]
+    ) -> list[list[str]]:
+        tokens = _tokenize([query], return_ids=False)
+        rankings = []
+        for view in views:
+            if view == "centroid":
+                rankings.append([self.doc_ids[int(r)] for r in np.argsort(-(self._centroids @ vector))])
+            elif tokens and tokens[0]:
+                rows, scores = self._bm25[view].retrieve(tokens, k=len(self.doc_ids), show_progress=False, n_threads=1)
+                rankings.append([self.doc_ids[int(r)] for r, s in zip(rows[0], scores[0], strict=True) if s > 0])
+        allowed = None if doc_ids is None else set(doc_ids)
+        return [[d for d in ranking if allowed is None or d in allowed] for ranking in rankings]
+
+
+class _WholePages:
+    """BM25 over whole pages (``PageScoring.page_text_weight``); a page's text is put back together from its
+    chunks' spans, so the chunks' overlaps are not counted twice."""
+
+    def __init__(self, chunks: Sequence[Chunk]) -> None:
+        import bm25s
+
+        by_page: dict[tuple[str, int], list[Chunk]] = {}
+        for chunk in chunks:
+            by_page.setdefault((chunk.doc_id, chunk.page_start), []).append(chunk)
+        self.first: list[Chunk] = []
+        texts = []
+        for parts in by_page.values():
+            parts.sort(key=lambda c: c.char_start)
+            self.first.append(parts[0])
+            text, end = [parts[0].context], parts[0].char_start
+            for part in parts:
+                text.append(part.text[max(0, end - part.char_start) :])
+                end = max(end, part.char_end)
+            texts.append("\n".join(text))
+        self._bm25 = bm25s.BM25()
+        self._bm25.index(_tokenize(texts, return_ids=True), show_progress=False)
+
+    def ranking(self, query: str, k: int, doc_ids: Collection[str] | None) -> list[Chunk]:
+        """Pages best first, each as its first chunk."""
+        tokens = _tokenize([query], return_ids=False)
+        if not self.first or not tokens or not tokens[0]:
+            return []
+        mask = None
+        if doc_ids is not None:
+            wanted = set(doc_ids)
+            mask = np.fromiter((c.doc_id in wanted for c in self.first), dtype=np.float32, count=len(self.first))
+        rows, scores = self._bm25.retrieve(
+            tokens, k=min(k, len(self.first)), show_progress=False, n_threads=1, weight_mask=mask
+        )
+        return [self.first[int(r)] for r, s in zip(rows[0], scores[0], strict=True) if s > 0]

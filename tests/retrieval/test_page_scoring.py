@@ -1,4 +1,5 @@
-"""Page scoring of the text channel: chunk hits become page hits, helped by their document and neighbours."""
+"""Page scoring of the text channel: chunk hits become page hits, helped by their neighbours and page references
+(document routing: test_document_routing.py)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ from pagehop.retrieval.page_scoring import PageScoring, rank_pages
 from pagehop.retrieval.text_index import HybridTextIndex
 from pagehop.schema import Chunk
 
-FUSION_ONLY = PageScoring(document_weight=0.0, neighbour_weight=0.0, page_references=False)
-REFERENCES_ONLY = PageScoring(document_weight=0.0, neighbour_weight=0.0, page_references=True)
+FUSION_ONLY = PageScoring(routing_weight=0.0, neighbour_weight=0.0, page_references=False)
+REFERENCES_ONLY = PageScoring(routing_weight=0.0, neighbour_weight=0.0, page_references=True)
 
 
 def chunk(doc_id: str, page: int, seq: int = 0, text: str = "") -> Chunk:
@@ -40,16 +41,7 @@ def test_chunk_hits_of_one_page_fuse_into_one_page_hit_kept_as_its_best_chunk() 
 def test_a_page_with_several_good_chunks_counts_them_when_asked() -> None:
     dense = [chunk("a", 1, 0), chunk("b", 1, 0), chunk("b", 1, 1), chunk("b", 1, 2)]
     assert pages(rank_pages([dense], "q", FUSION_ONLY))[0] == ("a", 1)
-    assert pages(rank_pages([dense], "q", PageScoring(chunks_per_page=3, document_weight=0.0)))[0] == ("b", 1)
-
-
-def test_document_support_prefers_the_document_the_whole_question_matches() -> None:
-    # One page of "lone" tops both rankings, but three pages of "report" follow it everywhere.
-    dense = [chunk("lone", 5), chunk("report", 1), chunk("report", 2), chunk("report", 3)]
-    lexical = [chunk("lone", 5), chunk("report", 2), chunk("report", 3), chunk("report", 1)]
-    assert pages(rank_pages([dense, lexical], "q", FUSION_ONLY))[0] == ("lone", 5)
-    supported = rank_pages([dense, lexical], "q", PageScoring(document_weight=0.5, neighbour_weight=0.0))
-    assert pages(supported)[0][0] == "report"
+    assert pages(rank_pages([dense], "q", PageScoring(chunks_per_page=3, routing_weight=0.0)))[0] == ("b", 1)
 
 
 def test_a_page_between_strong_pages_gains_from_its_neighbours() -> None:
@@ -57,7 +49,7 @@ def test_a_page_between_strong_pages_gains_from_its_neighbours() -> None:
     lexical = [chunk("d", 5), chunk("d", 3), chunk("d", 9), chunk("d", 4)]
     plain = pages(rank_pages([dense, lexical], "q", FUSION_ONLY))
     assert plain.index(("d", 9)) < plain.index(("d", 4))
-    smoothed = pages(rank_pages([dense, lexical], "q", PageScoring(document_weight=0.0, neighbour_weight=0.3)))
+    smoothed = pages(rank_pages([dense, lexical], "q", PageScoring(routing_weight=0.0, neighbour_weight=0.3)))
     assert smoothed.index(("d", 4)) < smoothed.index(("d", 9))
 
 
