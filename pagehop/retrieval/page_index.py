@@ -699,12 +699,17 @@ class LocalPageIndex:
     def _segment_paths(self, segment: _Segment) -> dict[str, Path]:
         return {ext: self.folder / f"{segment.name}.{ext}" for ext in _EXTENSIONS}
 
-    def _sweep_unreferenced_files(self) -> None:
-        """Delete segment files no manifest entry names (left by a crash or a compaction)."""
+    def referenced_files(self) -> set[str]:
+        """Names of the files in the folder that the loaded manifest names, besides the manifest itself."""
         referenced = {f"{s.name}.{ext}" for s in self._segments if s.num_pages > 0 for ext in _EXTENSIONS}
         if self._codebook is not None:
             referenced.add(f"{self._codebook.name}.f16")
         referenced.update(f"{s.cells.name}.i32" for s in self._segments if s.num_pages > 0 and s.cells is not None)
+        return referenced
+
+    def _sweep_unreferenced_files(self) -> None:
+        """Delete segment files no manifest entry names (left by a crash or a compaction)."""
+        referenced = self.referenced_files()
         for path in self.folder.iterdir():
             ours = _SEGMENT_FILE.match(path.name) or _CODEBOOK_FILE.match(path.name) or _CELLS_FILE.match(path.name)
             orphan_segment = bool(ours) and path.name not in referenced

@@ -214,6 +214,7 @@ class Snapshot:
     entity_vectors: dict[str, np.ndarray] = field(default_factory=dict)
     relations: dict[tuple[str, str, str], tuple[Any, ...]] = field(default_factory=dict)
     mentions: set[tuple[str, str, str, int]] = field(default_factory=set)
+    index_files: set[str] = field(default_factory=set)  # page index files its manifest names (not compared)
     problems: list[str] = field(default_factory=list)
 
     def doc_ids(self) -> set[str]:
@@ -282,6 +283,7 @@ def _read_page_index(root: Path, snap: Snapshot) -> None:
     if not manifest.is_file():
         return
     index = LocalPageIndex(root / "page_index", dim=int(json.loads(manifest.read_text())["dim"]))
+    snap.index_files.update(f"page_index/{name}" for name in index.referenced_files())
     for key in index.pages():
         snap.page_vectors[key] = np.asarray(index.get_vectors(*key), dtype=np.float32)
 
@@ -343,10 +345,7 @@ def _check_files(root: Path, files: set[str], snap: Snapshot) -> None:
     expected = set(FIXED_FILES)
     for facts in snap.pages.values():
         expected.update(path for path in facts[2:4] if path)  # image_path, thumbnail_path
-    manifest = root / "page_index" / "manifest.json"
-    if manifest.is_file():
-        for segment in json.loads(manifest.read_text())["segments"]:
-            expected.update(f"page_index/{segment['name']}.{ext}" for ext in ("vec", "end", "sum", "keys"))
+    expected.update(snap.index_files)
     orphans = sorted(files - expected)
     if orphans:
         snap.problems.append(f"orphan files: {orphans}")
