@@ -122,15 +122,23 @@ def test_a_failing_document_in_a_group_fails_alone(tmp_path: Path, monkeypatch: 
     workspace.close()
 
 
+CURIE = "Marie Curie was born in Warsaw.\n"
+
+
+def write_small_corpus(folder: Path, more: dict[str, str]) -> Path:
+    """Two one-line text files, a.txt and b.txt, then ``more`` (name -> text), in that order."""
+    folder.mkdir()
+    texts = {"a.txt": "Greta Lindqvist was a Swedish actress.\n", "b.txt": "Nordic Pictures is a film studio.\n"}
+    for name, text in {**texts, **more}.items():
+        (folder / name).write_text(text)
+    return folder
+
+
 def test_a_large_document_is_finished_alone_and_does_not_hold_back_the_small_ones(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    corpus = tmp_path / "docs"
-    corpus.mkdir()
-    (corpus / "a.txt").write_text("Greta Lindqvist was a Swedish actress.\n")
-    (corpus / "b.txt").write_text("Nordic Pictures is a film studio in Gothenburg.\n")
-    (corpus / "c-long.txt").write_text("\n\n".join(f"Paragraph {i}: " + "the harbour ledger " * 120 for i in range(12)))
-    (corpus / "d.txt").write_text("Marie Curie was born in Warsaw.\n")
+    long_text = "\n\n".join(f"Paragraph {i}: " + "the harbour ledger " * 120 for i in range(12))
+    corpus = write_small_corpus(tmp_path / "docs", {"c-long.txt": long_text, "d.txt": CURIE})
     group_sizes = record_group_sizes(monkeypatch)
     monkeypatch.setattr(pipeline, "TEXT_BATCH", 4)
     settings = Settings(workspace=tmp_path / "ws", graph={"extractor": "spacy"})
@@ -147,11 +155,7 @@ def test_a_group_that_has_waited_is_finished_before_the_next_file_is_prepared(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A slow file (OCR, a huge PDF) prepared after small ones does not keep them pending while it runs."""
-    corpus = tmp_path / "docs"
-    corpus.mkdir()
-    (corpus / "a.txt").write_text("Greta Lindqvist was a Swedish actress.\n")
-    (corpus / "b.txt").write_text("Nordic Pictures is a film studio in Gothenburg.\n")
-    (corpus / "c-slow.txt").write_text("Marie Curie was born in Warsaw.\n")
+    corpus = write_small_corpus(tmp_path / "docs", {"c-slow.txt": CURIE})
     settings = Settings(workspace=tmp_path / "ws", graph={"extractor": "spacy"})
     workspace = open_workspace(settings)
     ready_when_preparing: dict[str, set[str]] = {}
