@@ -11,19 +11,11 @@ from pagehop.graph.extraction import (
     relation_type,
 )
 from pagehop.schema import Chunk
+from pagehop.testing.chunks import make_chunk
 
 
 def chunk(text: str, title: str = "", chunk_id: str = "c1", doc_id: str = "d1", page: int = 2) -> Chunk:
-    return Chunk(
-        chunk_id=chunk_id,
-        doc_id=doc_id,
-        page_start=page,
-        page_end=page,
-        char_start=0,
-        char_end=len(text),
-        text=text,
-        title=title,
-    )
+    return make_chunk(doc_id, page, text, title=title, chunk_id=chunk_id)
 
 
 def triples(graph: Any) -> set[tuple[str, str, str]]:

@@ -27,17 +27,17 @@ from pagehop.graph.networkx_store import NetworkxGraphStore
 from pagehop.graph.resolution import entity_id_for
 from pagehop.llm.openai_compat import OpenAICompatibleLLM
 from pagehop.schema import Chunk
+from pagehop.testing.chunks import make_chunk
 from pagehop.testing.openai_server import Reply, ScriptedOpenAIServer
 
 from .conftest import fresh_neo4j_store
-from .test_extraction import chunk as make_chunk
 
 PASSAGE = re.compile(r'<evidence id="([^"]+)"[^>]*>\n(.*?)\n</evidence>', re.DOTALL)
 STATEMENT = re.compile(r"([A-Z][\w ]+?) is the (mother|director|author) of ([A-Z][\w ]+?)\.")
 
 
 def chunk(text: str, n: int = 1, doc_id: str = "d1", title: str = "") -> Chunk:
-    return make_chunk(text, title=title, chunk_id=f"{doc_id}-c{n}", doc_id=doc_id, page=n)
+    return make_chunk(doc_id, n, text, title=title, chunk_id=f"{doc_id}-c{n}")
 
 
 class ReadingModel:

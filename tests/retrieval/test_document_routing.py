@@ -13,6 +13,7 @@ from pagehop.ingest import ingest
 from pagehop.retrieval.page_scoring import PageScoring, rank_documents, rank_pages
 from pagehop.retrieval.text_index import HybridTextIndex
 from pagehop.schema import Chunk
+from pagehop.testing.chunks import make_chunk
 from pagehop.testing.pdf import write_pdf
 from pagehop.workspace import Workspace
 
@@ -121,17 +122,7 @@ def page_chunks(doc_id: str, page: int, *texts: str) -> list[Chunk]:
     """The chunks of one page whose text is ``texts`` joined by newlines (offsets as the chunker sets them)."""
     chunks, start = [], 0
     for seq, text in enumerate(texts):
-        chunks.append(
-            Chunk(
-                chunk_id=f"{doc_id}:{page}:{seq}",
-                doc_id=doc_id,
-                page_start=page,
-                page_end=page,
-                char_start=start,
-                char_end=start + len(text),
-                text=text,
-            )
-        )
+        chunks.append(make_chunk(doc_id, page, text, seq=seq, char_start=start))
         start += len(text) + 1
     return chunks
 

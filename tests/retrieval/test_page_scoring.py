@@ -6,22 +6,14 @@ from __future__ import annotations
 from pagehop.retrieval.page_scoring import PageScoring, rank_pages
 from pagehop.retrieval.text_index import HybridTextIndex
 from pagehop.schema import Chunk
+from pagehop.testing.chunks import make_chunk
 
 FUSION_ONLY = PageScoring(routing_weight=0.0, neighbour_weight=0.0, page_references=False)
 REFERENCES_ONLY = PageScoring(routing_weight=0.0, neighbour_weight=0.0, page_references=True)
 
 
 def chunk(doc_id: str, page: int, seq: int = 0, text: str = "") -> Chunk:
-    text = text or f"text of {doc_id} page {page} part {seq}"
-    return Chunk(
-        chunk_id=f"{doc_id}:{page}:{seq}",
-        doc_id=doc_id,
-        page_start=page,
-        page_end=page,
-        char_start=0,
-        char_end=len(text),
-        text=text,
-    )
+    return make_chunk(doc_id, page, text or f"text of {doc_id} page {page} part {seq}", seq=seq)
 
 
 def pages(ranked: list[tuple[Chunk, float]]) -> list[tuple[str, int]]:

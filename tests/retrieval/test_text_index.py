@@ -9,19 +9,11 @@ import pytest
 from pagehop.retrieval.base import TextIndex
 from pagehop.retrieval.text_index import HybridTextIndex
 from pagehop.schema import Chunk
+from pagehop.testing.chunks import make_chunk
 
 
 def chunk(doc_id: str, page: int, text: str, seq: int = 0) -> Chunk:
-    return Chunk(
-        chunk_id=f"{doc_id}:{page}:{seq}",
-        doc_id=doc_id,
-        page_start=page,
-        page_end=page,
-        char_start=0,
-        char_end=len(text),
-        text=text,
-        title=f"Title of {doc_id}",
-    )
+    return make_chunk(doc_id, page, text, seq=seq, title=f"Title of {doc_id}")
 
 
 CORPUS = [
