@@ -34,6 +34,7 @@ from pagehop.eval.engine_adapter import ablated_settings, engine_for_eval
 from pagehop.eval.metrics import mean, percentile
 from pagehop.eval.records import score_record
 from pagehop.eval.runner import CorpusNames, answer_one
+from pagehop.retrieval.passage_graph import WorkspacePassageGraph
 from pagehop.workspace import Workspace
 
 
@@ -55,6 +56,8 @@ ABLATIONS: dict[str, Callable[[], AbstractContextManager[None]]] = {
     "no-titles": lambda: _patched(WorkspaceRetriever, "named_documents", lambda self, text, k: []),
     # coverage ranking: passages in the order of their fused retrieval rank
     "no-coverage": lambda: _patched(policy.NoLLMPolicy, "_cover", lambda self, analysis, passages: list(passages)),
+    # the passage graph: no personalized-PageRank ranking joins the fusion (the graph is still built)
+    "no-ppr": lambda: _patched(WorkspacePassageGraph, "rank", lambda self, query, seeds, k: []),
 }
 
 
