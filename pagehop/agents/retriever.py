@@ -186,14 +186,15 @@ class WorkspaceRetriever:
         if workspace.settings.agent.passage_graph:
             from pagehop.models import load_spacy_passages
 
-            text_index = workspace.text_index
             passage_graph = WorkspacePassageGraph(
                 chunks=workspace.ready_chunks,
                 version=workspace.ready_signature,
                 names=workspace.document_names,
                 chunk=workspace.get_chunk,
                 nlp=lambda: load_spacy_passages(workspace.settings.models.spacy_model),
-                embed=text_index.embed,
+                # Synonymy edges need every entity name embedded: ~4 ms of CPU a name on one thread (tens of
+                # thousands of names for a few thousand passages), so they are left out here.
+                embed=None,
                 cache_path=workspace.root / "text_index" / CACHE_FILE,
             )
         return cls(

@@ -151,9 +151,7 @@ class PassageGraph:
 
     def rank(self, query: str, seeds: Sequence[Hit], k: int) -> list[tuple[Passage, float]]:
         """The ``k`` best passages for ``query`` with their PageRank scores, best first."""
-        scores = self.pagerank(
-            self.linked_entities(query), {hit.chunk_id: hit.score for hit in seeds if hit.chunk_id}
-        )
+        scores = self.pagerank(self.linked_entities(query), {hit.chunk_id: hit.score for hit in seeds if hit.chunk_id})
         if not scores.size or k <= 0:
             return []
         top = np.argsort(-scores, kind="stable")[:k]

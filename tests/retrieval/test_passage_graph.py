@@ -13,7 +13,14 @@ from pagehop.agents.retriever import WorkspaceRetriever
 from pagehop.config import Settings
 from pagehop.ingest import ingest
 from pagehop.models import load_spacy_passages
-from pagehop.retrieval.passage_graph import CACHE_FILE, PassageGraph, build_passage_graph, load_parts, synonym_pairs
+from pagehop.retrieval.passage_graph import (
+    CACHE_FILE,
+    Passage,
+    PassageGraph,
+    build_passage_graph,
+    load_parts,
+    synonym_pairs,
+)
 from pagehop.retrieval.text_index import HybridTextIndex
 from pagehop.schema import Chunk
 from pagehop.text import content_terms, stems
@@ -79,7 +86,7 @@ def test_passage_seeds_alone_spread_to_the_passages_they_name() -> None:
     # A question that names nothing in the graph still walks from its text hits, with their weight.
     chunks = CHUNKS[:3]
     graph = PassageGraph(
-        [build_passage_graph.__globals__["Passage"](c.chunk_id, c.doc_id, 1) for c in chunks],
+        [Passage(c.chunk_id, c.doc_id, 1) for c in chunks],
         ["Starfall Harbor", "Mirela Vostan", "Tomas Reyl"],
         [(0, 0), (0, 1), (0, 2), (1, 1), (2, 2)],
     )
