@@ -117,7 +117,9 @@ def _write(folder: Path, files: dict[str, str]) -> Path:
 
 
 def test_the_graph_is_cached_in_the_workspace_and_rebuilt_after_a_new_ingest(tmp_path: Path) -> None:
-    settings = Settings(workspace=tmp_path / "ws", ingest={"dpi": 50, "thumbnail_px": 64})
+    settings = Settings(
+        workspace=tmp_path / "ws", ingest={"dpi": 50, "thumbnail_px": 64}, agent={"passage_graph": True}
+    )
     with Workspace.open(settings) as workspace:
         assert ingest(workspace, [_write(tmp_path / "a", FILES)], ocr="never", progress=False).failed == []
         retriever = WorkspaceRetriever.from_workspace(workspace)
@@ -146,7 +148,7 @@ def test_the_graph_is_cached_in_the_workspace_and_rebuilt_after_a_new_ingest(tmp
         assert new_doc in [hit.doc_id for hit in retriever.passage_graph.rank(QUESTION, [], 3)]
 
 
-def test_the_passage_graph_can_be_switched_off(tmp_path: Path) -> None:
-    settings = Settings(workspace=tmp_path / "ws", agent={"passage_graph": False})
+def test_the_passage_graph_is_off_by_default(tmp_path: Path) -> None:
+    settings = Settings(workspace=tmp_path / "ws")
     with Workspace.open(settings) as workspace:
         assert WorkspaceRetriever.from_workspace(workspace).passage_graph is None
