@@ -8,9 +8,11 @@ Unlike `pagehop eval` (questions on a thread pool), questions run serially in th
 time of a question is what one user waits and ``time.process_time`` is its CPU cost (all threads of the
 process, the embedder's included). The first question is asked once before timing (model loading).
 ``--profile FILE`` writes a cProfile of the timed questions; ``--ablate NAME`` switches off one mechanism
-for an ablation row (see ``ABLATIONS``). The run folder holds ``predictions.jsonl`` in the format of
-`pagehop eval`, so `benchmarks/split_metrics.py` splits it into dev / test halves.
-The workspace is only read (no ingestion, no graph); the page channel is left out (text workspaces).
+for an ablation row (see ``ABLATIONS``); ``--passage-graph`` turns on the passage graph's PageRank ranking
+(off by default; the first question builds or loads the graph, counted in the start-up time). The run
+folder holds ``predictions.jsonl`` in the format of `pagehop eval`, so `benchmarks/split_metrics.py`
+splits it into dev / test halves. The workspace is only read (no ingestion, no knowledge graph; the
+passage graph's cache is written beside its text index); the page channel is left out (text workspaces).
 """
 
 from __future__ import annotations
@@ -68,10 +70,17 @@ def main() -> None:
     parser.add_argument("--offset", type=int, default=0, help="skip the first N questions")
     parser.add_argument("--profile", type=Path, default=None, help="write a cProfile of the timed questions")
     parser.add_argument("--ablate", choices=sorted(ABLATIONS), default="none")
+    parser.add_argument(
+        "--passage-graph",
+        action="store_true",
+        help="turn on the passage graph's PageRank ranking (agent.passage_graph)",
+    )
     args = parser.parse_args()
 
     ablation = Ablation(name="agent-documents-nollm", channels="documents", use_llm=False)
     settings = ablated_settings(load_settings(None, workspace=args.workspace), ablation)
+    if args.passage_graph:
+        settings.agent.passage_graph = True
     folder = prepare_corpus(args.dataset, args.corpus, args.out / "corpus")
     names = CorpusNames.from_path(folder)
     examples = align_gold_titles(load_dataset(args.dataset), names.titles)
@@ -119,6 +128,7 @@ def main() -> None:
         "start-up s": warmup_s,
         "max RSS MiB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "ablation": args.ablate,
+        "passage graph": settings.agent.passage_graph,
     }
     (args.out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     for key, value in metrics.items():

@@ -123,6 +123,12 @@ class AgentSettings(BaseModel):
     max_sub_queries: int = Field(6, ge=1)
     hits_per_query: int = Field(5, ge=1, description="text/page hits per sub-query")
     graph_facts_per_query: int = Field(5, ge=0)
+    passage_graph: bool = Field(
+        False,
+        description="also rank passages by personalized PageRank over a passage-entity graph (spaCy entities, "
+        "document names), fused with the text channel; built once per workspace state and cached in it. Off: "
+        "it did not raise recall on the multi-hop benchmarks (docs/benchmarks.md) and costs a spaCy pass at start",
+    )
     evidence_chars: int = Field(700, ge=100, description="longest evidence excerpt shown to the LLM")
     page_images: int = Field(2, ge=0, description="top page images the VLM reads while refining and drafting")
     image_max_pixels: int = Field(1_000_000, ge=1024)

@@ -384,6 +384,14 @@ class Workspace:
         )
         return [_chunk(row) for row in rows]
 
+    def ready_chunks(self) -> list[Chunk]:
+        """Every chunk of every ready document, in document then reading order (one query)."""
+        rows = self._query(
+            "SELECT c.* FROM chunks c JOIN documents d USING (doc_id) "
+            "WHERE d.status = 'ready' ORDER BY d.ingested_at, c.doc_id, c.seq"
+        )
+        return [_chunk(row) for row in rows]
+
     def status_of(self, doc_id: str) -> DocStatus | None:
         """The catalog state of any document row, ready or not (None: no row)."""
         rows = self._query("SELECT status FROM documents WHERE doc_id = ?", (doc_id,))

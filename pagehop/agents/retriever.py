@@ -18,6 +18,7 @@ from pagehop.graph.base import GRAPH_UNAVAILABLE, GraphPath, GraphStore, GraphUn
 from pagehop.graph.neo4j_store import UNREACHABLE
 from pagehop.retrieval.base import PageEncoder, PageIndex, TextIndex
 from pagehop.retrieval.fusion import page_key, reciprocal_rank_fusion
+from pagehop.retrieval.passage_graph import CACHE_FILE, PassageRanking, WorkspacePassageGraph
 from pagehop.retrieval.titles import TitleIndex
 from pagehop.schema import Chunk, Hit
 
@@ -118,7 +119,8 @@ def _path_fact(path: GraphPath, score: float) -> GraphFact:
 
 
 class WorkspaceRetriever:
-    """Text, page and title channels fused by reciprocal rank, plus the graph channel; any may be absent.
+    """Text, page, title and passage-graph channels fused by reciprocal rank, plus the graph channel; any
+    may be absent.
 
     The title channel returns the documents a query names (exact title or alias match, see
     `TitleIndex`): asked about "Jacques Tourneur", the passage about him ranks first even when dense
@@ -137,6 +139,7 @@ class WorkspaceRetriever:
         names: Callable[[], list[tuple[str, str]]] | None = None,
         names_version: Callable[[], Hashable] | None = None,
         exact_page_search: bool = False,
+        passage_graph: PassageRanking | None = None,
     ) -> None:
         """``exact_page_search=False`` lets the page index take its fast path (settings ``page_search``).
         ``names_version``, when given, changes whenever ``names`` would: the title index is rebuilt only
@@ -156,6 +159,7 @@ class WorkspaceRetriever:
         self._title_names: list[tuple[str, str]] = []  # what the title index was built from
         self._title_version: Hashable = None
         self.exact_page_search = exact_page_search
+        self.passage_graph = passage_graph
 
     @classmethod
     def from_workspace(
@@ -178,6 +182,21 @@ class WorkspaceRetriever:
         elif workspace.graph_store is not None:
             graph = StoreGraphFacts(workspace.graph_store)
         has_pages = workspace.page_index is not None and workspace.page_encoder is not None
+        passage_graph = None
+        if workspace.settings.agent.passage_graph:
+            from pagehop.models import load_spacy_passages
+
+            passage_graph = WorkspacePassageGraph(
+                chunks=workspace.ready_chunks,
+                version=workspace.ready_signature,
+                names=workspace.document_names,
+                chunk=workspace.get_chunk,
+                nlp=lambda: load_spacy_passages(workspace.settings.models.spacy_model),
+                # Synonymy edges need every entity name embedded: ~4 ms of CPU a name on one thread (tens of
+                # thousands of names for a few thousand passages), so they are left out here.
+                embed=None,
+                cache_path=workspace.root / "text_index" / CACHE_FILE,
+            )
         return cls(
             text_index=workspace.text_index,
             page_index=workspace.page_index if has_pages else None,
@@ -189,15 +208,18 @@ class WorkspaceRetriever:
             names=workspace.document_names,
             names_version=workspace.ready_signature,
             exact_page_search=workspace.settings.page_search == "exact",
+            passage_graph=passage_graph,
         )
 
     def search(self, query: str, k: int) -> list[Hit]:
         rankings: list[list[Hit]] = []
-        if self.text_index is not None:
-            rankings.append(self.text_index.search(query, k))
+        text_hits = self.text_index.search(query, k) if self.text_index is not None else []
+        rankings.append(text_hits)
         if self.page_index is not None and self.page_encoder is not None:
             rankings.append(self._page_hits(query, k))
         rankings.append(self.named_documents(query, k))
+        if self.passage_graph is not None:  # seeded by the text hits: one candidate set, not a second path
+            rankings.append(self.passage_graph.rank(query, text_hits, k))
         return [
             hit.model_copy(update={"score": score, "title": self._titles(hit.doc_id) if self._titles else hit.title})
             for hit, score in fuse_hits(rankings)[:k]
