@@ -63,3 +63,26 @@ def test_spacy_passive_agent_and_title_entity(nlp) -> None:
 def test_spacy_without_title_or_entities(nlp) -> None:
     graph = SpacyExtractor(nlp).extract([chunk("nothing named here at all.")])
     assert (graph.entities, graph.relations, graph.mentions) == ([], [], [])
+
+
+def test_spacy_runs_without_its_lemmatizer_and_lemmatizes_verbs_as_the_full_pipeline(nlp) -> None:
+    text = (
+        "Tomas Lindqvist was born in Uppsala and studied in Lund. He directed three films, "
+        "was married to Anna Berg, and is living in Oslo; the films were produced by Nordic Pictures."
+    )
+    extractor = SpacyExtractor(nlp)
+    lean = next(iter(nlp.pipe([text], disable=["lemmatizer"])))
+    assert all(token.lemma_ == "" for token in lean if token.pos_ == "VERB")  # really not lemmatized
+    full = nlp(text)
+    verbs = [
+        (lean_token, full_token)
+        for lean_token, full_token in zip(lean, full, strict=True)
+        if full_token.pos_ in ("VERB", "AUX")
+    ]
+    assert len(verbs) >= 6
+    assert [extractor._verb_lemma(lean_token) for lean_token, _ in verbs] == [t.lemma_ for _, t in verbs]
+    reference = SpacyExtractor(nlp)
+    reference._skipped = []  # the full pipeline, lemmatizer included
+    lean_graph, full_graph = (e.extract([chunk(text, title="Tomas Lindqvist")]) for e in (extractor, reference))
+    assert triples(lean_graph) == triples(full_graph)
+    assert ("Tomas Lindqvist", "BORN_IN", "Uppsala") in triples(lean_graph)
