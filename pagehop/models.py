@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 if TYPE_CHECKING:
-    from sentence_transformers import SentenceTransformer
     from spacy.language import Language
+
+    from pagehop.retrieval.base import TextEmbedder
 
 
 class ModelNotAvailable(LookupError):
@@ -58,33 +59,28 @@ def torch_device(setting: str) -> str:
 
 
 @cache
-def load_sentence_embedder(ref: str, device: str = "auto") -> SentenceTransformer:
-    """One shared sentence-transformers model per (ref, device) for the text index, entity resolution and
-    graph retrieval: loading takes seconds and the weights are read-only.
+def load_sentence_embedder(ref: str, device: str = "auto") -> TextEmbedder:
+    """One shared sentence embedder per (ref, device) for the text index, entity resolution and graph
+    retrieval: loading takes seconds and the weights are read-only.
 
-    A ref ending in ``+int8`` (``ModelSettings.text_embedder_id``) is the same model with its linear layers
-    quantized to int8 per output channel (torch dynamic quantization: weights int8, activations quantized on
-    the fly); per-tensor scales lose too much of MiniLM (mean cosine to the float vectors 0.93, against 0.98).
+    A ref ending in ``+int8`` (``ModelSettings.text_embedder_id``) is the same model exported to ONNX with
+    int8 MatMuls and run by onnxruntime on the CPU (``pagehop.retrieval.onnx_embedder``); otherwise the
+    sentence-transformers model itself, in float32.
     """
-    from sentence_transformers import SentenceTransformer
-
     from pagehop.config import INT8_SUFFIX
 
     if not ref.endswith(INT8_SUFFIX):
-        return SentenceTransformer(str(resolve_text_embedder(ref)), device=torch_device(device))
+        from sentence_transformers import SentenceTransformer
+
+        return cast("TextEmbedder", SentenceTransformer(str(resolve_text_embedder(ref)), device=torch_device(device)))
     if torch_device(device) != "cpu":
         raise ValueError(
             f"models.text_embedder_quantization = 'int8' runs on the CPU only, but models.device is {device!r}"
         )
-    import warnings
+    from pagehop.retrieval.onnx_embedder import load_onnx_int8_embedder
 
-    import torch
-    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
-
-    model = SentenceTransformer(str(resolve_text_embedder(ref.removesuffix(INT8_SUFFIX))), device="cpu")
-    with warnings.catch_warnings():  # torch marks its eager quantization API deprecated; it still ships in 2.13
-        warnings.simplefilter("ignore")
-        return quantize_dynamic(model, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8)
+    model_id = ref.removesuffix(INT8_SUFFIX)
+    return load_onnx_int8_embedder(model_id, resolve_text_embedder(model_id))
 
 
 @cache

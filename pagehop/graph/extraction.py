@@ -133,11 +133,17 @@ class _ChunkGraph:
 
 
 class SpacyExtractor:
-    """NER + dependency patterns; about 100 short passages a second on two CPU cores."""
+    """NER + dependency patterns; about 100 short passages a second on two CPU cores.
+
+    Extraction reads the lemma of verbs only, so the pipeline runs without its lemmatizer and the verbs are
+    lemmatized on demand by the same component (``_verb_lemma``): the lemmas are the full pipeline's.
+    """
 
     def __init__(self, nlp: Any, batch_size: int = 64) -> None:
         self.nlp = nlp
         self.batch_size = batch_size
+        self._lemmatizer = nlp.get_pipe("lemmatizer") if "lemmatizer" in nlp.pipe_names else None
+        self._skipped = ["lemmatizer"] if self._lemmatizer is not None else []
 
     @classmethod
     def from_settings(cls, model: str) -> SpacyExtractor:
@@ -150,7 +156,7 @@ class SpacyExtractor:
         chunks_of: dict[str, list[Chunk]] = {}  # each distinct text is parsed once (repeated boilerplate)
         for chunk in chunks:
             chunks_of.setdefault(chunk.text, []).append(chunk)
-        docs = self.nlp.pipe(chunks_of, batch_size=self.batch_size)
+        docs = self.nlp.pipe(chunks_of, batch_size=self.batch_size, disable=self._skipped)
         for same_text, doc in zip(chunks_of.values(), docs, strict=True):
             for chunk in same_text:
                 check_deadline()  # a huge document stops at its ingest budget, between chunks
@@ -185,9 +191,14 @@ class SpacyExtractor:
         )
         return out.entity(chunk.title, type_)
 
-    @staticmethod
+    def _verb_lemma(self, token: Any) -> str:
+        """The lemma the full pipeline gives ``token`` (one the attribute ruler set is kept, as there)."""
+        if self._lemmatizer is None or (token.lemma_ and not self._lemmatizer.overwrite):
+            return str(token.lemma_)
+        return str(self._lemmatizer.lemmatize(token)[0])
+
     def _dependency_relations(
-        out: _ChunkGraph, sent: Any, token_entity: dict[int, str], title_id: str | None
+        self, out: _ChunkGraph, sent: Any, token_entity: dict[int, str], title_id: str | None
     ) -> set[frozenset[str]]:
         """subject -VERB(_PREP)-> object for verbs whose arguments are entities; returns linked pairs."""
 
@@ -202,7 +213,8 @@ class SpacyExtractor:
         for verb in sent:
             if verb.pos_ not in ("VERB", "AUX"):
                 continue
-            verb_name = VERB_NAMES.get(verb.lemma_.lower(), verb.lemma_)
+            lemma = self._verb_lemma(verb)
+            verb_name = VERB_NAMES.get(lemma.lower(), lemma)
             subjects = [entity_of(t) for t in verb.children if t.dep_ == "nsubj"]
             passive = [entity_of(t) for t in verb.children if t.dep_ == "nsubjpass"]
             objects = [entity_of(t) for t in verb.children if t.dep_ in ("dobj", "attr", "dative", "oprd")]

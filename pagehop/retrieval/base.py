@@ -21,6 +21,15 @@ class PageEmbedding:
     stats: dict[str, float] = field(default_factory=dict)  # threshold, mean, std, ...
 
 
+class TextEmbedder(Protocol):
+    """A sentence embedder: the text index, entity resolution and graph retrieval use these two methods
+    (a sentence-transformers model fits; so does ``pagehop.retrieval.onnx_embedder.OnnxSentenceEmbedder``)."""
+
+    def encode(self, sentences: list[str], **kwargs: object) -> np.ndarray: ...
+
+    def get_embedding_dimension(self) -> int | None: ...
+
+
 @runtime_checkable
 class PageEncoder(Protocol):
     """A late-interaction page retriever (ColModernVBERT, ColPali, ColQwen...)."""

@@ -250,7 +250,7 @@ def snapshot(config: Path, folder: Path) -> Snapshot:
             values = dict(row)
             chunk_id = values.pop("chunk_id")
             snap.chunks[chunk_id] = tuple(values.values())
-    _read_text_index(root, settings.models.text_embedder, snap)
+    _read_text_index(root, settings.models.text_embedder_id, snap)
     _read_page_index(root, snap)
     if settings.graph_store == "networkx":
         _read_networkx(root, snap)

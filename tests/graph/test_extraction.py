@@ -64,10 +64,13 @@ def test_a_repeated_text_is_parsed_once_and_every_chunk_keeps_its_mentions(nlp) 
     parsed: list[str] = []
 
     class CountingNlp:
-        def pipe(self, texts: Any, batch_size: int) -> Any:
+        def __getattr__(self, name: str) -> Any:  # the real pipeline behind it
+            return getattr(nlp, name)
+
+        def pipe(self, texts: Any, **settings: Any) -> Any:
             texts = list(texts)
             parsed.extend(texts)
-            return nlp.pipe(texts, batch_size=batch_size)
+            return nlp.pipe(texts, **settings)
 
     graph = SpacyExtractor(CountingNlp()).extract(chunks)
 
@@ -75,3 +78,26 @@ def test_a_repeated_text_is_parsed_once_and_every_chunk_keeps_its_mentions(nlp) 
     names = {e.entity_id: e.name for e in graph.entities}
     pages_of = {name: sorted(m.page for m in graph.mentions if names[m.entity_id] == name) for name in names.values()}
     assert pages_of["Acme Corporation"] == [1, 2, 3] and pages_of["Warsaw"] == [4]
+
+
+def test_spacy_runs_without_its_lemmatizer_and_lemmatizes_verbs_as_the_full_pipeline(nlp) -> None:
+    text = (
+        "Tomas Lindqvist was born in Uppsala and studied in Lund. He directed three films, "
+        "was married to Anna Berg, and is living in Oslo; the films were produced by Nordic Pictures."
+    )
+    extractor = SpacyExtractor(nlp)
+    lean = next(iter(nlp.pipe([text], disable=["lemmatizer"])))
+    assert all(token.lemma_ == "" for token in lean if token.pos_ == "VERB")  # really not lemmatized
+    full = nlp(text)
+    verbs = [
+        (lean_token, full_token)
+        for lean_token, full_token in zip(lean, full, strict=True)
+        if full_token.pos_ in ("VERB", "AUX")
+    ]
+    assert len(verbs) >= 6
+    assert [extractor._verb_lemma(lean_token) for lean_token, _ in verbs] == [t.lemma_ for _, t in verbs]
+    reference = SpacyExtractor(nlp)
+    reference._skipped = []  # the full pipeline, lemmatizer included
+    lean_graph, full_graph = (e.extract([chunk(text, title="Tomas Lindqvist")]) for e in (extractor, reference))
+    assert triples(lean_graph) == triples(full_graph)
+    assert ("Tomas Lindqvist", "BORN_IN", "Uppsala") in triples(lean_graph)
