@@ -22,6 +22,7 @@ the next pages render; pages without ink skip OCR.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import queue
 import subprocess
@@ -338,9 +339,17 @@ class _Group:
         budgets = [p.budget for p in members if p.budget is not None]
         with resumed(min(budgets, key=lambda b: b.ends_at) if budgets else None):
             chunks = [chunk for prepared in members for chunk in prepared.chunks]
-            vectors = self.workspace.text_index.embed_chunks(chunks)
-            for hook in self.workspace.hooks:
-                cast(BatchedDerivedDataHook, hook).add_documents([(p.doc, p.builder.pages, p.chunks) for p in members])
+            # The embedder and the hooks (spaCy runs on one core) overlap: the second core is not left idle.
+            # The copied context carries the file's time budget into the embedding thread.
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pagehop-embed") as embedder:
+                embedding = embedder.submit(
+                    contextvars.copy_context().run, self.workspace.text_index.embed_chunks, chunks
+                )
+                for hook in self.workspace.hooks:
+                    cast(BatchedDerivedDataHook, hook).add_documents(
+                        [(p.doc, p.builder.pages, p.chunks) for p in members]
+                    )
+                vectors = embedding.result()
             check_deadline()
             for prepared in members:
                 prepared.builder.wait_for_images()
