@@ -1,11 +1,13 @@
 """Ingest files into a workspace: pages, images, text (with OCR), chunks, and every registered channel.
 
-One document at a time, in this order (see ``pagehop.workspace`` for why it is crash safe):
+Each document in this order (see ``pagehop.workspace`` for why it is crash safe); steps 4–5 run for a
+group of prepared documents together (``_Group``):
 
 1. check the file (type by magic bytes, size, encryption, page count) — nothing written yet;
 2. catalog row ``pending``;
-3. per page: render, save image + thumbnail, text layer or OCR, page vectors in batches;
-4. chunks and their text embeddings; derived-data hooks (graph extraction, ...);
+3. per page: render, save image + thumbnail (on a thread), text layer or OCR (in a process pool), page
+   vectors (streamed to the page encoder on a thread);
+4. chunks and their text embeddings, beside the derived-data hooks (graph extraction, ...);
 5. one transaction: pages + chunks + ``ready`` (+ the replaced old version marked ``deleting``);
 6. the replaced old version purged; the chunks (embedded in step 4, inside the file's time budget)
    added to the text index in batches across documents, the index saved every ``TEXT_SAVE_SECONDS``
