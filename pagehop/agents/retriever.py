@@ -156,8 +156,7 @@ class WorkspaceRetriever:
         self._names = names  # (doc_id, name) of every document, for the title channel
         self._title_index: TitleIndex | None = None
         self._names_version = names_version
-        self._title_names: list[tuple[str, str]] = []  # what the title index was built from
-        self._title_version: Hashable = None
+        self._title_version: object = None  # what the title index was built for (a version, or the names)
         self.exact_page_search = exact_page_search
         self.passage_graph = passage_graph
 
@@ -262,15 +261,13 @@ class WorkspaceRetriever:
         """The title index, rebuilt when documents were added or removed since it was built."""
         if self._names is None:
             return None
-        if self._names_version is not None:
-            version = self._names_version()
-            if self._title_index is None or version != self._title_version:
-                self._title_index, self._title_version = TitleIndex(self._names()), version
-            return self._title_index
-        names = self._names()
-        # Compare the documents themselves: a delete plus an add keeps the count but changes the names.
-        if self._title_index is None or names != self._title_names:
-            self._title_index, self._title_names = TitleIndex(names), names
+        # Without a version, the names are their own version: a delete plus an add keeps the count but
+        # changes the names.
+        names = None if self._names_version is not None else self._names()
+        version = self._names_version() if self._names_version is not None else names
+        if self._title_index is None or version != self._title_version:
+            self._title_index = TitleIndex(names if names is not None else self._names())
+            self._title_version = version
         return self._title_index
 
     def _page_hits(self, query: str, k: int) -> list[Hit]:
