@@ -21,6 +21,11 @@ _PARENTHETICAL = re.compile(r"\s*\([^)]*\)\s*$")
 _SUBTITLE = re.compile(r"\s+[-–—|]\s+.*$")
 _MARKUP_HEADING = re.compile(r"^#{1,6}\s+")  # a Markdown heading's marks
 _NAME_TOKEN = re.compile(r"\w+")
+_PERIOD_AFTER = re.compile(r"(\S+)\.(?=\s|$)")  # a period ending a word, and the word
+# English short forms written with a period inside names and titles.
+_ABBREVIATIONS = frozenset(
+    ["jr", "sr", "st", "dr", "mr", "mrs", "ms", "mt", "ft", "co", "corp", "inc", "ltd", "bros", "no", "vol", "vs"]
+)
 
 
 def content_terms(text: str) -> set[str]:
@@ -69,6 +74,16 @@ def heading(text: str, max_chars: int = 120) -> str:
     """The first line of ``text`` when it reads as a heading (short, not a sentence), else ''."""
     first = _MARKUP_HEADING.sub("", text.strip().split("\n", 1)[0].strip())
     # A line that ends like a sentence, or holds a sentence break, is prose wrapped at a line end.
-    if not first or len(first) > max_chars or first.endswith((".", ":", ";", ",")) or ". " in first:
+    if not first or len(first) > max_chars or first.endswith((":", ";", ",")) or _has_full_stop(first):
         return ""
     return first
+
+
+def _has_full_stop(line: str) -> bool:
+    """A period that ends a sentence: not one of an initial ("Albert S. Rogell"), a dotted abbreviation
+    ("Back in the U.S.A.") or a short form written before a name ("Mr. Ace", "John Smith Jr.")."""
+    for match in _PERIOD_AFTER.finditer(line):
+        word = match.group(1)
+        if not (len(word) == 1 or "." in word or word.lower() in _ABBREVIATIONS):
+            return True
+    return False

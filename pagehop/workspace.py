@@ -90,6 +90,9 @@ CREATE INDEX IF NOT EXISTS chunks_by_doc ON chunks (doc_id, seq);
 # workspace adds them; its rows keep NULL there (e.g. chunks ingested before boxes have none).
 # documents.name: the document's name for the title channel (see derive_document_name), NULL until derived.
 _ADDED_COLUMNS = (("chunks", "boxes", "TEXT"), ("chunks", "context", "TEXT"), ("documents", "name", "TEXT"))
+# The catalog's revision (SQLite's user_version). Revision 1: document names no longer stop at the
+# periods of initials and abbreviations ("Albert S. Rogell"); names stored before are derived again.
+_CATALOG_REVISION = 1
 
 
 @runtime_checkable
@@ -541,12 +544,16 @@ class Workspace:
     # ----- sqlite plumbing -------------------------------------------------------------------
 
     def _migrate(self) -> None:
-        """Bring an older catalog up to ``_SCHEMA``: additive changes only, so nothing stored is touched."""
+        """Bring an older catalog up to ``_SCHEMA``: additive changes, and derived names cleared to be derived
+        again by today's rule; nothing a user stored is touched."""
         with self._transaction() as db:
             for table, column, declaration in _ADDED_COLUMNS:
                 present = {row["name"] for row in db.execute(f"PRAGMA table_info({table})")}
                 if column not in present:
                     db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+            if db.execute("PRAGMA user_version").fetchone()[0] < _CATALOG_REVISION:
+                db.execute("UPDATE documents SET name = NULL")
+                db.execute(f"PRAGMA user_version = {_CATALOG_REVISION}")
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         with self._lock:

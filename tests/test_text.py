@@ -11,6 +11,18 @@ def test_a_heading_is_a_short_first_line_without_markup_and_never_wrapped_prose(
     # A sentence broken at the end of a line is prose, not a title.
     assert heading("Quayside Automation is a crane-software company based in Antwerp. It was\nfounded") == ""
     assert heading("The company was founded in 2014.\nMore text") == ""
+    assert heading("Otters sleep. They eat fish\nmore") == ""
+
+
+def test_a_heading_may_hold_initials_and_abbreviations() -> None:
+    """Names of people and titles carry periods that end no sentence."""
+    assert heading("Albert S. Rogell\n\nAlbert S. Rogell was a film director.") == "Albert S. Rogell"
+    assert heading("J. W. N. Sullivan\nHe wrote.") == "J. W. N. Sullivan"
+    assert heading("Back in the U.S.A.\nA song.") == "Back in the U.S.A."
+    assert heading("Mr. Ace\nA film.") == "Mr. Ace"
+    assert heading("John Middleton Murry Jr.\nA writer.") == "John Middleton Murry Jr."
+    # ... but a word of two or more letters before the period still ends a sentence.
+    assert heading("Revenue grew in 2021. Costs fell\nmore") == ""
 
 
 def test_aliases_drop_a_qualifier_and_a_dash_subtitle_but_keep_a_colon_title_whole() -> None:

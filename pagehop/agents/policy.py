@@ -153,12 +153,17 @@ class NoLLMPolicy:
 
     def rank(self, question: str, sub_queries: list[SubQuery], evidence: list[Evidence]) -> list[Evidence]:
         """All evidence pages, best first, ordered to cover the question (see the module docstring)."""
+        return [p.evidence for p in self._ranked(self.analyze(question), sub_queries, evidence)]
+
+    def _ranked(
+        self, analysis: QuestionAnalysis, sub_queries: list[SubQuery], evidence: list[Evidence]
+    ) -> list[Passage]:
         by_query: dict[str, list[Evidence]] = {}
         for item in evidence:
             by_query.setdefault(item.sub_query_id, []).append(item)
         order = {sq.id: i for i, sq in enumerate(sub_queries)}
         rankings = [by_query[key] for key in sorted(by_query, key=lambda key: order.get(key, len(order)))]
-        return [p.evidence for p in self._cover(self.analyze(question), self._passages(rankings))]
+        return self._cover(analysis, self._passages(rankings))
 
     def _passages(self, rankings: list[list[Evidence]]) -> list[Passage]:
         """One passage per page, with the fused rank of its sub-queries' rankings as prior (0..1]."""
@@ -228,10 +233,7 @@ class NoLLMPolicy:
     def draft(self, question: str, sub_queries: list[SubQuery], evidence: list[Evidence] | None = None) -> Draft:
         """The answer with claims citing the coverage-ranked passages (the answer's sentence first)."""
         analysis = self.analyze(question)
-        by_query: dict[str, list[Evidence]] = {}
-        for item in evidence or []:
-            by_query.setdefault(item.sub_query_id, []).append(item)
-        ranked = self._cover(analysis, self._passages(list(by_query.values())))
+        ranked = self._ranked(analysis, sub_queries, evidence or [])
         if analysis.compares:
             answer, support = self._compare(analysis, ranked)
         else:
@@ -251,6 +253,13 @@ class NoLLMPolicy:
         pages = {page_key(p.evidence) for p in ranked[:CITED_PASSAGES]}
         facts = [e for e in evidence or [] if e.graph_path and page_key(e) in pages and e.id not in cited]
         claims += [Claim(text=fact.text[:300], evidence_ids=[fact.id]) for fact in facts[:CITED_GRAPH_FACTS]]
+        # Cited in coverage order, the answer's passage among them: citations are the answer's evidence
+        # ranking, and a passage that merely holds an entity of the asked type is not the best evidence.
+        rank = {page_key(p.evidence): i for i, p in enumerate(ranked)}
+        by_id = {item.id: item for item in evidence or []}
+        cited_pages = [by_id.get(claim.evidence_ids[0]) for claim in claims]
+        order = [rank.get(page_key(item), len(rank)) if item else len(rank) for item in cited_pages]
+        claims = [claim for _, claim in sorted(zip(order, claims, strict=True), key=lambda pair: pair[0])]
         return Draft(answer=answer, claims=claims, answered_by=NO_LLM)
 
     def verify(self, question: str, draft: Draft, sub_queries: list[SubQuery], evidence: list[Evidence]) -> Verdict:
@@ -260,15 +269,26 @@ class NoLLMPolicy:
         if not draft.answer or not draft.claims:
             return Verdict(supported=False, missing=[question], answered_by=NO_LLM)
         by_id = {e.id: e for e in evidence}
-        claim = draft.claims[0]
+        # The claim that states the answer (the no-LLM draft writes it "answer: sentence"), else the first.
+        claim = next((c for c in draft.claims if c.text.startswith(f"{draft.answer}: ")), draft.claims[0])
         source = by_id.get(claim.evidence_ids[0]) if claim.evidence_ids else None
-        others = [by_id[c.evidence_ids[0]] for c in draft.claims[1:] if c.evidence_ids and c.evidence_ids[0] in by_id]
+        others = [
+            by_id[c.evidence_ids[0]]
+            for c in draft.claims
+            if c is not claim and c.evidence_ids and c.evidence_ids[0] in by_id
+        ]
         chain = [claim.text]
         anchored = not analysis.names  # the chain must start at something the question names
         if source is not None:
             chain += [source.title, source.text, *self._links(source, others)]
             anchored = anchored or self._anchored(analysis, source, others)
         missing = stems(analysis.relation_terms) - stems(content_terms(" ".join(chain)))
+        if analysis.compares:
+            unfollowed = self._unfollowed_side_answers(analysis, sub_queries, evidence)
+            if unfollowed:
+                return Verdict(
+                    supported=False, missing=[f"{question} (about {', '.join(unfollowed)})"], answered_by=NO_LLM
+                )
         if not anchored and not analysis.compares:
             return Verdict(
                 supported=False, missing=[f"{question} (a passage linking the answer to it)"], answered_by=NO_LLM
@@ -314,7 +334,7 @@ class NoLLMPolicy:
         asked = {name_tokens(sq.grounded or sq.text) for sq in sub_queries}
         question_tokens = set(name_tokens(question))
         wanted = stems(analysis.relation_terms)
-        ranked = self.rank(question, sub_queries, evidence)[:BRIDGE_SOURCES]
+        ranked = [p.evidence for p in self._ranked(analysis, sub_queries, evidence)[:BRIDGE_SOURCES]]
         scored: list[tuple[float, str]] = []
         seen: set[tuple[str, ...]] = set()
         for rank, (item, doc) in enumerate(zip(ranked, self._docs([e.text for e in ranked]), strict=True)):
@@ -336,10 +356,11 @@ class NoLLMPolicy:
                 score = len(sentence_terms & wanted) - 0.5 * rank - ent.start_char / max(1, len(item.text))
                 scored.append((score, ent.text.strip()))
         scored.sort(key=lambda pair: -pair[0])
+        followed = self._unfollowed_side_answers(analysis, sub_queries, evidence) if analysis.compares else []
+        names = [*followed, *(name for _, name in scored if name_tokens(name) not in map(name_tokens, followed))]
         next_id = max((int(sq.id) for sq in sub_queries if sq.id.isdigit()), default=0) + 1
         new = [
-            SubQuery(id=str(next_id + i), text=name, round=round_)
-            for i, (_, name) in enumerate(scored[:BRIDGES_PER_ROUND])
+            SubQuery(id=str(next_id + i), text=name, round=round_) for i, name in enumerate(names[:BRIDGES_PER_ROUND])
         ]
         return [*sub_queries, *new]
 
@@ -375,6 +396,47 @@ class NoLLMPolicy:
                 found.append((score - 0.3 * entity[1], entity[0], item, sentence))
         found.sort(key=lambda entry: -entry[0])
         return [(answer, item, sentence) for _, answer, item, sentence in found]
+
+    def _unfollowed_side_answers(
+        self, analysis: QuestionAnalysis, sub_queries: list[SubQuery], evidence: list[Evidence]
+    ) -> list[str]:
+        """The next hop of a comparison through another thing ("the film whose director was born later"):
+        for each side whose passages do not state every relation word of the question, the name its
+        sub-query answered with, when no passage about that name is in the evidence yet."""
+        assert analysis.sides is not None
+        ranked = self._ranked(analysis, sub_queries, evidence)
+        by_page = {page_key(p.evidence): p for p in ranked}
+        by_id = {e.id: e for e in evidence}
+        asked = {name_tokens(sq.text) for sq in sub_queries}
+        wanted = stems(analysis.relation_terms)
+        out: list[str] = []
+        for side in analysis.sides:
+            side_tokens = name_tokens(side)
+            chain = self._side_chain(side, ranked)
+            if wanted <= set().union(*(p.terms for p in chain)):
+                continue
+            for sq in sub_queries:
+                if not sq.text.startswith(side) or not sq.facts or sq.facts[0].evidence_id not in by_id:
+                    continue
+                source = by_page.get(page_key(by_id[sq.facts[0].evidence_id]))
+                name = self._named_answer(sq)
+                if (
+                    name
+                    and source is not None
+                    and _about(source, side_tokens)  # the side's own passage names the next thing
+                    and name_tokens(name) not in asked
+                    and not any(_about(p, name_tokens(name)) for p in ranked)
+                ):
+                    out.append(name)
+        return list(dict.fromkeys(out))
+
+    def _named_answer(self, sub_query: SubQuery) -> str:
+        """The sub-query's answer when it is a named thing (not a date, number or bare value)."""
+        answer = sub_query.answer.strip()
+        if not answer or any(ch.isdigit() for ch in answer):
+            return ""
+        sentence = self._doc(sub_query.facts[0].text)
+        return answer if any(e.text == answer and e.label_ in BRIDGE_LABELS for e in sentence.ents) else ""
 
     def _compare(self, analysis: QuestionAnalysis, ranked: list[Passage]) -> tuple[str, list[tuple[Evidence, str]]]:
         """Weigh both sides: a value each (date or number) for comparatives, equality for "same"."""

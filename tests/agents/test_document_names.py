@@ -109,3 +109,23 @@ def test_a_replaced_document_gets_its_new_name_and_a_deleted_one_leaves_none(tmp
         assert "quayside.txt" not in _names_by_source(workspace)
         assert retriever.named_documents("Who runs Quayside Automation?", 5) == []
     assert _catalog(settings, "SELECT COUNT(*) FROM documents WHERE name = 'Quayside Automation'") == [(0,)]
+
+
+def test_names_stored_by_an_older_rule_are_derived_again_once(tmp_path: Path) -> None:
+    """An older pagehop stopped a name at the period of an initial; opening its catalog re-derives names."""
+    settings, docs = _ingested(tmp_path)
+    (docs / "rogell.txt").write_text("Albert S. Rogell\n\nAlbert S. Rogell directed films about lighthouses.\n")
+    with Workspace.open(settings) as workspace:
+        assert ingest(workspace, [docs / "rogell.txt"], ocr="never", progress=False).failed == []
+        assert _names_by_source(workspace)["rogell.txt"] == "Albert S. Rogell"
+    # The catalog as the older rule left it: the file's stem stored as the name, revision 0.
+    _catalog(settings, "UPDATE documents SET name = title WHERE title = 'rogell'")
+    _catalog(settings, "PRAGMA user_version = 0")
+    with Workspace.open(settings) as workspace:
+        assert _names_by_source(workspace)["rogell.txt"] == "Albert S. Rogell"
+        [named] = WorkspaceRetriever.from_workspace(workspace).named_documents("Where was Albert S. Rogell born?", 5)
+        assert named.title == "Albert S. Rogell"
+    assert _catalog(settings, "PRAGMA user_version") == [(1,)]
+    _blank_page_text(settings)
+    with Workspace.open(settings) as workspace:  # derived once: a later open serves the stored name
+        assert _names_by_source(workspace)["rogell.txt"] == "Albert S. Rogell"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from pagehop.agents.retriever import WorkspaceRetriever
-from pagehop.agents.state import NO_LLM
+from pagehop.agents.state import NO_LLM, Answer
 from pagehop.engine import Pagehop, format_answer
 from pagehop.testing.multihop import MultihopSlice, passage_doc_id
 
@@ -32,11 +32,23 @@ def test_bridge_hop_reaches_the_director_passage(policy_engine: Pagehop) -> None
     assert answer.answer == "Santa Rosa"
     bridges = [sq for sq in answer.sub_queries if sq.round >= 1]
     assert any(sq.text == "Leo D. Maloney" for sq in bridges)  # named by the film's passage, not the question
-    assert [c.title for c in answer.citations][:2] == ["Leo D. Maloney", "The Outlaw Express"]
+    # Both hops' passages lead the citations (in coverage order), and the answer's claim cites the director's.
+    assert {c.title for c in answer.citations[:2]} == {"Leo D. Maloney", "The Outlaw Express"}
+    assert _answer_sources(answer) == ["Leo D. Maloney"]
     stages = [event.stage for event in answer.trace]
     assert stages[0] == "decompose" and "expand" in stages and stages[-2:] == ["draft", "verify"]
     text = format_answer(answer)
     assert "Santa Rosa" in text and "Sources:" in text and "decompose" in text
+
+
+def _answer_sources(answer: Answer) -> list[str]:
+    """Titles cited by the claim that states the answer."""
+    return [
+        answer.citations[n - 1].title
+        for claim in answer.claims
+        if claim.text.startswith(f"{answer.answer}: ")
+        for n in claim.citations
+    ]
 
 
 def test_uncited_evidence_is_listed_after_the_citations(policy_engine: Pagehop) -> None:
@@ -57,8 +69,9 @@ def test_a_planted_instruction_does_not_change_the_answer(policy_engine: Pagehop
     answer = events[-1].answer
     assert answer is not None
     assert "Paris" not in answer.answer
-    if answer.answer:  # the answer's own source (the first citation) is not the planted text
-        assert answer.citations[0].doc_id != "injected"
+    if answer.answer:  # the answer's own source is not the planted text
+        sources = _answer_sources(answer)
+        assert sources and "injected" not in {c.doc_id for c in answer.citations if c.title in sources}
 
 
 def test_follow_up_resolves_against_the_thread(wiki_retriever: WorkspaceRetriever, tmp_path: Path) -> None:
