@@ -15,7 +15,6 @@ _STOPWORD_TEXT = (
 )
 STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 WORD = re.compile(r"[\w'-]+")
-SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z(\"'])")
 _PARENTHETICAL = re.compile(r"\s*\([^)]*\)\s*$")
 # "Harbor Lane Robotics - Annual Review 2021"; not a colon, which is usually part of a work's name
 _SUBTITLE = re.compile(r"\s+[-–—|]\s+.*$")
@@ -26,6 +25,13 @@ _PERIOD_AFTER = re.compile(r"(\S+)\.(?=\s|$)")  # a period ending a word, and th
 _ABBREVIATIONS = frozenset(
     ["jr", "sr", "st", "dr", "mr", "mrs", "ms", "mt", "ft", "co", "corp", "inc", "ltd", "bros", "no", "vol", "vs"]
 )
+# A sentence ends at . ! or ? before a capital, but not after an initial ("S. R. Puttanna") or a short form
+# ("Dr. Ada"): Python's look-behinds have a fixed width, so one per length of short form.
+_AFTER_SHORT_FORM = "".join(
+    f"(?<!\\b(?i:{'|'.join(sorted(w for w in _ABBREVIATIONS if len(w) == n))})\\.)"
+    for n in sorted({len(w) for w in _ABBREVIATIONS})
+)
+SENTENCE_END = re.compile(rf"(?<=[.!?])(?<!\b[A-Z]\.){_AFTER_SHORT_FORM}\s+(?=[A-Z(\"'])")
 
 
 def content_terms(text: str) -> set[str]:

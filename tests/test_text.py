@@ -1,6 +1,6 @@
 """Names and headings: how a document's name and its aliases are read from its text."""
 
-from pagehop.text import asking_part, heading, name_aliases
+from pagehop.text import asking_part, heading, name_aliases, sentences
 
 
 def test_a_heading_is_a_short_first_line_without_markup_and_never_wrapped_prose() -> None:
@@ -39,3 +39,12 @@ def test_the_asking_part_of_a_question_leaves_out_instructions_about_the_answers
         "List the pages that show a chart. Format them as a list."
     )
     assert asking_part("Read the table. Which year was best?") == "Read the table. Which year was best?"
+
+
+def test_sentences_do_not_end_at_initials_or_short_forms() -> None:
+    text = "Phalitamsha is a film directed by S. R. Puttanna Kanagal. It was written by Dr. Ada Byron. It ended."
+    assert sentences(text) == [
+        "Phalitamsha is a film directed by S. R. Puttanna Kanagal.",
+        "It was written by Dr. Ada Byron.",
+        "It ended.",
+    ]

@@ -91,6 +91,7 @@ LARGER = frozenset(
         "greatest",
     ]
 )
+QUANTIFIERS = frozenset(["more", "most", "fewer", "fewest", "less", "least"])  # comparatives of amount
 YES_NO_OPENERS = frozenset(
     ["is", "are", "was", "were", "do", "does", "did", "has", "have", "had", "can", "could", "will", "would", "should"]
 )
@@ -107,6 +108,9 @@ class QuestionAnalysis:
     direction: Direction | None = None  # which end of the scale a comparison picks
     same: bool = False  # "the same X": a yes/no on equality
     name_terms: set[str] = field(default_factory=set)
+    # Nouns of the relation that name another thing than the answer's kind or a value's type: in "Which
+    # film has the director born later, A or B?" the sides are compared through their "director".
+    roles: set[str] = field(default_factory=set)
 
     @property
     def compares(self) -> bool:
@@ -134,6 +138,18 @@ class QuestionAnalyzer:
             direction = "min" if comparatives[0] in SMALLER else "max"
         relation = content_terms(question) - name_terms - SMALLER - LARGER
         labels = _answer_labels(doc, yes_no)
+        kinds = {_head_noun(doc, t.i) for t in doc if t.lower_ in ("which", "what")}
+        roles = (
+            {
+                t.lower_
+                for t in doc
+                if t.pos_ == "NOUN"
+                and t.lower_ in relation
+                and not any(c.lower_ in QUANTIFIERS for c in t.children)  # "more members": a count, not a thing
+            }
+            - kinds
+            - set(TYPE_NOUNS)
+        )
         if sides and not yes_no:  # "Which ..., A or B?": the answer is one of the sides
             labels = None
         return QuestionAnalysis(
@@ -146,6 +162,7 @@ class QuestionAnalyzer:
             direction=direction,
             same="same" in words,
             name_terms=name_terms,
+            roles=roles,
         )
 
 

@@ -40,6 +40,7 @@ PRONOUNS = {"she": "", "he": "", "they": "", "it": "", "him": "", "her": "'s", "
 YEAR = re.compile(r"\b(1\d{3}|20\d{2})\b")
 NUMBER_TEXT = re.compile(r"\d[\d,]*(?:\.\d+)?")
 BRIDGE_LABELS = frozenset({"PERSON", "ORG", "GPE", "LOC", "FAC", "NORP", "WORK_OF_ART", "EVENT", "PRODUCT"})
+HOLDER_LABELS = tuple(sorted(BRIDGE_LABELS - {"NORP"}))  # what can hold a role (a nationality cannot)
 BRIDGES_PER_ROUND = 5  # new bridge sub-queries per expand round
 BRIDGE_SOURCES = 4  # best passages whose names become bridges
 CITED_PASSAGES = 5  # passages the no-LLM draft cites, in coverage order
@@ -284,7 +285,7 @@ class NoLLMPolicy:
             anchored = anchored or self._anchored(analysis, source, others)
         missing = stems(analysis.relation_terms) - stems(content_terms(" ".join(chain)))
         if analysis.compares:
-            unfollowed = self._unfollowed_side_answers(analysis, sub_queries, evidence)
+            unfollowed = self._unfollowed_roles(analysis, sub_queries, evidence)
             if unfollowed:
                 return Verdict(
                     supported=False, missing=[f"{question} (about {', '.join(unfollowed)})"], answered_by=NO_LLM
@@ -356,7 +357,7 @@ class NoLLMPolicy:
                 score = len(sentence_terms & wanted) - 0.5 * rank - ent.start_char / max(1, len(item.text))
                 scored.append((score, ent.text.strip()))
         scored.sort(key=lambda pair: -pair[0])
-        followed = self._unfollowed_side_answers(analysis, sub_queries, evidence) if analysis.compares else []
+        followed = self._unfollowed_roles(analysis, sub_queries, evidence)
         names = [*followed, *(name for _, name in scored if name_tokens(name) not in map(name_tokens, followed))]
         next_id = max((int(sq.id) for sq in sub_queries if sq.id.isdigit()), default=0) + 1
         new = [
@@ -397,46 +398,33 @@ class NoLLMPolicy:
         found.sort(key=lambda entry: -entry[0])
         return [(answer, item, sentence) for _, answer, item, sentence in found]
 
-    def _unfollowed_side_answers(
+    def _unfollowed_roles(
         self, analysis: QuestionAnalysis, sub_queries: list[SubQuery], evidence: list[Evidence]
     ) -> list[str]:
-        """The next hop of a comparison through another thing ("the film whose director was born later"):
-        for each side whose passages do not state every relation word of the question, the name its
-        sub-query answered with, when no passage about that name is in the evidence yet."""
-        assert analysis.sides is not None
+        """A comparison made through a role ("the film whose director was born later") compares the things
+        that hold the role: for each side, the name its own passage gives the role ("directed by X"), when
+        no passage about that name is in the evidence and it was not searched yet."""
+        if not analysis.roles or analysis.sides is None:
+            return []
         ranked = self._ranked(analysis, sub_queries, evidence)
-        by_page = {page_key(p.evidence): p for p in ranked}
-        by_id = {e.id: e for e in evidence}
-        asked = {name_tokens(sq.text) for sq in sub_queries}
-        wanted = stems(analysis.relation_terms)
+        asked = {name_tokens(sq.grounded or sq.text) for sq in sub_queries}
+        cues = stems(analysis.roles)
+        question_terms = stems(content_terms(analysis.text))
         out: list[str] = []
         for side in analysis.sides:
-            side_tokens = name_tokens(side)
-            chain = self._side_chain(side, ranked)
-            if wanted <= set().union(*(p.terms for p in chain)):
+            head = next((p for p in ranked if _about(p, name_tokens(side))), None)
+            if head is None:
                 continue
-            for sq in sub_queries:
-                if not sq.text.startswith(side) or not sq.facts or sq.facts[0].evidence_id not in by_id:
-                    continue
-                source = by_page.get(page_key(by_id[sq.facts[0].evidence_id]))
-                name = self._named_answer(sq)
-                if (
-                    name
-                    and source is not None
-                    and _about(source, side_tokens)  # the side's own passage names the next thing
-                    and name_tokens(name) not in asked
-                    and not any(_about(p, name_tokens(name)) for p in ranked)
-                ):
-                    out.append(name)
+            stating = [s for s in sentences(head.evidence.text[:NER_CHARS]) if stems(content_terms(s)) & cues]
+            for doc in self._docs(stating):
+                # "directed by X, starring Y": the name next to the role's word, whatever its type
+                found = _entity(doc, head.evidence, HOLDER_LABELS, cues, question_terms, best_label_first=False)
+                if found is not None:
+                    tokens = name_tokens(found[0])
+                    if tokens not in asked and not any(_about(p, tokens) for p in ranked):
+                        out.append(found[0])
+                    break
         return list(dict.fromkeys(out))
-
-    def _named_answer(self, sub_query: SubQuery) -> str:
-        """The sub-query's answer when it is a named thing (not a date, number or bare value)."""
-        answer = sub_query.answer.strip()
-        if not answer or any(ch.isdigit() for ch in answer):
-            return ""
-        sentence = self._doc(sub_query.facts[0].text)
-        return answer if any(e.text == answer and e.label_ in BRIDGE_LABELS for e in sentence.ents) else ""
 
     def _compare(self, analysis: QuestionAnalysis, ranked: list[Passage]) -> tuple[str, list[tuple[Evidence, str]]]:
         """Weigh both sides: a value each (date or number) for comparatives, equality for "same"."""
@@ -509,10 +497,17 @@ class NoLLMPolicy:
 
 
 def _entity(
-    sentence: Doc, item: Evidence, labels: tuple[str, ...], wanted: set[str], question_terms: set[str]
+    sentence: Doc,
+    item: Evidence,
+    labels: tuple[str, ...],
+    wanted: set[str],
+    question_terms: set[str],
+    *,
+    best_label_first: bool = True,
 ) -> tuple[str, int] | None:
     """The entity of a sentence of ``item`` and the rank of its label among ``labels`` (0: the type asked
-    for first): of the best label, the one nearest after the question's relation words."""
+    for first): of the best label (or of any, without ``best_label_first``), the one nearest after the
+    question's relation words."""
     own = name_tokens(item.title)
     ents = [
         ent
@@ -524,7 +519,8 @@ def _entity(
     if not ents:
         return None
     best_label = min(labels.index(ent.label_) for ent in ents)
-    ents = [ent for ent in ents if labels.index(ent.label_) == best_label]
+    if best_label_first:
+        ents = [ent for ent in ents if labels.index(ent.label_) == best_label]
     cues = [
         m.start()
         for m in re.finditer(r"[\w'-]+", sentence.text)
