@@ -402,34 +402,38 @@ class NoLLMPolicy:
         self, analysis: QuestionAnalysis, sub_queries: list[SubQuery], evidence: list[Evidence]
     ) -> list[str]:
         """A comparison made through a role ("the film whose director was born later") compares the things
-        that hold the role: for each side, the name its own passage gives the role ("directed by X"), when
-        no passage about that name is in the evidence and it was not searched yet."""
+        that hold the role: each side's role holder (:meth:`_role_holder`), when no passage about it is in
+        the evidence and it was not searched yet."""
         if not analysis.roles or analysis.sides is None:
             return []
         ranked = self._ranked(analysis, sub_queries, evidence)
         asked = {name_tokens(sq.grounded or sq.text) for sq in sub_queries}
-        cues = stems(analysis.roles)
-        question_terms = stems(content_terms(analysis.text))
         out: list[str] = []
         for side in analysis.sides:
             head = next((p for p in ranked if _about(p, name_tokens(side))), None)
-            if head is None:
-                continue
-            stating = [s for s in sentences(head.evidence.text[:NER_CHARS]) if stems(content_terms(s)) & cues]
-            for doc in self._docs(stating):
-                # "directed by X, starring Y": the name next to the role's word, whatever its type
-                found = _entity(doc, head.evidence, HOLDER_LABELS, cues, question_terms, best_label_first=False)
-                if found is not None:
-                    tokens = name_tokens(found[0])
-                    if tokens not in asked and not any(_about(p, tokens) for p in ranked):
-                        out.append(found[0])
-                    break
+            holder = self._role_holder(analysis, head) if head else ""
+            tokens = name_tokens(holder)
+            if tokens and tokens not in asked and not any(_about(p, tokens) for p in ranked):
+                out.append(holder)
         return list(dict.fromkeys(out))
+
+    def _role_holder(self, analysis: QuestionAnalysis, head: Passage) -> str:
+        """The name a side's own passage gives the question's role ("directed by X" for "director"): of the
+        sentences stating the role, the first with a name next to the role's word, whatever its type (in
+        "directed by X, starring Y" X is nearer); '' when none."""
+        cues = stems(analysis.roles)
+        question_terms = stems(content_terms(analysis.text))
+        stating = [s for s in sentences(head.evidence.text[:NER_CHARS]) if stems(content_terms(s)) & cues]
+        for doc in self._docs(stating):
+            found = _entity(doc, head.evidence, HOLDER_LABELS, cues, question_terms, best_label_first=False)
+            if found is not None:
+                return found[0]
+        return ""
 
     def _compare(self, analysis: QuestionAnalysis, ranked: list[Passage]) -> tuple[str, list[tuple[Evidence, str]]]:
         """Weigh both sides: a value each (date or number) for comparatives, equality for "same"."""
         assert analysis.sides is not None
-        chains = [self._side_chain(side, ranked) for side in analysis.sides]
+        chains = [self._side_chain(analysis, side, ranked) for side in analysis.sides]
         if not all(chains):
             return "", []
         self._docs([p.evidence.text for chain in chains for p in chain])  # parse them in one batch
@@ -466,14 +470,21 @@ class NoLLMPolicy:
         index = 0 if scores[0] > scores[1] else 1
         return analysis.sides[index], [(chains[index][0].evidence, _first_sentence(chains[index][0].evidence))]
 
-    def _side_chain(self, side: str, ranked: list[Passage]) -> list[Passage]:
-        """The passage about ``side`` (else the best that mentions it) and the passages it names."""
+    def _side_chain(self, analysis: QuestionAnalysis, side: str, ranked: list[Passage]) -> list[Passage]:
+        """The passage about ``side`` (else the best that mentions it) and the passages it names; in a
+        comparison through a role, the passage about the side's role holder alone when it is there (the
+        compared value is the holder's, not the side's own date)."""
         tokens = name_tokens(side)
         head = next((p for p in ranked if _about(p, tokens)), None) or next(
             (p for p in ranked if _mentions(p, tokens)), None
         )
         if head is None:
             return []
+        if analysis.roles:
+            holder = name_tokens(self._role_holder(analysis, head))
+            found = next((p for p in ranked if holder and _about(p, holder)), None)
+            if found is not None:
+                return [found]
         return [head, *(p for p in ranked[:10] if p is not head and _names_passage(head, p))]
 
     def _side_value(

@@ -162,3 +162,64 @@ def test_the_title_channel_follows_a_delete_and_an_add_that_keep_the_count() -> 
     catalog[0] = ("c", "Harbor Lane Robotics")  # one document deleted, another added
     assert retriever.named_documents("Who bought Kestrel Optics?", 5) == []
     assert [hit.doc_id for hit in retriever.named_documents("Who founded Harbor Lane Robotics?", 5)] == ["c"]
+
+
+# A comparison made through a role: the films' passages name their directors, whose passages hold the dates.
+ROLE_PASSAGES = {
+    "Copper Lantern": "Copper Lantern is a 1961 drama film directed by Anselm Quarry and starring Lio Brandt.",
+    "Night of Gulls": "Night of Gulls is a 1952 mystery film directed by Petra Hollin, set in a lighthouse.",
+    "Anselm Quarry": "Anselm Quarry (born 3 May 1921) was a filmmaker from Keldra who made sea dramas.",
+    "Petra Hollin": "Petra Hollin (born 9 June 1934) was a filmmaker and painter from Varnholm.",
+    "Lio Brandt": "Lio Brandt (born 1950) was an actor from Keldra.",
+    # Distractors: directors and births, but not these films'.
+    "Film directors of Keldra": "Film directors born in Keldra include many who directed sea dramas; "
+    "the first was born in 1890.",
+    "Birth of the lighthouse film": "The lighthouse film was born in 1930 when a director filmed a storm.",
+}
+
+
+@pytest.fixture(scope="module")
+def role_world() -> tuple[WorkspaceRetriever, dict[str, str]]:
+    chunks = [_chunk(100 + i, title, body) for i, (title, body) in enumerate(ROLE_PASSAGES.items())]
+    index = HybridTextIndex(None, device="cpu")
+    index.add(chunks)
+    titles = {chunk.doc_id: title for title, chunk in zip(ROLE_PASSAGES, chunks, strict=True)}
+    texts = {chunk.doc_id: chunk.text for chunk in chunks}
+    retriever = WorkspaceRetriever(
+        text_index=index,
+        page_text=lambda doc_id, page: texts.get(doc_id, ""),
+        titles=titles.get,
+        names=lambda: list(titles.items()),
+    )
+    return retriever, {title: doc_id for doc_id, title in titles.items()}
+
+
+def test_a_comparison_through_a_role_follows_each_sides_role_holder(
+    role_world: tuple[WorkspaceRetriever, dict[str, str]],
+) -> None:
+    retriever, doc_of = role_world
+    question = "Which film has the director born later, Copper Lantern or Night of Gulls?"
+    settings = AgentSettings(hits_per_query=2, graph_facts_per_query=0)
+    with Pagehop(retriever, None, settings, threads_path=None) as engine:
+        answer = engine.ask(question)
+    followed = [sq.text for sq in answer.sub_queries if sq.round >= 1]
+    # Each film's own passage names its director next to "directed": those are the next hop, not the actor.
+    assert followed[:2] == ["Anselm Quarry", "Petra Hollin"], followed
+    cited = [c.doc_id for c in answer.citations[:4]]
+    assert {doc_of[t] for t in ("Copper Lantern", "Night of Gulls", "Anselm Quarry", "Petra Hollin")} == set(cited)
+    assert cited[:2] == [doc_of["Copper Lantern"], doc_of["Night of Gulls"]] or cited[:2] == [
+        doc_of["Night of Gulls"],
+        doc_of["Copper Lantern"],
+    ]
+    assert answer.answer == "Night of Gulls"  # Petra Hollin, born 1934, is the younger director
+
+
+def test_a_comparison_of_the_sides_own_facts_takes_no_extra_hop(
+    role_world: tuple[WorkspaceRetriever, dict[str, str]],
+) -> None:
+    retriever, _ = role_world
+    settings = AgentSettings(hits_per_query=2, graph_facts_per_query=0)
+    with Pagehop(retriever, None, settings, threads_path=None) as engine:
+        answer = engine.ask("Which film came out first, Copper Lantern or Night of Gulls?")
+    assert answer.answer == "Night of Gulls"  # 1952 before 1961, read from the films' own passages
+    assert not [sq for sq in answer.sub_queries if sq.round >= 1]  # verified in the first round
