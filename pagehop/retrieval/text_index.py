@@ -44,6 +44,9 @@ if TYPE_CHECKING:
 INDEX_FILE = "index.npz"
 QUERY_BATCH = 16  # up to this many texts (a question's sub-queries) embed on one intra-op thread
 QUERY_VECTORS = 256  # vectors of recent queries kept for the searches that follow prepare_queries
+# BM25's terms: runs of two or more letters or digits. Unlike bm25s' default (\w, which includes "_"), an
+# underscore separates words, so "cash_ratio" in a question (identifiers, file and field names) meets "cash ratio".
+TERM = r"(?u)[^\W_]{2,}"
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +66,9 @@ def _plural_stem(words: list[str]) -> list[str]:
 def _tokenize(texts: list[str], return_ids: bool) -> bm25s.tokenization.Tokenized | list[list[str]]:
     import bm25s
 
-    return bm25s.tokenize(texts, stopwords="en", stemmer=_plural_stem, show_progress=False, return_ids=return_ids)
+    return bm25s.tokenize(
+        texts, stopwords="en", stemmer=_plural_stem, show_progress=False, return_ids=return_ids, token_pattern=TERM
+    )
 
 
 @contextmanager
