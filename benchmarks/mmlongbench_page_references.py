@@ -16,27 +16,20 @@ splits them by default.
 
 from __future__ import annotations
 
-import argparse
 import re
-import resource
 import sys
-import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from mmlongbench_page_policy import Question, evaluate, load, recut_without_headings
-from mmlongbench_pages import DATA
+from mmlongbench_page_policy import Question, recut_corpus, timed_evaluation
 
-from pagehop.config import Settings
 from pagehop.retrieval import page_scoring, text_index
 from pagehop.retrieval.page_scoring import PageScoring
 from pagehop.retrieval.text_index import HybridTextIndex
 from pagehop.schema import Hit
-from pagehop.workspace import Workspace
 
 DEPTH = 50  # hits read per question: enough for five distinct pages
 # What main read before this pass: "page 14", "p. 14", "slide 3" only, and bm25s' default terms (\w, "_" included).
@@ -76,16 +69,7 @@ def switch(index: HybridTextIndex, row: Row) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--workspace", type=Path, required=True, help="the 27 PDFs ingested (read only)")
-    parser.add_argument("--documents", type=Path, default=DATA / "documents")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (the CPU is shared)")
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-
-    with Workspace.open(Settings(workspace=args.workspace)) as workspace:
-        questions = load(workspace, args.documents)
-        index = recut_without_headings(workspace, workspace.text_index)
+    questions, index = recut_corpus(__doc__ or "")
 
     before = Row("before (main 70c09c5): page references by number, bm25s terms", parenthesised=False, places=False)
     before = replace(before, printed=False, underscore_splits=False)
@@ -119,11 +103,7 @@ def main() -> None:
 
         search(questions[0])  # builds the BM25 models of this row's terms outside the clock
         first_doc.clear()
-        started, cpu = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
-        result = evaluate(search, questions, by_question=True)
-        wall = (time.perf_counter() - started) / len(questions) * 1000
-        used = resource.getrusage(resource.RUSAGE_SELF)
-        cpu_ms = (used.ru_utime + used.ru_stime - cpu.ru_utime - cpu.ru_stime) / len(questions) * 1000
+        result, wall, cpu_ms = timed_evaluation(search, questions)
         r1, r5, ndcg, _ = result["all"]
         dev, test = ("{:.3f} / {:.3f} / {:.3f}".format(*result[half][:3]) for half in ("dev", "test"))
         print(
