@@ -453,7 +453,8 @@ class _WholePages:
             by_page.setdefault((chunk.doc_id, chunk.page_start), []).append(chunk)
         self.first: list[Chunk] = []
         texts = []
-        self._own_texts: dict[str, list[tuple[int, str]]] = {}  # doc id -> (page, its text without context)
+        # doc id -> (page, its first and last lines): where a page prints its number (``printed_page_numbers``)
+        self._edges: dict[str, list[tuple[int, str]]] = {}
         for (doc_id, page), parts in by_page.items():
             parts.sort(key=lambda c: c.char_start)
             self.first.append(parts[0])
@@ -461,7 +462,8 @@ class _WholePages:
             for part in parts:
                 text.append(part.text[max(0, end - part.char_start) :])
                 end = max(end, part.char_end)
-            self._own_texts.setdefault(doc_id, []).append((page, "\n".join(text)))
+            lines = "\n".join(text).strip().split("\n")
+            self._edges.setdefault(doc_id, []).append((page, f"{lines[0]}\n{lines[-1]}"))
             texts.append("\n".join([parts[0].context, *text]))
         self._printed: dict[str, dict[int, int]] = {}
         self._bm25 = bm25s.BM25()
@@ -470,7 +472,7 @@ class _WholePages:
     def printed(self, doc_id: str) -> dict[int, int]:
         """A document's printed page numbers -> its pages (:func:`printed_page_numbers`), found on first use."""
         if doc_id not in self._printed:
-            self._printed[doc_id] = printed_page_numbers(self._own_texts.get(doc_id, []))
+            self._printed[doc_id] = printed_page_numbers(self._edges.get(doc_id, []))
         return self._printed[doc_id]
 
     def ranking(self, query: str, k: int, doc_ids: Collection[str] | None) -> list[Chunk]:
