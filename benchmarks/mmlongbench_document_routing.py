@@ -15,42 +15,26 @@ are embedded.
 
 from __future__ import annotations
 
-import argparse
-import resource
 import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from mmlongbench_page_policy import Question, evaluate, load, recut_without_headings
-from mmlongbench_pages import DATA
+from mmlongbench_page_policy import Question, recut_corpus, timed_evaluation
 
-from pagehop.config import Settings
 from pagehop.retrieval import text_index
 from pagehop.retrieval.page_scoring import PageScoring
 from pagehop.retrieval.text_index import HybridTextIndex
 from pagehop.schema import Hit
 from pagehop.text import asking_part
-from pagehop.workspace import Workspace
 
 DEPTH = 50  # hits read per question: enough for five distinct pages
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--workspace", type=Path, required=True, help="the 27 PDFs ingested (read only)")
-    parser.add_argument("--documents", type=Path, default=DATA / "documents")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (the CPU is shared)")
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-
-    with Workspace.open(Settings(workspace=args.workspace)) as workspace:
-        questions = load(workspace, args.documents)
-        index = recut_without_headings(workspace, workspace.text_index)
+    questions, index = recut_corpus(__doc__ or "")
 
     after = PageScoring()
     before = replace(after, routing_weight=0.0, page_text_weight=0.0)
@@ -102,11 +86,7 @@ def main() -> None:
             first_doc.append(bool(hits) and hits[0].doc_id == question.doc_id)
             return hits
 
-        started, cpu = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
-        result = evaluate(search, questions, by_question=True)
-        wall = (time.perf_counter() - started) / len(questions) * 1000
-        used = resource.getrusage(resource.RUSAGE_SELF)
-        cpu_ms = (used.ru_utime + used.ru_stime - cpu.ru_utime - cpu.ru_stime) / len(questions) * 1000
+        result, wall, cpu_ms = timed_evaluation(search, questions)
         r1, r5, ndcg, _ = result["all"]
         print(
             f"| {name} | {r1:.3f} | {r5:.3f} | {ndcg:.3f} | {result['dev'][1]:.3f} | {result['test'][1]:.3f} | "

@@ -23,6 +23,7 @@ import json
 import resource
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -92,6 +93,30 @@ def recut_without_headings(workspace: Workspace, before: HybridTextIndex) -> Hyb
             vectors[fresh] = index.embed_chunks([chunks[i] for i in fresh])
         index.add(chunks, vectors)
     return index
+
+
+def recut_corpus(description: str) -> tuple[list[Question], HybridTextIndex]:
+    """The command line of the single-workspace benchmarks (``--workspace``, ``--documents``, ``--threads``): the
+    answerable questions and the workspace's pages re-cut by the current chunker (:func:`recut_without_headings`)."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workspace", type=Path, required=True, help="the 27 PDFs ingested (read only)")
+    parser.add_argument("--documents", type=Path, default=DATA / "documents")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (the CPU is shared)")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    with Workspace.open(Settings(workspace=args.workspace)) as workspace:
+        return load(workspace, args.documents), recut_without_headings(workspace, workspace.text_index)
+
+
+def timed_evaluation(
+    search: Callable[[Question], list[Hit]], questions: list[Question]
+) -> tuple[dict[str, tuple[float, float, float, int]], float, float]:
+    """:func:`evaluate` by question, with the milliseconds per question it took: wall, then CPU (user + system)."""
+    started, cpu = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
+    result = evaluate(search, questions, by_question=True)
+    wall = (time.perf_counter() - started) / len(questions) * 1000
+    used = resource.getrusage(resource.RUSAGE_SELF)
+    return result, wall, (used.ru_utime + used.ru_stime - cpu.ru_utime - cpu.ru_stime) / len(questions) * 1000
 
 
 def chunk_rrf(index: HybridTextIndex, query: str, k: int) -> list[Hit]:

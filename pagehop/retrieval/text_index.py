@@ -28,7 +28,13 @@ import numpy as np
 from pagehop.limits import check_deadline
 from pagehop.models import load_sentence_embedder
 from pagehop.retrieval.chunking import headings, indexed_text
-from pagehop.retrieval.page_scoring import PageScoring, rank_pages
+from pagehop.retrieval.page_scoring import (
+    LAST_PAGE,
+    PageReference,
+    PageScoring,
+    printed_page_numbers,
+    rank_pages,
+)
 from pagehop.schema import Chunk, Hit
 from pagehop.text import asking_part
 
@@ -38,6 +44,9 @@ if TYPE_CHECKING:
 INDEX_FILE = "index.npz"
 QUERY_BATCH = 16  # up to this many texts (a question's sub-queries) embed on one intra-op thread
 QUERY_VECTORS = 256  # vectors of recent queries kept for the searches that follow prepare_queries
+# BM25's terms: runs of two or more letters or digits. Unlike bm25s' default (\w, which includes "_"), an
+# underscore separates words, so "cash_ratio" in a question (identifiers, file and field names) meets "cash ratio".
+TERM = r"(?u)[^\W_]{2,}"
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +66,9 @@ def _plural_stem(words: list[str]) -> list[str]:
 def _tokenize(texts: list[str], return_ids: bool) -> bm25s.tokenization.Tokenized | list[list[str]]:
     import bm25s
 
-    return bm25s.tokenize(texts, stopwords="en", stemmer=_plural_stem, show_progress=False, return_ids=return_ids)
+    return bm25s.tokenize(
+        texts, stopwords="en", stemmer=_plural_stem, show_progress=False, return_ids=return_ids, token_pattern=TERM
+    )
 
 
 @contextmanager
@@ -158,7 +169,7 @@ class HybridTextIndex:
             rankings.append(self._whole_pages().ranking(asked, depth, doc_ids))
             weights.append(scoring.page_text_weight)
         documents = self._document_rankings(asked, doc_ids) if scoring.routing_weight > 0 else []
-        ranked = rank_pages(rankings, query, scoring, self._chunk_at, documents, weights)
+        ranked = rank_pages(rankings, query, scoring, self._pages_named, documents, weights)
         return [_hit(chunk, score) for chunk, score in ranked[:k]]
 
     def prepare_queries(self, queries: Sequence[str]) -> None:
@@ -349,14 +360,21 @@ class HybridTextIndex:
             vector = self.embed([query])[0]
         return documents.rankings(query, vector, doc_ids, self.scoring.document_views)
 
-    def _chunk_at(self, doc_id: str, page: int) -> Chunk | None:
-        """The first chunk of a page, for a page the rankings did not reach."""
+    def _pages_named(self, doc_id: str, reference: PageReference) -> list[Chunk]:
+        """The first chunk of each page a reader may mean by ``reference`` to a document: for "page 14", the
+        page printed 14, then the 14th page of the file; for a place ("the last page"), that page of the file."""
         with self._lock:
             if self._first_chunk_of is None:
                 self._first_chunk_of = {}
                 for chunk in self._chunks:
                     self._first_chunk_of.setdefault((chunk.doc_id, chunk.page_start), chunk)
-            return self._first_chunk_of.get((doc_id, page))
+            first_chunk_of = self._first_chunk_of
+        number = reference.number
+        if number == LAST_PAGE:
+            number = max((page for doc, page in first_chunk_of if doc == doc_id), default=0)
+        printed = None if reference.by_place else self._whole_pages().printed(doc_id).get(number)
+        pages = dict.fromkeys(page for page in (printed, number) if page is not None)
+        return [first_chunk_of[(doc_id, page)] for page in pages if (doc_id, page) in first_chunk_of]
 
     def _hit(self, row: int, score: float) -> Hit:
         return _hit(self._chunks[row], score)
@@ -435,16 +453,27 @@ class _WholePages:
             by_page.setdefault((chunk.doc_id, chunk.page_start), []).append(chunk)
         self.first: list[Chunk] = []
         texts = []
-        for parts in by_page.values():
+        # doc id -> (page, its first and last lines): where a page prints its number (``printed_page_numbers``)
+        self._edges: dict[str, list[tuple[int, str]]] = {}
+        for (doc_id, page), parts in by_page.items():
             parts.sort(key=lambda c: c.char_start)
             self.first.append(parts[0])
-            text, end = [parts[0].context], parts[0].char_start
+            text, end = [], parts[0].char_start
             for part in parts:
                 text.append(part.text[max(0, end - part.char_start) :])
                 end = max(end, part.char_end)
-            texts.append("\n".join(text))
+            lines = "\n".join(text).strip().split("\n")
+            self._edges.setdefault(doc_id, []).append((page, f"{lines[0]}\n{lines[-1]}"))
+            texts.append("\n".join([parts[0].context, *text]))
+        self._printed: dict[str, dict[int, int]] = {}
         self._bm25 = bm25s.BM25()
         self._bm25.index(_tokenize(texts, return_ids=True), show_progress=False)
+
+    def printed(self, doc_id: str) -> dict[int, int]:
+        """A document's printed page numbers -> its pages (:func:`printed_page_numbers`), found on first use."""
+        if doc_id not in self._printed:
+            self._printed[doc_id] = printed_page_numbers(self._edges.get(doc_id, []))
+        return self._printed[doc_id]
 
     def ranking(self, query: str, k: int, doc_ids: Collection[str] | None) -> list[Chunk]:
         """Pages best first, each as its first chunk."""

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from pagehop.retrieval.page_scoring import PageScoring, rank_pages
+from pagehop.retrieval.page_scoring import PageReference, PageScoring, rank_pages
 from pagehop.retrieval.text_index import HybridTextIndex
 from pagehop.schema import Chunk
 from pagehop.testing.chunks import make_chunk
@@ -48,12 +48,15 @@ def test_a_page_between_strong_pages_gains_from_its_neighbours() -> None:
 def test_a_page_the_question_names_joins_and_leads_even_unretrieved() -> None:
     dense = [chunk("d", 2), chunk("d", 3), chunk("e", 1)]
     elsewhere = {("d", 14): chunk("d", 14), ("e", 14): chunk("e", 14)}
-    ranked = rank_pages(
-        [dense], "What does the chart on page 14 show?", REFERENCES_ONLY, lambda d, p: elsewhere.get((d, p))
-    )
+
+    def named(doc_id: str, reference: PageReference) -> list[Chunk]:
+        found = elsewhere.get((doc_id, reference.number))
+        return [found] if found else []
+
+    ranked = rank_pages([dense], "What does the chart on page 14 show?", REFERENCES_ONLY, named)
     assert pages(ranked)[0] == ("d", 14)  # the page of the best-matching document
     assert ("e", 14) in pages(ranked)
-    unnamed = rank_pages([dense], "What does the chart show?", REFERENCES_ONLY, lambda d, p: elsewhere.get((d, p)))
+    unnamed = rank_pages([dense], "What does the chart show?", REFERENCES_ONLY, named)
     assert ("d", 14) not in pages(unnamed)
 
 
