@@ -33,8 +33,12 @@ from pagehop.retrieval.fusion import page_key, reciprocal_rank_fusion
 from pagehop.text import content_terms, name_aliases, name_tokens, sentences, stems
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from spacy.language import Language
     from spacy.tokens import Doc
+
+    from pagehop.retrieval.titles import NamedDocument
 
 PRONOUNS = {"she": "", "he": "", "they": "", "it": "", "him": "", "her": "'s", "his": "'s", "its": "'s", "their": "'s"}
 YEAR = re.compile(r"\b(1\d{3}|20\d{2})\b")
@@ -42,6 +46,7 @@ NUMBER_TEXT = re.compile(r"\d[\d,]*(?:\.\d+)?")
 BRIDGE_LABELS = frozenset({"PERSON", "ORG", "GPE", "LOC", "FAC", "NORP", "WORK_OF_ART", "EVENT", "PRODUCT"})
 HOLDER_LABELS = tuple(sorted(BRIDGE_LABELS - {"NORP"}))  # what can hold a role (a nationality cannot)
 BRIDGES_PER_ROUND = 5  # new bridge sub-queries per expand round
+DOCUMENT_BRIDGE_BONUS = 1.0  # a bridge name that is a document of the collection, against one spaCy found
 BRIDGE_SOURCES = 4  # best passages whose names become bridges
 CITED_PASSAGES = 5  # passages the no-LLM draft cites, in coverage order
 CITED_GRAPH_FACTS = 2  # graph facts from those passages' pages cited beside them
@@ -328,9 +333,16 @@ class NoLLMPolicy:
         )
 
     def expand(
-        self, question: str, sub_queries: list[SubQuery], evidence: list[Evidence], round_: int
+        self,
+        question: str,
+        sub_queries: list[SubQuery],
+        evidence: list[Evidence],
+        round_: int,
+        documents_named_in: Callable[[str], list[NamedDocument]] | None = None,
     ) -> list[SubQuery]:
-        """Bridge hop: names the best evidence mentions and the question does not become sub-queries."""
+        """Bridge hop: names the best evidence mentions and the question does not become sub-queries: the
+        entities spaCy finds, and the collection's own documents the evidence names (``documents_named_in``),
+        which are sure to have a passage about them."""
         analysis = self.analyze(question)
         asked = {name_tokens(sq.grounded or sq.text) for sq in sub_queries}
         question_tokens = set(name_tokens(question))
@@ -340,11 +352,13 @@ class NoLLMPolicy:
         seen: set[tuple[str, ...]] = set()
         for rank, (item, doc) in enumerate(zip(ranked, self._docs([e.text for e in ranked]), strict=True)):
             own = name_tokens(item.title)
-            for ent in doc.ents:
-                tokens = name_tokens(ent.text)
+            # (name, offset, a document's name?): documents the passage names first, so they win a tie
+            mentions = [(m.name, m.start, True) for m in documents_named_in(doc.text)] if documents_named_in else []
+            mentions += [(ent.text.strip(), ent.start_char, False) for ent in doc.ents if ent.label_ in BRIDGE_LABELS]
+            for name, start, is_document in mentions:
+                tokens = name_tokens(name)
                 if (
-                    ent.label_ not in BRIDGE_LABELS
-                    or not tokens
+                    not tokens
                     or tokens in seen
                     or tokens in asked
                     or set(tokens) <= question_tokens
@@ -352,10 +366,16 @@ class NoLLMPolicy:
                 ):
                     continue
                 seen.add(tokens)
-                sentence_terms = stems(content_terms(ent.sent.text))
-                # near the question's relation words, in a better passage, earlier in it
-                score = len(sentence_terms & wanted) - 0.5 * rank - ent.start_char / max(1, len(item.text))
-                scored.append((score, ent.text.strip()))
+                sentence = next((s.text for s in doc.sents if s.start_char <= start < s.end_char), "")
+                # near the question's relation words, in a better passage, earlier in it; a document of the
+                # collection is sure to have a passage about it
+                score = (
+                    len(stems(content_terms(sentence)) & wanted)
+                    - 0.5 * rank
+                    - start / max(1, len(item.text))
+                    + (DOCUMENT_BRIDGE_BONUS if is_document else 0.0)
+                )
+                scored.append((score, name))
         scored.sort(key=lambda pair: -pair[0])
         followed = self._unfollowed_roles(analysis, sub_queries, evidence)
         names = [*followed, *(name for _, name in scored if name_tokens(name) not in map(name_tokens, followed))]

@@ -19,7 +19,7 @@ from pagehop.graph.neo4j_store import UNREACHABLE
 from pagehop.retrieval.base import PageEncoder, PageIndex, TextIndex
 from pagehop.retrieval.fusion import page_key, reciprocal_rank_fusion
 from pagehop.retrieval.passage_graph import CACHE_FILE, PassageRanking, WorkspacePassageGraph
-from pagehop.retrieval.titles import TitleIndex
+from pagehop.retrieval.titles import NamedDocument, TitleIndex
 from pagehop.schema import Chunk, Hit
 
 if TYPE_CHECKING:
@@ -56,6 +56,15 @@ class QueryBatching(Protocol):
 
     def prepare_queries(self, queries: Sequence[str]) -> None:
         """Shared work for the searches about to run (one embedder call for all their queries)."""
+        ...
+
+
+@runtime_checkable
+class DocumentNames(Protocol):
+    """A retriever that knows its documents' names: which of them a text mentions."""
+
+    def documents_named_in(self, text: str) -> list[NamedDocument]:
+        """The documents whose name ``text`` mentions, in order of mention."""
         ...
 
 
@@ -245,6 +254,10 @@ class WorkspaceRetriever:
             )
             for found in named
         ]
+
+    def documents_named_in(self, text: str) -> list[NamedDocument]:
+        index = self._current_title_index()
+        return index.named_in(text) if index is not None else []
 
     def graph_search(self, query: str, k: int) -> list[GraphFact]:
         if self.graph is None or k <= 0:

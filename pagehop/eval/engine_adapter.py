@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from pagehop.agents.retriever import GraphFact, QueryBatching, Retriever
+from pagehop.agents.retriever import DocumentNames, GraphFact, QueryBatching, Retriever
 from pagehop.config import Settings
 from pagehop.engine import Pagehop
 from pagehop.eval.runner import Ablation
+from pagehop.retrieval.titles import NamedDocument
 from pagehop.schema import Hit
 
 
@@ -49,6 +50,11 @@ class ChannelFilter:
 
     def page_image(self, doc_id: str, page: int) -> Path | None:
         return self.retriever.page_image(doc_id, page)
+
+    def documents_named_in(self, text: str) -> list[NamedDocument]:
+        if self.channels == "graph" or not isinstance(self.retriever, DocumentNames):
+            return []
+        return self.retriever.documents_named_in(text)
 
 
 def engine_for_eval(settings: Settings, retriever: Retriever, ablation: Ablation) -> Pagehop:
