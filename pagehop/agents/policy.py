@@ -353,19 +353,25 @@ class NoLLMPolicy:
         for rank, (item, doc) in enumerate(zip(ranked, self._docs([e.text for e in ranked]), strict=True)):
             own = name_tokens(item.title)
             # (name, offset, a document's name?): documents the passage names first, so they win a tie
-            mentions = [(m.name, m.start, True) for m in documents_named_in(doc.text)] if documents_named_in else []
+            mentions = [
+                (m.name, m.start, True)
+                for m in (documents_named_in(doc.text) if documents_named_in else [])
+                # a one-word name without its qualifier ("United" for "United (album)") is too often a word
+                if m.tokens > 1 or m.tokens == len(name_tokens(m.name))
+            ]
             mentions += [(ent.text.strip(), ent.start_char, False) for ent in doc.ents if ent.label_ in BRIDGE_LABELS]
             for name, start, is_document in mentions:
                 tokens = name_tokens(name)
+                key = tokens[1:] if tokens[:1] in (("the",), ("a",), ("an",)) else tokens  # "the X Guild" is "X Guild"
                 if (
-                    not tokens
-                    or tokens in seen
+                    not key
+                    or key in seen
                     or tokens in asked
                     or set(tokens) <= question_tokens
                     or _contains(own, tokens)
                 ):
                     continue
-                seen.add(tokens)
+                seen.add(key)
                 sentence = next((s.text for s in doc.sents if s.start_char <= start < s.end_char), "")
                 # near the question's relation words, in a better passage, earlier in it; a document of the
                 # collection is sure to have a passage about it

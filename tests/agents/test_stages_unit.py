@@ -8,6 +8,7 @@ from pagehop.agents.policy import NoLLMPolicy
 from pagehop.agents.stages import ground, number_evidence
 from pagehop.agents.state import Evidence, Retrieval, SubQuery, Turn
 from pagehop.prompts import DOCUMENTS_CLOSE, quote_documents
+from pagehop.retrieval.titles import TitleIndex
 
 
 @pytest.mark.parametrize(
@@ -121,3 +122,48 @@ def test_llm_planned_ids_are_renumbered_and_bad_references_dropped() -> None:
         ("3", "the birthplace of #2", ["2"]),
         ("4", "what  and  say", []),
     ]
+
+
+def test_roles_are_the_relation_nouns_that_name_another_thing() -> None:
+    """A comparison "through" a noun compares what holds it; the answer's kind, a value's type and a counted
+    noun are no roles."""
+    policy = NoLLMPolicy()
+    assert policy.analyze("Which film has the director born later, Alien or Heat?").roles == {"director"}
+    assert policy.analyze("Which film whose director is younger, Alien or Heat?").roles == {"director"}
+    assert policy.analyze("Which company has the older founder, Acme or Zenith?").roles == {"founder"}
+    assert policy.analyze("Which film came out first, Alien or Heat?").roles == set()  # "film": the kind asked
+    assert policy.analyze("Which band has more members, Muse or Kent?").roles == set()  # a count
+    assert policy.analyze("Are Paris and Lyon in the same country?").roles == set()  # a value's type
+
+
+def test_bridge_hop_takes_the_documents_the_evidence_names_first() -> None:
+    """A name the collection holds a document about outranks names spaCy found: it is sure to lead somewhere."""
+    titles = TitleIndex([("d1", "Starfall Harbor"), ("d2", "Varnholm Film Guild"), ("d3", "Keldra")])
+    text = (
+        "Starfall Harbor\n\nStarfall Harbor is a drama film directed by Mirela Vostan for the Varnholm Film Guild. "
+        "It was shot in Keldra."
+    )
+    evidence = [
+        Evidence(id="e1", sub_query_id="1", channel="text", doc_id="d1", page=1, title="Starfall Harbor", text=text)
+    ]
+    question = "Who founded the studio that made Starfall Harbor?"
+    policy = NoLLMPolicy()
+    sub_queries = [SubQuery(id="1", text=question, status="answered")]
+    with_names = policy.expand(question, sub_queries, evidence, 1, titles.named_in)
+    bridges = [sq.text for sq in with_names if sq.round == 1]
+    assert bridges[:2] == ["Varnholm Film Guild", "Keldra"]  # the collection's documents, in order of mention
+    assert len(bridges) == len(set(bridges))  # a name found both ways is asked once
+    without = [sq.text for sq in policy.expand(question, sub_queries, evidence, 1) if sq.round == 1]
+    assert "Keldra" not in without[:1]  # spaCy's own order differs: the documents' names made the difference
+
+
+def test_a_one_word_name_without_its_qualifier_is_no_bridge() -> None:
+    titles = TitleIndex([("d1", "Starfall Harbor"), ("d2", "United (album)"), ("d3", "Keldra")])
+    text = "Starfall Harbor\n\nStarfall Harbor is a film shot in Keldra by a studio of the United States."
+    evidence = [
+        Evidence(id="e1", sub_query_id="1", channel="text", doc_id="d1", page=1, title="Starfall Harbor", text=text)
+    ]
+    question = "Where was Starfall Harbor shot?"
+    sub_queries = [SubQuery(id="1", text=question, status="answered")]
+    bridges = [sq.text for sq in NoLLMPolicy().expand(question, sub_queries, evidence, 1, titles.named_in)]
+    assert "Keldra" in bridges and "United (album)" not in bridges
