@@ -68,6 +68,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from pagehop.durable import is_temporary_of, replacing
+
 if TYPE_CHECKING:
     from pagehop.config import Settings
     from pagehop.retrieval.base import PageIndex
@@ -509,12 +511,7 @@ class LocalPageIndex:
         }
         committed = self._committed_bytes(segment)
         for ext in _EXTENSIONS:
-            with open(paths[ext], "ab") as handle:
-                # Bytes past the committed size are a crashed or failed earlier append.
-                handle.truncate(committed[ext])
-                handle.write(blobs[ext])
-                handle.flush()
-                os.fsync(handle.fileno())
+            _append_durably(paths[ext], committed[ext], blobs[ext])
         segment.num_pages += len(batch)
         segment.num_vectors = int(ends[-1])
         segment.keys_bytes += len(keys_blob)
@@ -563,18 +560,14 @@ class LocalPageIndex:
         if stored is not None and lists.stored == stored:
             blob = lists.cells[stored.pages * self.summary_vectors :].tobytes()
             name, crc = stored.name, zlib.crc32(blob, stored.crc32)
-            mode, keep = "ab", stored.pages * self.summary_vectors * 4
+            keep = stored.pages * self.summary_vectors * 4
         else:
             blob = lists.cells.tobytes()
             name, crc = f"cells-{self._next_segment:06d}", zlib.crc32(blob)
-            mode, keep = "wb", 0
+            keep = 0
             self._next_segment += 1
             created.append(self.folder / f"{name}.i32")
-        with open(self.folder / f"{name}.i32", mode) as handle:
-            handle.truncate(keep)  # bytes past the committed rows are a failed earlier append
-            handle.write(blob)
-            handle.flush()
-            os.fsync(handle.fileno())
+        _append_durably(self.folder / f"{name}.i32", keep, blob)
         segment.cells = lists.stored = _StoredCells(name, codebook.name, segment.num_pages, crc)
 
     def _summaries_blob(self, pages: list[np.ndarray]) -> bytes:
@@ -606,14 +599,8 @@ class LocalPageIndex:
                 "centroids": len(self._codebook.centroids),
                 "trained_on": self._codebook.trained_on,
             }
-        target = self.folder / MANIFEST_NAME
-        temp = target.with_name(f".{MANIFEST_NAME}.{os.getpid()}.tmp")
-        with open(temp, "w", encoding="utf-8") as handle:
-            json.dump(manifest, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, target)
-        _fsync_dir(self.folder)
+        with replacing(self.folder / MANIFEST_NAME) as handle:
+            handle.write(json.dumps(manifest).encode())
         self._signature = self._manifest_signature()
 
     def _manifest_signature(self) -> tuple[int, int] | None:
@@ -713,7 +700,7 @@ class LocalPageIndex:
         for path in self.folder.iterdir():
             ours = _SEGMENT_FILE.match(path.name) or _CODEBOOK_FILE.match(path.name) or _CELLS_FILE.match(path.name)
             orphan_segment = bool(ours) and path.name not in referenced
-            stale_manifest = path.name.startswith(f".{MANIFEST_NAME}.") and path.name.endswith(".tmp")
+            stale_manifest = is_temporary_of(path, self.folder / MANIFEST_NAME)
             if orphan_segment or stale_manifest:
                 path.unlink(missing_ok=True)
         self._segments = [s for s in self._segments if s.num_pages > 0]
@@ -1126,16 +1113,6 @@ def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
         yield items[start : start + size]
 
 
-def _fsync_dir(folder: Path) -> None:
-    """Make a rename durable (no-op where directories cannot be opened, e.g. Windows)."""
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 def open_page_index(settings: Settings, *, dim: int = 128) -> PageIndex:
     """The page index ``settings.page_index`` names: embedded ``local`` or ``qdrant``."""
     if settings.page_index == "qdrant":
@@ -1143,3 +1120,13 @@ def open_page_index(settings: Settings, *, dim: int = 128) -> PageIndex:
 
         return QdrantPageIndex.from_settings(settings, dim=dim)
     return LocalPageIndex.from_settings(settings, dim=dim)
+
+
+def _append_durably(path: Path, committed: int, blob: bytes) -> None:
+    """Write ``blob`` after the first ``committed`` bytes of ``path`` (created if missing) and fsync it: bytes
+    past the committed size are a crashed or failed earlier append, and are dropped."""
+    with open(path, "ab") as handle:
+        handle.truncate(committed)
+        handle.write(blob)
+        handle.flush()
+        os.fsync(handle.fileno())

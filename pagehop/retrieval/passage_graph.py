@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from pagehop.durable import replacing
 from pagehop.retrieval.titles import TitleIndex
 from pagehop.schema import Chunk, Hit
 from pagehop.text import STOPWORDS, name_aliases, name_tokens
@@ -292,13 +292,8 @@ def save_parts(path: Path, signature: Hashable, parts: GraphParts) -> None:
     vectors = np.stack([parts.vectors[k] for k in keys]).astype(np.float16) if keys else np.zeros((0, 0), np.float16)
     meta = {"signature": json.loads(json.dumps(signature)), "mentions": parts.mentions, "keys": keys,
             "synonyms": parts.synonyms}  # fmt: skip
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with tmp.open("wb") as fh:
+    with replacing(path) as fh:
         np.savez(fh, meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8), vectors=vectors)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def load_parts(path: Path) -> tuple[object, GraphParts] | None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 from collections import OrderedDict
 from collections.abc import Collection, Iterator, Sequence
@@ -25,6 +24,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from pagehop.durable import is_temporary_of, replacing
 from pagehop.limits import check_deadline
 from pagehop.models import load_sentence_embedder
 from pagehop.retrieval.chunking import headings, indexed_text
@@ -211,19 +211,17 @@ class HybridTextIndex:
             self.folder.mkdir(parents=True, exist_ok=True)
             records = json.dumps([c.model_dump(exclude={"boxes"}) for c in self._chunks]).encode()  # boxes: catalog
             embeddings = self._embeddings if self._embeddings is not None else np.zeros((0, 0), np.float32)
-            tmp = self.folder / f".{INDEX_FILE}.{os.getpid()}.tmp"
-            for stale in self.folder.glob(f".{INDEX_FILE}.*.tmp"):  # a writer killed mid-save (one writer at a time)
-                stale.unlink(missing_ok=True)
-            with tmp.open("wb") as fh:
+            target = self.folder / INDEX_FILE
+            for stale in self.folder.iterdir():  # a writer killed mid-save (one writer at a time)
+                if is_temporary_of(stale, target):
+                    stale.unlink(missing_ok=True)
+            with replacing(target) as fh:
                 np.savez(
                     fh,
                     chunks=np.frombuffer(records, dtype=np.uint8),
                     embeddings=embeddings,
                     embedder=np.frombuffer(self.embedder_ref.encode(), dtype=np.uint8),
                 )
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.folder / INDEX_FILE)
 
     def embed_chunks(self, chunks: Sequence[Chunk], batch: int = 256) -> np.ndarray:
         """One row per chunk (zeros for blank ones, which are never indexed), ``batch`` texts per model call.
