@@ -306,7 +306,9 @@ class NetworkxGraphStore:
             merged: Entity | None = stored
             for doc in new_docs:
                 name, type_, aliases, description = sources[doc]
-                said = Entity(entity_id=entity.entity_id, name=name, type=type_, aliases=aliases, description=description)
+                said = Entity(
+                    entity_id=entity.entity_id, name=name, type=type_, aliases=aliases, description=description
+                )
                 merged = merge_entity(merged, said)
         else:
             merged = fold_sources(entity.entity_id, sources)
