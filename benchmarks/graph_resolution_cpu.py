@@ -32,22 +32,14 @@ STORE_CALLS = ("get_entity", "find_entities", "get_entities", "entities_named", 
                "_apply_upsert", "_append")  # fmt: skip
 
 
-def prepare(args: argparse.Namespace) -> None:
-    import torch
-
-    from pagehop.config import Settings
-    from pagehop.eval.datasets import load_corpus
-    from pagehop.graph.extraction import SpacyExtractor
-    from pagehop.ingest.pipeline import TEXT_BATCH
-    from pagehop.models import load_sentence_embedder
+def passage_chunks(passages: Sequence[Any], settings: Any) -> list[Any]:
+    """The chunks ingest makes of each passage's text file (title line, blank line, text)."""
     from pagehop.retrieval.chunking import chunk_pages
 
-    torch.set_num_threads(1)
-    settings = Settings(models={"text_embedder_quantization": args.quantization})
     cut = settings.ingest
-    chunks = [
+    return [
         chunk
-        for number, p in enumerate(load_corpus(args.wiki_corpus))
+        for number, p in enumerate(passages)
         for chunk in chunk_pages(
             f"d{number}",
             p.title,
@@ -57,6 +49,34 @@ def prepare(args: argparse.Namespace) -> None:
             with_context=cut.heading_context,
         )
     ]
+
+
+def cpu_timed(spent: dict[str, float], name: str, function: Callable[..., Any]) -> Callable[..., Any]:
+    """``function``, adding the CPU seconds of each call to ``spent[name]``."""
+
+    @functools.wraps(function)
+    def wrapper(*a: Any, **k: Any) -> Any:
+        started = time.process_time()
+        try:
+            return function(*a, **k)
+        finally:
+            spent[name] = spent.get(name, 0.0) + time.process_time() - started
+
+    return wrapper
+
+
+def prepare(args: argparse.Namespace) -> None:
+    import torch
+
+    from pagehop.config import Settings
+    from pagehop.eval.datasets import load_corpus
+    from pagehop.graph.extraction import SpacyExtractor
+    from pagehop.ingest.pipeline import TEXT_BATCH
+    from pagehop.models import load_sentence_embedder
+
+    torch.set_num_threads(1)
+    settings = Settings(models={"text_embedder_quantization": args.quantization})
+    chunks = passage_chunks(load_corpus(args.wiki_corpus), settings)
     extractor = SpacyExtractor.from_settings(settings.models.spacy_model)
     groups = [extractor.extract(chunks[i : i + TEXT_BATCH]) for i in range(0, len(chunks), TEXT_BATCH)]
     names = sorted({e.name for group in groups for e in group.entities})
@@ -86,21 +106,9 @@ def replay(args: argparse.Namespace) -> None:
     with args.cache.open("rb") as handle:
         groups, vectors = pickle.load(handle)  # this benchmark's own file
     spent: dict[str, float] = {}
-
-    def timed(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(function)
-        def wrapper(*a: Any, **k: Any) -> Any:
-            started = time.process_time()
-            try:
-                return function(*a, **k)
-            finally:
-                spent[name] = spent.get(name, 0.0) + time.process_time() - started
-
-        return wrapper
-
     for call in STORE_CALLS:
         if hasattr(NetworkxGraphStore, call):  # the calls this checkout's store has
-            setattr(NetworkxGraphStore, call, timed(call, getattr(NetworkxGraphStore, call)))
+            setattr(NetworkxGraphStore, call, cpu_timed(spent, call, getattr(NetworkxGraphStore, call)))
     with tempfile.TemporaryDirectory(prefix="pagehop-graph-cpu-") as folder:
         store = NetworkxGraphStore(Path(folder) / "graph.pkl")
         indexer = GraphIndexer(store, None, EntityResolver(store, _CachedNames(vectors)))  # type: ignore[arg-type]

@@ -118,9 +118,8 @@ def stage_profile(args: argparse.Namespace) -> None:
     """CPU seconds of each ingest stage on the first N 2Wiki passages, one after the other on one thread (so
     each figure is that stage's own cost), in groups of ``TEXT_BATCH`` chunks as ingest finishes them; the graph
     goes into a networkx store with its journal in a scratch folder. Store calls are timed by wrapping them."""
-    import functools
-
     import torch
+    from graph_resolution_cpu import cpu_timed, passage_chunks  # this folder's benchmark: same chunks, same timer
 
     from pagehop.config import Settings
     from pagehop.eval.datasets import load_corpus
@@ -130,42 +129,19 @@ def stage_profile(args: argparse.Namespace) -> None:
     from pagehop.graph.networkx_store import NetworkxGraphStore
     from pagehop.ingest.pipeline import TEXT_BATCH
     from pagehop.models import load_sentence_embedder
-    from pagehop.retrieval.chunking import chunk_pages, indexed_text
+    from pagehop.retrieval.chunking import indexed_text
 
     torch.set_num_threads(1)
     configured = Settings(models={"text_embedder_quantization": args.quantization})
-    settings, cut = configured.models, configured.ingest
+    settings = configured.models
     embedder = load_sentence_embedder(settings.text_embedder_id, "cpu")
     extractor = SpacyExtractor.from_settings(settings.spacy_model)
     embedder.encode(["warm up"])
     list(extractor.nlp.pipe(["warm up"]))
     passages = load_corpus(args.wiki_corpus)[: args.stage_profile]
     spent: dict[str, float] = {}
-
-    def timed(name: str, function):  # type: ignore[no-untyped-def]
-        @functools.wraps(function)
-        def wrapper(*a, **k):  # type: ignore[no-untyped-def]
-            started = time.process_time()
-            try:
-                return function(*a, **k)
-            finally:
-                spent[name] = spent.get(name, 0.0) + time.process_time() - started
-
-        return wrapper
-
     started = time.process_time()
-    chunks = [
-        chunk
-        for number, p in enumerate(passages)
-        for chunk in chunk_pages(
-            f"d{number}",
-            p.title,
-            [(1, f"{p.title}\n\n{p.text.strip()}\n")],  # as the corpus's text files hold them
-            chunk_chars=cut.chunk_chars,
-            chunk_overlap=cut.chunk_overlap,
-            with_context=cut.heading_context,
-        )
-    ]
+    chunks = passage_chunks(passages, configured)
     spent["chunking"] = time.process_time() - started
     groups = [chunks[i : i + TEXT_BATCH] for i in range(0, len(chunks), TEXT_BATCH)]
     started = time.process_time()
@@ -175,7 +151,7 @@ def stage_profile(args: argparse.Namespace) -> None:
     started = time.process_time()
     extracted = [extractor.extract(group) for group in groups]
     spent["spaCy extraction (nlp.pipe + dependency walk)"] = time.process_time() - started
-    resolution.embed_names = timed("entity-name embedding (MiniLM)", resolution.embed_names)  # type: ignore[assignment]
+    resolution.embed_names = cpu_timed(spent, "entity-name embedding (MiniLM)", resolution.embed_names)
     for method, label in [
         ("get_entities", "resolution: look-ups by id"),
         ("entities_named", "resolution: look-ups by name or alias"),
@@ -183,7 +159,7 @@ def stage_profile(args: argparse.Namespace) -> None:
         ("_apply_upsert", "networkx upsert (in memory)"),
         ("_append", "networkx journal (pickle, fsync, compaction)"),
     ]:
-        setattr(NetworkxGraphStore, method, timed(label, getattr(NetworkxGraphStore, method)))
+        setattr(NetworkxGraphStore, method, cpu_timed(spent, label, getattr(NetworkxGraphStore, method)))
     with tempfile.TemporaryDirectory(prefix="pagehop-stages-") as folder:
         store = NetworkxGraphStore(Path(folder) / "graph.pkl")
         indexer = GraphIndexer(store, extractor, resolution.EntityResolver(store, embedder))
