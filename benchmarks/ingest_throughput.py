@@ -11,6 +11,7 @@ into the hybrid text index, extract the knowledge graph with spaCy into the embe
 
     .venv/bin/python benchmarks/ingest_throughput.py [--rows pdf,2wiki] [--quantization int8] [--keep-workspace DIR]
     .venv/bin/python benchmarks/ingest_throughput.py --spacy-profile 300   # spaCy's share, then exit
+    .venv/bin/python benchmarks/ingest_throughput.py --stage-profile 1000 --quantization int8   # every stage's CPU
 
 Figures: pages (or passages) per wall second and per CPU second (CPU of the process and its children:
 unlike wall time, it does not grow when other jobs share the machine), peak RSS of the row's process.
@@ -18,6 +19,9 @@ unlike wall time, it does not grow when other jobs share the machine), peak RSS 
 ``--spacy-profile N`` profiles graph extraction's spaCy pipeline on the first N 2Wiki passages instead: CPU
 seconds of each component (one thread), then ``nlp.pipe`` passages per CPU and wall second with and without
 the lemmatizer (extraction runs without it), at three batch sizes, and with ``n_process=2``.
+``--stage-profile N`` runs ingest's stages one after the other on one thread over the first N 2Wiki passages
+and prints each one's CPU seconds: chunking, chunk embedding, spaCy, and the graph's resolution and store
+(entity-name embedding, look-ups, ``similar_entities``, the networkx upsert and its journal).
 """
 
 from __future__ import annotations
@@ -110,6 +114,70 @@ def spacy_profile(args: argparse.Namespace) -> None:
         print(f"| {label} | {len(texts) / cpu:.1f} | {len(texts) / wall:.1f} |", flush=True)
 
 
+def stage_profile(args: argparse.Namespace) -> None:
+    """CPU seconds of each ingest stage on the first N 2Wiki passages, one after the other on one thread (so
+    each figure is that stage's own cost), in groups of ``TEXT_BATCH`` chunks as ingest finishes them; the graph
+    goes into a networkx store with its journal in a scratch folder. Store calls are timed by wrapping them."""
+    import torch
+    from graph_resolution_cpu import cpu_timed, passage_chunks  # this folder's benchmark: same chunks, same timer
+
+    from pagehop.config import Settings
+    from pagehop.eval.datasets import load_corpus
+    from pagehop.graph import resolution
+    from pagehop.graph.extraction import SpacyExtractor
+    from pagehop.graph.indexer import GraphIndexer
+    from pagehop.graph.networkx_store import NetworkxGraphStore
+    from pagehop.ingest.pipeline import TEXT_BATCH
+    from pagehop.models import load_sentence_embedder
+    from pagehop.retrieval.chunking import indexed_text
+
+    torch.set_num_threads(1)
+    configured = Settings(models={"text_embedder_quantization": args.quantization})
+    settings = configured.models
+    embedder = load_sentence_embedder(settings.text_embedder_id, "cpu")
+    extractor = SpacyExtractor.from_settings(settings.spacy_model)
+    embedder.encode(["warm up"])
+    list(extractor.nlp.pipe(["warm up"]))
+    passages = load_corpus(args.wiki_corpus)[: args.stage_profile]
+    spent: dict[str, float] = {}
+    started = time.process_time()
+    chunks = passage_chunks(passages, configured)
+    spent["chunking"] = time.process_time() - started
+    groups = [chunks[i : i + TEXT_BATCH] for i in range(0, len(chunks), TEXT_BATCH)]
+    started = time.process_time()
+    for group in groups:
+        embedder.encode([indexed_text(c) for c in group], normalize_embeddings=True)
+    spent["chunk embedding (MiniLM)"] = time.process_time() - started
+    started = time.process_time()
+    extracted = [extractor.extract(group) for group in groups]
+    spent["spaCy extraction (nlp.pipe + dependency walk)"] = time.process_time() - started
+    resolution.embed_names = cpu_timed(spent, "entity-name embedding (MiniLM)", resolution.embed_names)
+    for method, label in [
+        ("get_entities", "resolution: look-ups by id"),
+        ("entities_named", "resolution: look-ups by name or alias"),
+        ("similar_entities", "resolution: similar_entities (cosine over stored names)"),
+        ("_apply_upsert", "networkx upsert (in memory)"),
+        ("_append", "networkx journal (pickle, fsync, compaction)"),
+    ]:
+        setattr(NetworkxGraphStore, method, cpu_timed(spent, label, getattr(NetworkxGraphStore, method)))
+    with tempfile.TemporaryDirectory(prefix="pagehop-stages-") as folder:
+        store = NetworkxGraphStore(Path(folder) / "graph.pkl")
+        indexer = GraphIndexer(store, extractor, resolution.EntityResolver(store, embedder))
+        started = time.process_time()
+        for graph in extracted:
+            indexer.store_extracted(graph)
+        resolve_and_store = time.process_time() - started
+        stats = store.stats()
+    inner = sum(v for k, v in spent.items() if k.startswith(("entity-name", "resolution:", "networkx")))
+    spent["resolution and store: the rest (merging, relation and mention dedupe)"] = resolve_and_store - inner
+    total = sum(spent.values())
+    print(f"\nIngest stages on {len(passages)} 2Wiki passages ({len(chunks)} chunks, {stats}), one thread, CPU s")
+    print("| stage | CPU s | share |\n|---|---|---|")
+    for name, seconds in spent.items():
+        print(f"| {name} | {seconds:.1f} | {100 * seconds / total:.0f} % |")
+    print(f"| total | {total:.1f} | |")
+
+
 def run_row(args: argparse.Namespace) -> dict[str, object]:
     """One row, in this process (the child)."""
     import torch
@@ -169,10 +237,14 @@ def main() -> None:
     parser.add_argument("--no-graph", dest="graph", action="store_false", help="skip graph extraction")
     parser.add_argument("--keep-workspace", type=Path, default=None)
     parser.add_argument("--spacy-profile", type=int, default=0, help="profile spaCy on N passages and exit")
+    parser.add_argument("--stage-profile", type=int, default=0, help="CPU of each ingest stage on N passages, exit")
     parser.add_argument("--row", choices=ROWS, help=argparse.SUPPRESS)  # the child process's one row
     args = parser.parse_args()
     if args.spacy_profile:
         spacy_profile(args)
+        return
+    if args.stage_profile:
+        stage_profile(args)
         return
     if args.row:
         print(json.dumps(run_row(args)))

@@ -88,6 +88,16 @@ class GraphStore(Protocol):
 
     def get_entity(self, entity_id: str) -> Entity | None: ...
 
+    def get_entities(self, entity_ids: Sequence[str]) -> dict[str, Entity]:
+        """The stored ones of ``entity_ids`` (with their embedding), in one look-up."""
+        ...
+
+    def entities_named(self, names: Sequence[str]) -> dict[str, Entity]:
+        """Per name, the stored entity whose name or an alias normalises as it does (``normalise_name``; the
+        smallest id when several do), without its embedding; names matching none are left out. One look-up
+        for a batch: entity resolution asks it for every new name of an ingest group."""
+        ...
+
     def find_entities(self, text: str, limit: int = 10) -> list[Entity]:
         """Full-text look-up over names and aliases (entities without their embedding, as below)."""
         ...

@@ -45,10 +45,12 @@ class GraphIndexer:
     def store_extracted(self, extracted: ExtractedGraph) -> ExtractedGraph:
         """Resolve already-extracted facts against the store and write them."""
         resolution = self.resolver.resolve(extracted.entities)
+        canonical = resolution.canonical
+        # Copied only when resolution renamed an end: most keep their ids, and a passage yields ~20 relations.
         relations = [
-            r.model_copy(
-                update={"source_id": resolution.canonical(r.source_id), "target_id": resolution.canonical(r.target_id)}
-            )
+            r
+            if canonical(r.source_id) == r.source_id and canonical(r.target_id) == r.target_id
+            else r.model_copy(update={"source_id": canonical(r.source_id), "target_id": canonical(r.target_id)})
             for r in extracted.relations
         ]
         relations = _dedupe_relations(r for r in relations if r.source_id != r.target_id)
@@ -56,7 +58,10 @@ class GraphIndexer:
             {
                 (m.entity_id, m.chunk_id): m
                 for m in (
-                    m.model_copy(update={"entity_id": resolution.canonical(m.entity_id)}) for m in extracted.mentions
+                    m
+                    if canonical(m.entity_id) == m.entity_id
+                    else m.model_copy(update={"entity_id": canonical(m.entity_id)})
+                    for m in extracted.mentions
                 )
             }.values()
         )

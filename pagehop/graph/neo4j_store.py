@@ -332,6 +332,20 @@ class Neo4jGraphStore:
     def get_entity(self, entity_id: str) -> Entity | None:
         return self._entities([entity_id]).get(entity_id)
 
+    def get_entities(self, entity_ids: Sequence[str]) -> dict[str, Entity]:
+        return self._entities(list(dict.fromkeys(entity_ids))) if entity_ids else {}
+
+    def entities_named(self, names: Sequence[str]) -> dict[str, Entity]:
+        """The full-text index ranks an exact normalised match first (``find_entities``); one query per name."""
+        found: dict[str, Entity] = {}
+        for name in dict.fromkeys(names):
+            key = normalise_name(name)
+            for candidate in self.find_entities(name, limit=5) if key else []:
+                if any(normalise_name(n) == key for n in [candidate.name, *candidate.aliases]):
+                    found[name] = candidate
+                    break
+        return found
+
     def find_entities(self, text: str, limit: int = 10) -> list[Entity]:
         """Lucene full-text over names and aliases; an exact normalised match is moved to the front."""
         key = normalise_name(text)

@@ -38,7 +38,14 @@ import numpy as np
 from pagehop.graph import walks
 from pagehop.graph.base import Entity, GraphPath, Mention, Relation, Subgraph
 from pagehop.graph.ranking import personalized_pagerank
-from pagehop.graph.resolution import EntitySources, add_source, entity_docs, fold_sources, normalise_name
+from pagehop.graph.resolution import (
+    EntitySources,
+    add_source,
+    entity_docs,
+    fold_sources,
+    merge_entity,
+    normalise_name,
+)
 from pagehop.graph.validation import validate_write
 
 FORMAT_VERSION = 1
@@ -79,6 +86,7 @@ class NetworkxGraphStore:
         self._tokens: dict[str, set[str]] = defaultdict(set)  # name token -> entity ids
         # entity id -> its normalised name and aliases: look-ups compare keys without re-normalising
         self._keys: dict[str, set[str]] = {}
+        self._named: dict[str, set[str]] = defaultdict(set)  # normalised name or alias -> entity ids
         # similar_entities' normalised matrix; entities embedded since it was built wait in _unmatrixed
         self._matrix: tuple[list[str], np.ndarray] | None = None
         self._unmatrixed: list[str] = []
@@ -186,6 +194,19 @@ class NetworkxGraphStore:
         )
 
     @_locked
+    def get_entities(self, entity_ids: Sequence[str]) -> dict[str, Entity]:
+        return {i: entity for i in entity_ids if (entity := self._entity(i)) is not None}
+
+    @_locked
+    def entities_named(self, names: Sequence[str]) -> dict[str, Entity]:
+        found: dict[str, Entity] = {}
+        for name in names:
+            holders = self._named.get(normalise_name(name))
+            if holders and (entity := self._entity(min(holders), with_embedding=False)) is not None:
+                found[name] = entity
+        return found
+
+    @_locked
     def find_entities(self, text: str, limit: int = 10) -> list[Entity]:
         """Entities sharing name tokens with ``text`` (IDF-weighted); exact matches first."""
         key = normalise_name(text)
@@ -271,14 +292,26 @@ class NetworkxGraphStore:
 
     def _upsert_entity(self, entity: Entity, doc_ids: Sequence[str]) -> None:
         stored = self._entity(entity.entity_id, with_embedding=False)
+        known: EntitySources | None = None if stored is None else self._graph.nodes[entity.entity_id].get("sources")
         if stored is None:
             sources: EntitySources = {}
         else:  # a graph written before sources were kept: what it holds counts as written without a document
-            sources = self._graph.nodes[entity.entity_id].get("sources") or {
-                "": (stored.name, stored.type, stored.aliases, stored.description)
-            }
+            sources = known or {"": (stored.name, stored.type, stored.aliases, stored.description)}
         sources = add_source(sources, doc_ids, entity)
-        merged = fold_sources(entity.entity_id, sources)
+        new_docs = list(doc_ids) or [""]
+        if stored is not None and known and not any(doc in known for doc in new_docs):
+            # Only new documents: the stored entity is the fold of what the others said, and a left fold
+            # extends by the new ones. Folding every document again made a name found in k documents cost
+            # k² over an ingest (a hub such as a country is in thousands of passages).
+            merged: Entity | None = stored
+            for doc in new_docs:
+                name, type_, aliases, description = sources[doc]
+                said = Entity(
+                    entity_id=entity.entity_id, name=name, type=type_, aliases=aliases, description=description
+                )
+                merged = merge_entity(merged, said)
+        else:
+            merged = fold_sources(entity.entity_id, sources)
         assert merged is not None
         self._set_entity(merged, sources)
         if entity.embedding is not None and entity.entity_id not in self._embeddings:
@@ -311,11 +344,15 @@ class NetworkxGraphStore:
         for key in map(normalise_name, names):
             if key not in keys:
                 keys.add(key)
+                self._named[key].add(entity_id)
                 for token in key.split():
                     self._tokens[token].add(entity_id)
 
     def _unindex_names(self, entity_id: str) -> None:
         for key in self._keys.pop(entity_id, set()):
+            self._named[key].discard(entity_id)
+            if not self._named[key]:
+                del self._named[key]
             for token in key.split():
                 self._tokens[token].discard(entity_id)
                 if not self._tokens[token]:

@@ -3,7 +3,8 @@
 Three rules, cheapest first:
 1. Normalisation: case, unicode form, punctuation and a leading "the" never make two entities
    ("The Beatles", "the beatles", "Beatles" share one id, derived from the normalised name).
-2. Aliases: a name that is already an alias of a stored entity resolves to that entity.
+2. Aliases: a name that is already the name or an alias of a stored entity resolves to that entity
+   (``GraphStore.entities_named``).
 3. Embedding similarity: a new name whose MiniLM embedding is within ``threshold`` cosine of an
    existing entity of the same type becomes an alias of it (e.g. "Barack H. Obama" / "Barack Obama").
 """
@@ -107,8 +108,11 @@ class EntityResolver:
         id_map = {e.entity_id: e.entity_id for e in extracted}
         result: list[Entity] = []
         new_entities: list[Entity] = []
+        # Two batched look-ups for the whole group (one per entity cost two store calls each)
+        stored = self.store.get_entities([e.entity_id for e in merged])
+        named = self.store.entities_named([e.name for e in merged if e.entity_id not in stored])
         for entity in merged:
-            existing = self.store.get_entity(entity.entity_id) or self._by_alias(entity)
+            existing = stored.get(entity.entity_id) or named.get(entity.name)
             if existing is not None:
                 id_map[entity.entity_id] = existing.entity_id
                 result.append(_absorb(existing, entity))
@@ -123,14 +127,6 @@ class EntityResolver:
         # Several extracted ids may have collapsed onto one stored entity: keep one copy.
         final = _merge_by_id(result)
         return Resolution(entities=final, id_map=id_map)
-
-    def _by_alias(self, entity: Entity) -> Entity | None:
-        key = normalise_name(entity.name)
-        for candidate in self.store.find_entities(entity.name, limit=5):
-            names = [candidate.name, *candidate.aliases]
-            if any(normalise_name(n) == key for n in names):
-                return candidate
-        return None
 
     def _merge_similar(
         self, new_entities: list[Entity], resolved: list[Entity], id_map: dict[str, str]

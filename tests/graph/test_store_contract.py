@@ -10,7 +10,7 @@ import pytest
 
 from pagehop.graph.base import Entity, GraphStore, Mention, Relation
 from pagehop.graph.networkx_store import NetworkxGraphStore
-from pagehop.graph.resolution import entity_id_for
+from pagehop.graph.resolution import entity_id_for, fold_sources, normalise_name
 from pagehop.graph.validation import GraphWriteError
 
 MARIE, PIERRE, NOBEL = entity_id_for("Marie Curie"), entity_id_for("Pierre Curie"), entity_id_for("Nobel Prize")
@@ -197,6 +197,56 @@ def test_delete_document_takes_back_what_it_said_about_a_shared_entity(store: Gr
     assert [e.entity_id for e in store.find_entities("Skłodowska")] == [MARIE]
 
 
+def test_entities_are_looked_up_in_batches_by_id_and_by_normalised_name(curie: GraphStore) -> None:
+    found = curie.get_entities([MARIE, "e_missing", NOBEL])
+    assert set(found) == {MARIE, NOBEL}
+    assert found[MARIE].embedding == pytest.approx([1.0, 0.0, 0.0, 0.0])
+    names = ["the MARIE curie!", "Maria Skłodowska", "Curie", "Tokyo", "?!"]
+    named = curie.entities_named(names)
+    assert {name: e.entity_id for name, e in named.items()} == {"the MARIE curie!": MARIE, "Maria Skłodowska": MARIE}
+    # The same answer as the first exact match of the full-text look-up (what resolution asked before).
+    for name in names:
+        key = normalise_name(name)
+        candidates = curie.find_entities(name, limit=5)
+        exact = [e.entity_id for e in candidates if key in {normalise_name(n) for n in [e.name, *e.aliases]}]
+        assert (named[name].entity_id if name in named else None) == (exact[0] if exact else None)
+    # Two entities answering to one alias: the smallest id, on both backends.
+    curie.upsert([_entity("Pierre Curie", "PERSON", ["Maria Skłodowska"])], [], [])
+    assert curie.entities_named(["maria skłodowska"])["maria skłodowska"].entity_id == min(MARIE, PIERRE)
+
+
+def test_an_entity_said_by_many_documents_is_the_fold_of_what_each_said(store: GraphStore) -> None:
+    """Written one document at a time (as ingest does), the entity equals ``fold_sources`` of every
+    document's say, and deleting one of them takes back only what it said."""
+    says = [
+        Entity(entity_id=MARIE, name=name, type=type_, aliases=aliases, description=description)
+        for name, type_, aliases, description in [
+            ("Marie Curie", "TITLE", [], ""),
+            ("marie curie", "PERSON", ["Madame Curie"], "a physicist"),
+            ("Marie Curie", "PERSON", ["Maria Skłodowska", "mme curie"], "a chemist"),
+            ("MARIE CURIE", "ORG", ["M. Curie"], ""),
+        ]
+    ]
+    for number, said in enumerate(says):
+        store.upsert([said], [], [Mention(entity_id=MARIE, doc_id=f"d{number}", chunk_id=f"d{number}:0", page=1)])
+    store.upsert([says[1]], [], [Mention(entity_id=MARIE, doc_id="d1", chunk_id="d1:1", page=1)])  # again
+
+    def expected(kept: list[int]) -> tuple[str, str, list[str], str]:
+        sources = {f"d{i}": (says[i].name, says[i].type, says[i].aliases, says[i].description) for i in kept}
+        folded = fold_sources(MARIE, sources)
+        assert folded is not None
+        return folded.name, folded.type, folded.aliases, folded.description
+
+    marie = store.get_entity(MARIE)
+    assert marie is not None
+    assert (marie.name, marie.type, marie.aliases, marie.description) == expected([0, 1, 2, 3])
+    store.delete_document("d1")
+    marie = store.get_entity(MARIE)
+    assert marie is not None
+    assert (marie.name, marie.type, marie.aliases, marie.description) == expected([0, 2, 3])
+    assert store.entities_named(["Madame Curie"]) == {}  # d1's alias is gone with it
+
+
 def test_chunk_mention_counts(curie: GraphStore) -> None:
     assert curie.chunk_mention_counts([MARIE, LONELY, "e_missing"]) == {MARIE: 3, LONELY: 1}
 
@@ -284,7 +334,7 @@ import sys
 from pathlib import Path
 from pagehop.graph import networkx_store
 from pagehop.graph.base import Entity, Mention
-from pagehop.graph.resolution import entity_id_for
+from pagehop.graph.resolution import entity_id_for, fold_sources, normalise_name
 
 path, action, name = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
 if len(sys.argv) > 4:
