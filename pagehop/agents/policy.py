@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING
 
-from pagehop.agents.analysis import DATE, NUMBER, TYPE_NOUNS, QuestionAnalysis, QuestionAnalyzer
+from pagehop.agents.analysis import DATE, HOP_ANSWER, NUMBER, TYPE_NOUNS, QuestionAnalysis, QuestionAnalyzer
 from pagehop.agents.state import NO_LLM, Claim, Draft, Evidence, Fact, SubQuery, Turn, Verdict
 from pagehop.retrieval.fusion import page_key, reciprocal_rank_fusion
 from pagehop.text import content_terms, name_aliases, name_tokens, sentences, stems
@@ -125,12 +125,15 @@ class NoLLMPolicy:
         analysis = self.analyze(question)
         anchors = list(analysis.sides or ()) or (analysis.names if len(analysis.names) > 1 else [])
         relation = " ".join(w for w in re.findall(r"[\w'-]+", question) if w.lower() in analysis.relation_terms)
-        texts = [question.strip()]
+        texts = [question.strip(), *_chain_texts(analysis.chain, first_id=2)]
         for anchor in anchors:
             text = f"{anchor} {relation}".strip()
             if text.lower() not in {t.lower() for t in texts}:
                 texts.append(text)
-        return [SubQuery(id=str(i), text=text) for i, text in enumerate(texts[:max_sub_queries], start=1)]
+        return [
+            SubQuery(id=str(i), text=text, depends_on=SubQuery.dependencies(text))
+            for i, text in enumerate(texts[:max_sub_queries], start=1)
+        ]
 
     # -- refine: answer one sub-query from its evidence --------------------------------
 
@@ -143,7 +146,7 @@ class NoLLMPolicy:
             if about is None:
                 return "", []
             return about.evidence.title, [Fact(evidence_id=about.evidence.id, text=_first_sentence(about.evidence))]
-        found = self._typed_answers(analysis, passages[:6])
+        found = self._answers_about_names(analysis, passages) or self._typed_answers(analysis, passages[:6])
         if not found:
             return "", []
         answer, item, sentence = found[0]
@@ -345,9 +348,19 @@ class NoLLMPolicy:
 
     # -- answers ------------------------------------------------------------------------
 
-    def _typed_answers(self, analysis: QuestionAnalysis, passages: list[Passage]) -> list[tuple[str, Evidence, str]]:
+    def _answers_about_names(
+        self, analysis: QuestionAnalysis, passages: list[Passage]
+    ) -> list[tuple[str, Evidence, str]]:
+        """A sub-query that names something is first answered from the passages about it ("which country
+        is the Bubye River in" from the Bubye River's passage), from any of their sentences."""
+        about = [p for p in passages if any(_about(p, name_tokens(n)) for n in analysis.names)]
+        return self._typed_answers(analysis, about[:3], any_sentence=True) if about else []
+
+    def _typed_answers(
+        self, analysis: QuestionAnalysis, passages: list[Passage], any_sentence: bool = False
+    ) -> list[tuple[str, Evidence, str]]:
         """Entities of the asked-for type nearest the question's relation words in the best sentences, best
-        first."""
+        first (only sentences that share a relation word, unless ``any_sentence``)."""
         wanted = stems(analysis.relation_terms)
         question_terms = stems(content_terms(analysis.text))
         candidates: list[tuple[float, Evidence, str]] = []
@@ -357,7 +370,7 @@ class NoLLMPolicy:
             about = stems(content_terms(item.title))
             for sentence in sentences(item.text[:NER_CHARS]):
                 overlap = len(wanted & (stems(content_terms(sentence)) | about))
-                if overlap:
+                if overlap or any_sentence:
                     candidates.append((overlap + hop - 0.1 * rank, item, sentence))
         candidates.sort(key=lambda entry: -entry[0])
         best = candidates[:8]
@@ -520,6 +533,12 @@ def _best_sentence(analysis: QuestionAnalysis, item: Evidence) -> str:
 def _first_sentence(item: Evidence) -> str:
     found = sentences(item.text)
     return found[0][:300] if found else item.text[:300]
+
+
+def _chain_texts(chain: list[str], first_id: int) -> list[str]:
+    """The hops of a description chain as sub-query texts numbered from ``first_id``: each hop names the
+    one before it by its placeholder, which grounding fills with that hop's answer."""
+    return [hop.replace(HOP_ANSWER, f"#{first_id + i - 1}") for i, hop in enumerate(chain)]
 
 
 @lru_cache(maxsize=512)
