@@ -42,6 +42,7 @@ NUMBER_TEXT = re.compile(r"\d[\d,]*(?:\.\d+)?")
 BRIDGE_LABELS = frozenset({"PERSON", "ORG", "GPE", "LOC", "FAC", "NORP", "WORK_OF_ART", "EVENT", "PRODUCT"})
 BRIDGES_PER_ROUND = 5  # new bridge sub-queries per expand round
 BRIDGE_SOURCES = 4  # best passages whose names become bridges
+HOP_NAME_WEIGHT = 0.5  # a resolved hop's answer, as a name to cover, against a name the question writes
 CITED_PASSAGES = 5  # passages the no-LLM draft cites, in coverage order
 CITED_GRAPH_FACTS = 2  # graph facts from those passages' pages cited beside them
 NER_CHARS = 3000  # the part of a long page read for names
@@ -161,7 +162,8 @@ class NoLLMPolicy:
             by_query.setdefault(item.sub_query_id, []).append(item)
         order = {sq.id: i for i, sq in enumerate(sub_queries)}
         rankings = [by_query[key] for key in sorted(by_query, key=lambda key: order.get(key, len(order)))]
-        return [p.evidence for p in self._cover(self.analyze(question), self._passages(rankings))]
+        bridges = _resolved_hops(sub_queries)
+        return [p.evidence for p in self._cover(self.analyze(question), self._passages(rankings), bridges)]
 
     def _passages(self, rankings: list[list[Evidence]]) -> list[Passage]:
         """One passage per page, with the fused rank of its sub-queries' rankings as prior (0..1]."""
@@ -191,10 +193,12 @@ class NoLLMPolicy:
             )
         return out
 
-    def _cover(self, analysis: QuestionAnalysis, passages: list[Passage]) -> list[Passage]:
+    def _cover(self, analysis: QuestionAnalysis, passages: list[Passage], hops: list[str] = ()) -> list[Passage]:  # type: ignore[assignment]
         """Greedy order: each next passage adds the most uncovered names and relation words, is about
-        something the passages chosen so far name (a bridge), and ranked well in retrieval."""
-        names = [alias for name in analysis.names for alias in name_aliases(name)[:1]]
+        something the passages chosen so far name (a bridge), and ranked well in retrieval. The answers of
+        resolved hops (``hops``) count as names: their passages are the chain's middle links."""
+        names = [alias for name in [*analysis.names, *hops] for alias in name_aliases(name)[:1]]
+        weight = [1.0 if i < len(analysis.names) else HOP_NAME_WEIGHT for i in range(len(names))]
         wanted_terms = stems(analysis.relation_terms)
         # What each passage offers is fixed; only what is covered changes as passages are chosen.
         about = [frozenset(i for i, n in enumerate(names) if _about(p, n)) for p in passages]
@@ -209,8 +213,8 @@ class NoLLMPolicy:
         def gain(i: int) -> float:
             new_about = about[i] - covered_names
             return (
-                2.0 * len(new_about)
-                + 0.5 * len(mentioned[i] - covered_names - new_about)
+                2.0 * sum(weight[n] for n in new_about)
+                + 0.5 * sum(weight[n] for n in mentioned[i] - covered_names - new_about)
                 + len(terms[i] - covered_terms) / max(1, len(wanted_terms))
                 + (1.0 if linked[i] else 0.0)
                 + passages[i].prior
@@ -234,7 +238,7 @@ class NoLLMPolicy:
         by_query: dict[str, list[Evidence]] = {}
         for item in evidence or []:
             by_query.setdefault(item.sub_query_id, []).append(item)
-        ranked = self._cover(analysis, self._passages(list(by_query.values())))
+        ranked = self._cover(analysis, self._passages(list(by_query.values())), _resolved_hops(sub_queries))
         if analysis.compares:
             answer, support = self._compare(analysis, ranked)
         else:
@@ -533,6 +537,12 @@ def _best_sentence(analysis: QuestionAnalysis, item: Evidence) -> str:
 def _first_sentence(item: Evidence) -> str:
     found = sentences(item.text)
     return found[0][:300] if found else item.text[:300]
+
+
+def _resolved_hops(sub_queries: list[SubQuery]) -> list[str]:
+    """The answers that later sub-queries were grounded with: the resolved middle links of a chain."""
+    used = {d for sq in sub_queries for d in sq.depends_on}
+    return [sq.answer for sq in sub_queries if sq.id in used and sq.status == "answered" and sq.answer]
 
 
 def _chain_texts(chain: list[str], first_id: int) -> list[str]:
