@@ -162,8 +162,8 @@ class NoLLMPolicy:
             by_query.setdefault(item.sub_query_id, []).append(item)
         order = {sq.id: i for i, sq in enumerate(sub_queries)}
         rankings = [by_query[key] for key in sorted(by_query, key=lambda key: order.get(key, len(order)))]
-        bridges = _resolved_hops(sub_queries)
-        return [p.evidence for p in self._cover(self.analyze(question), self._passages(rankings), bridges)]
+        passages = self._passages(rankings)
+        return [p.evidence for p in self._cover(self.analyze(question), passages, _resolved_hops(sub_queries))]
 
     def _passages(self, rankings: list[list[Evidence]]) -> list[Passage]:
         """One passage per page, with the fused rank of its sub-queries' rankings as prior (0..1]."""
@@ -238,7 +238,8 @@ class NoLLMPolicy:
         by_query: dict[str, list[Evidence]] = {}
         for item in evidence or []:
             by_query.setdefault(item.sub_query_id, []).append(item)
-        ranked = self._cover(analysis, self._passages(list(by_query.values())), _resolved_hops(sub_queries))
+        passages = self._passages(list(by_query.values()))
+        ranked = self._cover(analysis, passages, _resolved_hops(sub_queries))
         if analysis.compares:
             answer, support = self._compare(analysis, ranked)
         else:
