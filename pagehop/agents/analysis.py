@@ -279,8 +279,9 @@ def _answer_labels(doc: Doc, yes_no: bool) -> tuple[str, ...] | None:
         word = token.lower_
         if word in ("which", "what", "whose"):
             noun = _head_noun(doc, i)
-            if noun is not None and noun in TYPE_NOUNS:
-                return TYPE_NOUNS[noun]
+            labels = _noun_type(noun) if noun is not None else None
+            if labels is not None:
+                return labels
             if word == "whose":
                 return PERSON_OR_GROUP
         elif word == "when":
@@ -302,6 +303,15 @@ def _answer_labels(doc: Doc, yes_no: bool) -> tuple[str, ...] | None:
             continue
         break
     return NAMED + DATE + NUMBER
+
+
+def _noun_type(noun: str) -> tuple[str, ...] | None:
+    """The answer labels of a type noun, or of a closed compound that ends in one ("birthplace" is a
+    place, "hometown" a town, "birthday" a day)."""
+    if noun in TYPE_NOUNS:
+        return TYPE_NOUNS[noun]
+    ends = [t for t in TYPE_NOUNS if len(t) >= 3 and len(noun) > len(t) + 2 and noun.endswith(t)]
+    return TYPE_NOUNS[max(ends, key=len)] if ends else None
 
 
 def _head_noun(doc: Doc, wh_index: int) -> str | None:

@@ -344,12 +344,25 @@ class NoLLMPolicy:
                 score = len(sentence_terms & wanted) - 0.5 * rank - ent.start_char / max(1, len(item.text))
                 scored.append((score, ent.text.strip()))
         scored.sort(key=lambda pair: -pair[0])
+        followed = self._unfollowed_hops(sub_queries, evidence, asked)
+        names = [*followed, *(name for _, name in scored if name_tokens(name) not in map(name_tokens, followed))]
         next_id = max((int(sq.id) for sq in sub_queries if sq.id.isdigit()), default=0) + 1
         new = [
-            SubQuery(id=str(next_id + i), text=name, round=round_)
-            for i, (_, name) in enumerate(scored[:BRIDGES_PER_ROUND])
+            SubQuery(id=str(next_id + i), text=name, round=round_) for i, name in enumerate(names[:BRIDGES_PER_ROUND])
         ]
         return [*sub_queries, *new]
+
+    def _unfollowed_hops(
+        self, sub_queries: list[SubQuery], evidence: list[Evidence], asked: set[tuple[str, ...]]
+    ) -> list[str]:
+        """The answers of resolved chain hops that no passage in the evidence is about: followed first,
+        so the chain's middle link ("Tennessee" in "the state where X died") gets its own passage."""
+        passages = self._passages([evidence])
+        return [
+            answer
+            for answer in dict.fromkeys(_resolved_hops(sub_queries))
+            if name_tokens(answer) not in asked and not any(_about(p, name_tokens(answer)) for p in passages)
+        ]
 
     # -- answers ------------------------------------------------------------------------
 
