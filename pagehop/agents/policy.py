@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING
@@ -193,7 +194,7 @@ class NoLLMPolicy:
             )
         return out
 
-    def _cover(self, analysis: QuestionAnalysis, passages: list[Passage], hops: list[str] = ()) -> list[Passage]:  # type: ignore[assignment]
+    def _cover(self, analysis: QuestionAnalysis, passages: list[Passage], hops: Sequence[str] = ()) -> list[Passage]:
         """Greedy order: each next passage adds the most uncovered names and relation words, is about
         something the passages chosen so far name (a bridge), and ranked well in retrieval. The answers of
         resolved hops (``hops``) count as names: their passages are the chain's middle links."""
