@@ -56,7 +56,15 @@ ABLATIONS: dict[str, Callable[[], AbstractContextManager[None]]] = {
     # the title channel: no document is found by the name a query writes
     "no-titles": lambda: _patched(WorkspaceRetriever, "named_documents", lambda self, text, k: []),
     # coverage ranking: passages in the order of their fused retrieval rank
-    "no-coverage": lambda: _patched(policy.NoLLMPolicy, "_cover", lambda self, analysis, passages: list(passages)),
+    "no-coverage": lambda: _patched(
+        policy.NoLLMPolicy, "_cover", lambda self, analysis, passages, hops=(): list(passages)
+    ),
+    # description chains: no sub-query per description ("the country where X is"), no grounded rewrite
+    "no-chains": lambda: _patched(policy, "_chain_texts", lambda chain, first_id: []),
+    # sub-queries answered from any passage, not first from the passages about the names they ask about
+    "no-about-answers": lambda: _patched(policy.NoLLMPolicy, "_answers_about_names", lambda self, a, p: []),
+    # the answers of resolved chain hops are not followed by the bridge hop
+    "no-follow-hops": lambda: _patched(policy.NoLLMPolicy, "_unfollowed_hops", lambda self, sq, e, asked: []),
 }
 
 

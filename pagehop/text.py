@@ -4,6 +4,7 @@ content term, one sentence splitter and one name normaliser (so titles and menti
 from __future__ import annotations
 
 import re
+import unicodedata
 
 # Function words of English: they say nothing about which passage or sentence holds an answer.
 _STOPWORD_TEXT = (
@@ -59,7 +60,10 @@ def asking_part(question: str) -> str:
 
 
 def name_tokens(name: str) -> tuple[str, ...]:
-    """A name as lower-cased word tokens: "The Mask of Fu Manchu" and "the mask of fu-manchu" meet."""
+    """A name as lower-cased word tokens without accents: "The Mask of Fu Manchu" and "the mask of
+    fu-manchu" meet, and so do "Aschenbrödel" and "Aschenbrodel" (people type names without their marks)."""
+    if not name.isascii():
+        name = "".join(c for c in unicodedata.normalize("NFKD", name) if not unicodedata.combining(c))
     return tuple(token.lower() for token in _NAME_TOKEN.findall(name))
 
 

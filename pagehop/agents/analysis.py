@@ -13,14 +13,17 @@ What the no-LLM policy needs to know about a question:
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import TYPE_CHECKING, Literal
 
 from pagehop.text import content_terms, name_tokens
 
 if TYPE_CHECKING:
     from spacy.language import Language
-    from spacy.tokens import Doc
+    from spacy.tokens import Doc, Token
 
 Direction = Literal["min", "max"]
 
@@ -92,6 +95,10 @@ LARGER = frozenset(
     ]
 )
 QUANTIFIERS = frozenset(["more", "most", "fewer", "fewest", "less", "least"])  # comparatives of amount
+# Words of English grammar that open a relative clause after a noun ("the state *where* ...").
+RELATIVIZERS = frozenset(["where", "which", "that", "who", "whom", "whose", "when"])
+PHRASE_DEPS = frozenset(["det", "amod", "compound", "nummod", "advmod"])  # words of a noun phrase before its noun
+HOP_ANSWER = "{answer}"  # in a chain hop: the answer of the hop before it
 YES_NO_OPENERS = frozenset(
     ["is", "are", "was", "were", "do", "does", "did", "has", "have", "had", "can", "could", "will", "would", "should"]
 )
@@ -111,6 +118,9 @@ class QuestionAnalysis:
     # Nouns of the relation that name another thing than the answer's kind or a value's type: in "Which
     # film has the director born later, A or B?" the sides are compared through their "director".
     roles: set[str] = field(default_factory=set)
+    # Descriptions to resolve innermost first ("the country where X is found"): each hop after the first
+    # holds HOP_ANSWER where the previous hop's answer goes; the last is the question itself so rewritten.
+    chain: list[str] = field(default_factory=list)
 
     @property
     def compares(self) -> bool:
@@ -163,6 +173,7 @@ class QuestionAnalyzer:
             same="same" in words,
             name_terms=name_terms,
             roles=roles,
+            chain=[] if sides else description_chain(doc, names),
         )
 
 
@@ -285,8 +296,9 @@ def _answer_labels(doc: Doc, yes_no: bool) -> tuple[str, ...] | None:
         word = token.lower_
         if word in ("which", "what", "whose"):
             noun = _head_noun(doc, i)
-            if noun is not None and noun in TYPE_NOUNS:
-                return TYPE_NOUNS[noun]
+            labels = _noun_type(noun) if noun is not None else None
+            if labels is not None:
+                return labels
             if word == "whose":
                 return PERSON_OR_GROUP
         elif word == "when":
@@ -310,6 +322,15 @@ def _answer_labels(doc: Doc, yes_no: bool) -> tuple[str, ...] | None:
     return NAMED + DATE + NUMBER
 
 
+def _noun_type(noun: str) -> tuple[str, ...] | None:
+    """The answer labels of a type noun, or of a closed compound that ends in one ("birthplace" is a
+    place, "hometown" a town, "birthday" a day)."""
+    if noun in TYPE_NOUNS:
+        return TYPE_NOUNS[noun]
+    ends = [t for t in TYPE_NOUNS if len(t) >= 3 and len(noun) > len(t) + 2 and noun.endswith(t)]
+    return TYPE_NOUNS[max(ends, key=len)] if ends else None
+
+
 def _head_noun(doc: Doc, wh_index: int) -> str | None:
     """The noun a wh-determiner qualifies ("which *country*", "what *year*"), lower-cased."""
     tokens = list(doc[wh_index + 1 : wh_index + 8])
@@ -322,3 +343,132 @@ def _head_noun(doc: Doc, wh_index: int) -> str | None:
         if token.pos_ not in ("ADJ", "DET", "ADV", "AUX", "ADP") and token.lower_ != "of":
             return None
     return None
+
+
+@dataclass(frozen=True)
+class _Description:
+    start: int  # character span of the description in the question
+    end: int
+    head: str  # its head noun ("country")
+    head_end: int  # where the head noun ends; the qualifier follows ("where the Bubye River is found")
+    owner: str = ""  # a possessive name ("Hello Love" of "Hello Love's performer")
+
+    def ask(self, text: str, inner: _Description | None = None) -> str:
+        """The description as a question ("which country where ..."), ``inner`` replaced by the hop answer."""
+        if self.owner:
+            return f"which {self.head} of {self.owner}"
+        rest = text[self.head_end : self.end]
+        if inner is not None:
+            rest = text[self.head_end : inner.start] + HOP_ANSWER + text[inner.end : self.end]
+        return f"which {self.head} {rest.strip()}".strip()
+
+
+def description_chain(doc: Doc, names: list[str]) -> list[str]:
+    """The question as a chain of hops, innermost description first.
+
+    A description is a definite noun phrase that a relative clause ("the country where the Bubye River is
+    found"), "of" + a name or another description ("the composer of Aschenbrodel") or a possessive name
+    ("Hello Love's performer") qualifies. The innermost one that holds a name is asked first ("which
+    country where the Bubye River is found"); each enclosing description is asked next with the inner one
+    replaced by its answer, and the question last, with its outermost description replaced. Empty when
+    the question describes no named thing in two hops or more (then its names are the anchors).
+    """
+    text = doc.text
+    name_spans = _name_spans(text, names)
+    found = _descriptions(doc, name_spans)
+    holding = [d for d in found if any(d.start <= s and e <= d.end for s, e in name_spans)]
+    if not holding:
+        return []
+    hops = [min(holding, key=lambda d: (d.end - d.start, -d.start))]
+    while True:
+        inner = hops[-1]
+        outer = [d for d in found if d.head_end <= inner.start and inner.end <= d.end and not d.owner]
+        if not outer:
+            break
+        hops.append(min(outer, key=lambda d: d.end - d.start))
+    texts = [hops[0].ask(text)]
+    texts += [hop.ask(text, inner) for inner, hop in pairwise(hops)]
+    last = hops[-1]
+    question = f"{text[: last.start]}{HOP_ANSWER}{text[last.end :]}".strip()
+    if content_terms(question.replace(HOP_ANSWER, "")):  # else the last description is the question
+        texts.append(question)
+    return texts if len(texts) > 1 else []
+
+
+def _name_spans(text: str, names: list[str]) -> list[tuple[int, int]]:
+    spans = []
+    for name in names:
+        at = text.find(name)
+        if at != -1:
+            spans.append((at, at + len(name)))
+    return spans
+
+
+def _descriptions(doc: Doc, name_spans: list[tuple[int, int]]) -> list[_Description]:
+    """Definite noun phrases qualified by a relative clause, by "of" + a name or a description, or by a
+    possessive name. Read right to left, so the object of an "of" is known before its head."""
+    text = doc.text.rstrip(" ?.!")
+    found: dict[int, _Description] = {}  # by start
+
+    def in_name(char: int) -> bool:
+        return any(s <= char < e for s, e in name_spans)
+
+    for token in reversed(doc):
+        if token.pos_ != "NOUN" or in_name(token.idx):
+            continue
+        first = _phrase_start(token)
+        if first.tag_ in ("WDT", "WP", "WP$") or first.lower_ in ("what", "which", "whose"):
+            continue  # "what kind of ...", "which county ...": what the question asks, not a description
+        last = token  # "city of birth": a bare noun after "of" belongs to the head
+        while last.i + 2 < len(doc) and doc[last.i + 1].lower_ == "of" and _bare_noun(doc[last.i + 2], in_name):
+            last = doc[last.i + 2]
+        head = text[token.idx : last.idx + len(last.text)]
+        start, head_end = first.idx, last.idx + len(last.text)
+        definite = first.lower_ == "the" or any(c.dep_ == "poss" for c in token.children)
+        owner = next((c for c in token.children if c.dep_ == "poss" and in_name(c.idx)), None)
+        if owner is not None:
+            s, e = next(span for span in name_spans if span[0] <= owner.idx < span[1])
+            found[min(start, s)] = _Description(min(start, s), head_end, head, head_end, owner=text[s:e])
+            continue
+        if not definite or last.i + 2 >= len(doc):
+            continue
+        after, object_ = doc[last.i + 1], doc[last.i + 2]
+        if after.lower_ in RELATIVIZERS or (after.pos_ == "ADP" and object_.lower_ in ("which", "whom")):
+            found[start] = _Description(start, _clause_end(doc, after, text, in_name), head, head_end)
+        elif after.lower_ == "of" and TYPE_NOUNS.get(token.lower_) != PLACE:  # "the city of Paris" names it
+            at = object_.idx
+            name_end = next((e for s, e in name_spans if s == at and not text[e:].startswith(("'s", "\u2019s"))), None)
+            inner = found.get(at)
+            end = name_end if name_end is not None else inner.end if inner is not None else None
+            if end is not None:
+                found[start] = _Description(start, end, head, head_end)
+    return sorted(found.values(), key=lambda d: d.start)
+
+
+def _clause_end(doc: Doc, opener: Token, text: str, in_name: Callable[[int], bool]) -> int:
+    """Where a relative clause ends: the end of its verb's subtree when the parser found one, else the
+    next comma or full stop outside a name, else the question's end."""
+    verb = next((t for t in doc[opener.i + 1 :] if t.dep_ in ("relcl", "acl")), None)
+    if verb is not None and verb.right_edge.i >= verb.i:
+        edge = verb.right_edge
+        return min(len(text), edge.idx + len(edge.text))
+    stop = next(
+        (m.start() for m in re.finditer(r"[,.]", text[opener.idx :]) if not in_name(opener.idx + m.start())), None
+    )
+    return opener.idx + stop if stop is not None else len(text)
+
+
+def _bare_noun(token: Token, in_name: Callable[[int], bool]) -> bool:
+    """A common noun with no determiner of its own ("birth" in "city of birth")."""
+    return (
+        token.pos_ == "NOUN" and not in_name(token.idx) and not any(c.dep_ in ("det", "poss") for c in token.children)
+    )
+
+
+def _phrase_start(noun: Token) -> Token:
+    """The first word of the noun phrase of ``noun``: the determiners, adjectives and compounds before it."""
+    doc = noun.doc
+    start = noun.i
+    while start > 0 and doc[start - 1].dep_ in PHRASE_DEPS and start <= doc[start - 1].head.i <= noun.i:
+        start -= 1
+    return doc[start]

@@ -23,11 +23,12 @@ from __future__ import annotations
 import re
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING
 
-from pagehop.agents.analysis import DATE, NUMBER, TYPE_NOUNS, QuestionAnalysis, QuestionAnalyzer
+from pagehop.agents.analysis import DATE, HOP_ANSWER, NUMBER, TYPE_NOUNS, QuestionAnalysis, QuestionAnalyzer
 from pagehop.agents.state import NO_LLM, Claim, Draft, Evidence, Fact, SubQuery, Turn, Verdict
 from pagehop.retrieval.fusion import page_key, reciprocal_rank_fusion
 from pagehop.text import content_terms, name_aliases, name_tokens, sentences, stems
@@ -48,6 +49,7 @@ HOLDER_LABELS = tuple(sorted(BRIDGE_LABELS - {"NORP"}))  # what can hold a role 
 BRIDGES_PER_ROUND = 5  # new bridge sub-queries per expand round
 DOCUMENT_BRIDGE_BONUS = 1.0  # a bridge name that is a document of the collection, against one spaCy found
 BRIDGE_SOURCES = 4  # best passages whose names become bridges
+HOP_NAME_WEIGHT = 0.5  # a resolved hop's answer, as a name to cover, against a name the question writes
 CITED_PASSAGES = 5  # passages the no-LLM draft cites, in coverage order
 CITED_GRAPH_FACTS = 2  # graph facts from those passages' pages cited beside them
 NER_CHARS = 3000  # the part of a long page read for names
@@ -131,12 +133,15 @@ class NoLLMPolicy:
         analysis = self.analyze(question)
         anchors = list(analysis.sides or ()) or (analysis.names if len(analysis.names) > 1 else [])
         relation = " ".join(w for w in re.findall(r"[\w'-]+", question) if w.lower() in analysis.relation_terms)
-        texts = [question.strip()]
+        texts = [question.strip(), *_chain_texts(analysis.chain, first_id=2)]
         for anchor in anchors:
             text = f"{anchor} {relation}".strip()
             if text.lower() not in {t.lower() for t in texts}:
                 texts.append(text)
-        return [SubQuery(id=str(i), text=text) for i, text in enumerate(texts[:max_sub_queries], start=1)]
+        return [
+            SubQuery(id=str(i), text=text, depends_on=SubQuery.dependencies(text))
+            for i, text in enumerate(texts[:max_sub_queries], start=1)
+        ]
 
     # -- refine: answer one sub-query from its evidence --------------------------------
 
@@ -149,7 +154,7 @@ class NoLLMPolicy:
             if about is None:
                 return "", []
             return about.evidence.title, [Fact(evidence_id=about.evidence.id, text=_first_sentence(about.evidence))]
-        found = self._typed_answers(analysis, passages[:6])
+        found = self._answers_about_names(analysis, passages) or self._typed_answers(analysis, passages[:6])
         if not found:
             return "", []
         answer, item, sentence = found[0]
@@ -169,7 +174,7 @@ class NoLLMPolicy:
             by_query.setdefault(item.sub_query_id, []).append(item)
         order = {sq.id: i for i, sq in enumerate(sub_queries)}
         rankings = [by_query[key] for key in sorted(by_query, key=lambda key: order.get(key, len(order)))]
-        return self._cover(analysis, self._passages(rankings))
+        return self._cover(analysis, self._passages(rankings), _resolved_hops(sub_queries))
 
     def _passages(self, rankings: list[list[Evidence]]) -> list[Passage]:
         """One passage per page, with the fused rank of its sub-queries' rankings as prior (0..1]."""
@@ -199,10 +204,12 @@ class NoLLMPolicy:
             )
         return out
 
-    def _cover(self, analysis: QuestionAnalysis, passages: list[Passage]) -> list[Passage]:
+    def _cover(self, analysis: QuestionAnalysis, passages: list[Passage], hops: Sequence[str] = ()) -> list[Passage]:
         """Greedy order: each next passage adds the most uncovered names and relation words, is about
-        something the passages chosen so far name (a bridge), and ranked well in retrieval."""
-        names = [alias for name in analysis.names for alias in name_aliases(name)[:1]]
+        something the passages chosen so far name (a bridge), and ranked well in retrieval. The answers of
+        resolved hops (``hops``) count as names: their passages are the chain's middle links."""
+        names = [alias for name in [*analysis.names, *hops] for alias in name_aliases(name)[:1]]
+        weight = [1.0 if i < len(analysis.names) else HOP_NAME_WEIGHT for i in range(len(names))]
         wanted_terms = stems(analysis.relation_terms)
         # What each passage offers is fixed; only what is covered changes as passages are chosen.
         about = [frozenset(i for i, n in enumerate(names) if _about(p, n)) for p in passages]
@@ -217,8 +224,8 @@ class NoLLMPolicy:
         def gain(i: int) -> float:
             new_about = about[i] - covered_names
             return (
-                2.0 * len(new_about)
-                + 0.5 * len(mentioned[i] - covered_names - new_about)
+                2.0 * sum(weight[n] for n in new_about)
+                + 0.5 * sum(weight[n] for n in mentioned[i] - covered_names - new_about)
                 + len(terms[i] - covered_terms) / max(1, len(wanted_terms))
                 + (1.0 if linked[i] else 0.0)
                 + passages[i].prior
@@ -383,7 +390,14 @@ class NoLLMPolicy:
                 )
                 scored.append((score, name))
         scored.sort(key=lambda pair: -pair[0])
-        followed = self._unfollowed_roles(analysis, sub_queries, evidence)
+        followed = list(
+            dict.fromkeys(
+                [
+                    *self._unfollowed_roles(analysis, sub_queries, evidence),
+                    *self._unfollowed_hops(sub_queries, evidence, asked),
+                ]
+            )
+        )
         names = [*followed, *(name for _, name in scored if name_tokens(name) not in map(name_tokens, followed))]
         next_id = max((int(sq.id) for sq in sub_queries if sq.id.isdigit()), default=0) + 1
         new = [
@@ -391,11 +405,33 @@ class NoLLMPolicy:
         ]
         return [*sub_queries, *new]
 
+    def _unfollowed_hops(
+        self, sub_queries: list[SubQuery], evidence: list[Evidence], asked: set[tuple[str, ...]]
+    ) -> list[str]:
+        """The answers of resolved chain hops that no passage in the evidence is about: followed first,
+        so the chain's middle link ("Tennessee" in "the state where X died") gets its own passage."""
+        passages = self._passages([evidence])
+        return [
+            answer
+            for answer in dict.fromkeys(_resolved_hops(sub_queries))
+            if name_tokens(answer) not in asked and not any(_about(p, name_tokens(answer)) for p in passages)
+        ]
+
     # -- answers ------------------------------------------------------------------------
 
-    def _typed_answers(self, analysis: QuestionAnalysis, passages: list[Passage]) -> list[tuple[str, Evidence, str]]:
+    def _answers_about_names(
+        self, analysis: QuestionAnalysis, passages: list[Passage]
+    ) -> list[tuple[str, Evidence, str]]:
+        """A sub-query that names something is first answered from the passages about it ("which country
+        is the Bubye River in" from the Bubye River's passage), from any of their sentences."""
+        about = [p for p in passages if any(_about(p, name_tokens(n)) for n in analysis.names)]
+        return self._typed_answers(analysis, about[:3], any_sentence=True) if about else []
+
+    def _typed_answers(
+        self, analysis: QuestionAnalysis, passages: list[Passage], any_sentence: bool = False
+    ) -> list[tuple[str, Evidence, str]]:
         """Entities of the asked-for type nearest the question's relation words in the best sentences, best
-        first."""
+        first (only sentences that share a relation word, unless ``any_sentence``)."""
         wanted = stems(analysis.relation_terms)
         question_terms = stems(content_terms(analysis.text))
         candidates: list[tuple[float, Evidence, str]] = []
@@ -405,7 +441,7 @@ class NoLLMPolicy:
             about = stems(content_terms(item.title))
             for sentence in sentences(item.text[:NER_CHARS]):
                 overlap = len(wanted & (stems(content_terms(sentence)) | about))
-                if overlap:
+                if overlap or any_sentence:
                     candidates.append((overlap + hop - 0.1 * rank, item, sentence))
         candidates.sort(key=lambda entry: -entry[0])
         best = candidates[:8]
@@ -615,6 +651,18 @@ def _best_sentence(analysis: QuestionAnalysis, item: Evidence) -> str:
 def _first_sentence(item: Evidence) -> str:
     found = sentences(item.text)
     return found[0][:300] if found else item.text[:300]
+
+
+def _resolved_hops(sub_queries: list[SubQuery]) -> list[str]:
+    """The answers that later sub-queries were grounded with: the resolved middle links of a chain."""
+    used = {d for sq in sub_queries for d in sq.depends_on}
+    return [sq.answer for sq in sub_queries if sq.id in used and sq.status == "answered" and sq.answer]
+
+
+def _chain_texts(chain: list[str], first_id: int) -> list[str]:
+    """The hops of a description chain as sub-query texts numbered from ``first_id``: each hop names the
+    one before it by its placeholder, which grounding fills with that hop's answer."""
+    return [hop.replace(HOP_ANSWER, f"#{first_id + i - 1}") for i, hop in enumerate(chain)]
 
 
 @lru_cache(maxsize=512)
