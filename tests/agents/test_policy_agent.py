@@ -27,16 +27,16 @@ def test_policy_answers_multihop_questions_with_citations(policy_engine: Pagehop
     assert correct >= 5, f"only {correct} of {len(wiki_slice.questions)} answered"
 
 
-def test_bridge_hop_reaches_the_director_passage(policy_engine: Pagehop) -> None:
+def test_a_two_hop_question_cites_both_hops(policy_engine: Pagehop) -> None:
+    """The film's passage names the director, whose passage holds the answer (the bridge hop itself, when
+    the first round misses the second passage, is tested on a hand-made corpus in test_multihop_mechanisms)."""
     answer = policy_engine.ask("Where was the director of film The Outlaw Express born?")
     assert answer.answer == "Santa Rosa"
-    bridges = [sq for sq in answer.sub_queries if sq.round >= 1]
-    assert any(sq.text == "Leo D. Maloney" for sq in bridges)  # named by the film's passage, not the question
     # Both hops' passages lead the citations (in coverage order), and the answer's claim cites the director's.
     assert {c.title for c in answer.citations[:2]} == {"Leo D. Maloney", "The Outlaw Express"}
     assert _answer_sources(answer) == ["Leo D. Maloney"]
     stages = [event.stage for event in answer.trace]
-    assert stages[0] == "decompose" and "expand" in stages and stages[-2:] == ["draft", "verify"]
+    assert stages[0] == "decompose" and stages[-2:] == ["draft", "verify"]
     text = format_answer(answer)
     assert "Santa Rosa" in text and "Sources:" in text and "decompose" in text
 
