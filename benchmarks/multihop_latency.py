@@ -65,6 +65,12 @@ ABLATIONS: dict[str, Callable[[], AbstractContextManager[None]]] = {
     "no-about-answers": lambda: _patched(policy.NoLLMPolicy, "_answers_about_names", lambda self, a, p: []),
     # the answers of resolved chain hops are not followed by the bridge hop
     "no-follow-hops": lambda: _patched(policy.NoLLMPolicy, "_unfollowed_hops", lambda self, sq, e, asked: []),
+    # comparisons through a role: no role holder is followed, values are read from the sides' own chains
+    "no-roles": lambda: _patched(policy.NoLLMPolicy, "_role_holder", lambda self, analysis, head: ""),
+    # bridge candidates are spaCy's entities only, not the collection's documents the evidence names
+    "no-document-bridges": lambda: _patched(WorkspaceRetriever, "documents_named_in", lambda self, text: []),
+    # citations with the answer's passage first, then the coverage order (the previous draft)
+    "answer-first": lambda: _patched(policy, "_in_coverage_order", lambda claims, ranked, evidence: claims),
 }
 
 

@@ -266,14 +266,7 @@ class NoLLMPolicy:
         pages = {page_key(p.evidence) for p in ranked[:CITED_PASSAGES]}
         facts = [e for e in evidence or [] if e.graph_path and page_key(e) in pages and e.id not in cited]
         claims += [Claim(text=fact.text[:300], evidence_ids=[fact.id]) for fact in facts[:CITED_GRAPH_FACTS]]
-        # Cited in coverage order, the answer's passage among them: citations are the answer's evidence
-        # ranking, and a passage that merely holds an entity of the asked type is not the best evidence.
-        rank = {page_key(p.evidence): i for i, p in enumerate(ranked)}
-        by_id = {item.id: item for item in evidence or []}
-        cited_pages = [by_id.get(claim.evidence_ids[0]) for claim in claims]
-        order = [rank.get(page_key(item), len(rank)) if item else len(rank) for item in cited_pages]
-        claims = [claim for _, claim in sorted(zip(order, claims, strict=True), key=lambda pair: pair[0])]
-        return Draft(answer=answer, claims=claims, answered_by=NO_LLM)
+        return Draft(answer=answer, claims=_in_coverage_order(claims, ranked, evidence or []), answered_by=NO_LLM)
 
     def verify(self, question: str, draft: Draft, sub_queries: list[SubQuery], evidence: list[Evidence]) -> Verdict:
         """Supported when the answer's passage, with the sentences that lead to it (those naming it in the
@@ -605,6 +598,22 @@ def _entity(
         )
         return nearest.text, best_label
     return ents[0].text, best_label
+
+
+def _in_coverage_order(claims: list[Claim], ranked: list[Passage], evidence: list[Evidence]) -> list[Claim]:
+    """Passage claims in the coverage order of their pages, the answer's among them, then graph facts:
+    citations are the answer's evidence ranking, and a passage that merely holds an entity of the asked
+    type is not the best evidence."""
+    rank = {page_key(p.evidence): i for i, p in enumerate(ranked)}
+    by_id = {item.id: item for item in evidence}
+
+    def order(claim: Claim) -> tuple[bool, int]:
+        item = by_id.get(claim.evidence_ids[0]) if claim.evidence_ids else None
+        if item is None:
+            return (True, len(rank))
+        return (item.graph_path is not None, rank.get(page_key(item), len(rank)))
+
+    return sorted(claims, key=order)
 
 
 def _magnitude(value: str, labels: tuple[str, ...]) -> float | None:

@@ -14,11 +14,11 @@ def test_demo_answers_the_three_hop_question_with_citations(tmp_path: Path) -> N
     assert answer.answer == "Tallinn"
     assert answer.supported
     assert answer.answered_by == "no-llm policy"
-    # The answer's passage, then the passage whose names lead to it from the question.
-    assert [(c.title, c.page) for c in answer.citations[:2]] == [
+    # The passage the question names and the passage its names lead to, with the answer, lead the citations.
+    assert {(c.title, c.page) for c in answer.citations[:2]} == {
         ("Harbor Lane Robotics - Annual Review 2021", 1),
         ("Kestrel Optics", 1),
-    ]
+    }
 
     # A second run finds the sample already ingested and gives the same answer.
     summary, again = run_demo(settings)

@@ -72,7 +72,9 @@ def test_upload_then_ask_in_the_browser(page: Any, server: Any, tmp_path: Path) 
     page.keyboard.press("Enter")
     chat = page.locator("#pagehop-chat")
     chat.locator(".pagehop-sources").wait_for()
-    chat.locator("a.pagehop-cite").first.click()  # opens that source: its page image
+    # A citation link opens its source: the PDF page's image (the sample's text files have none).
+    pdf_source = chat.locator(".pagehop-source:has(> summary:has-text('Harbor Lane Robotics'))").first
+    chat.locator(f'a.pagehop-cite[href="#{pdf_source.get_attribute("id")}"]').first.click()
     chat.locator(".pagehop-source[open] img").first.wait_for()
     text = chat.inner_text()
     assert "Tallinn" in text
