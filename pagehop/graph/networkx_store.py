@@ -25,7 +25,6 @@ import functools
 import math
 import os
 import pickle
-import tempfile
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
@@ -35,6 +34,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 import networkx as nx
 import numpy as np
 
+from pagehop.durable import replacing
 from pagehop.graph import walks
 from pagehop.graph.base import Entity, GraphPath, Mention, Relation, Subgraph
 from pagehop.graph.ranking import personalized_pagerank
@@ -391,7 +391,7 @@ class NetworkxGraphStore:
         with self._journal_path.open("a+b") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes
             if not self._swept:  # snapshots are written under this lock: a temp file here is a dead writer's
-                for stale in self.path.parent.glob(f"{self.path.name}*.tmp"):
+                for stale in self.path.parent.glob(f"*{self.path.name}*.tmp"):  # also an older pagehop's names
                     stale.unlink(missing_ok=True)
                 self._swept = True
             end = os.fstat(handle.fileno()).st_size
@@ -450,18 +450,9 @@ class NetworkxGraphStore:
             "mentions": dict(self._mentions),
             "embeddings": self._embeddings,
         }
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=self.path.name, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                pickle.dump(state, handle, protocol=pickle.HIGHEST_PROTOCOL)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.path)
-            self._snapshot_id = _file_id(self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with replacing(self.path) as handle:
+            pickle.dump(state, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        self._snapshot_id = _file_id(self.path)
 
     def _load(self, path: Path) -> None:
         try:
