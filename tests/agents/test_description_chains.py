@@ -15,12 +15,10 @@ import pytest
 
 from pagehop.agents.analysis import HOP_ANSWER, PLACE
 from pagehop.agents.policy import NoLLMPolicy
-from pagehop.agents.retriever import WorkspaceRetriever
 from pagehop.agents.state import Evidence, SubQuery
 from pagehop.config import AgentSettings
 from pagehop.engine import Pagehop
-from pagehop.retrieval.text_index import HybridTextIndex
-from pagehop.schema import Chunk
+from pagehop.testing.passages import PassageWorld
 from pagehop.text import name_tokens
 
 # An invented world: no model knows these people and songs; the places are real so the recogniser types them.
@@ -42,18 +40,8 @@ PASSAGES = {
 QUESTION = "What is the capital of the province where the singer of Velmora Sunrise died?"
 
 
-def _chunk(number: int, title: str, body: str) -> Chunk:
-    text = f"{title}\n\n{body}"
-    return Chunk(
-        chunk_id=f"c{number}", doc_id=f"d{number}", page_start=1, page_end=1, char_start=0, char_end=len(text),
-        text=text, title=f"{number:03d}-{title.replace(' ', '-')}",
-    )  # fmt: skip
-
-
-CHUNKS = [_chunk(i, title, body) for i, (title, body) in enumerate(PASSAGES.items())]
-DOC_OF = {title: chunk.doc_id for title, chunk in zip(PASSAGES, CHUNKS, strict=True)}
-TITLE_OF = {chunk.doc_id: title for title, chunk in zip(PASSAGES, CHUNKS, strict=True)}
-TEXT_OF = {chunk.doc_id: chunk.text for chunk in CHUNKS}
+WORLD = PassageWorld(PASSAGES)
+DOC_OF = WORLD.doc_of
 
 
 @pytest.fixture(scope="module")
@@ -63,14 +51,7 @@ def policy() -> NoLLMPolicy:
 
 @pytest.fixture(scope="module")
 def engine() -> Iterator[Pagehop]:
-    index = HybridTextIndex(None, device="cpu")
-    index.add(CHUNKS)
-    retriever = WorkspaceRetriever(
-        text_index=index,
-        page_text=lambda doc_id, page: TEXT_OF.get(doc_id, ""),
-        titles=TITLE_OF.get,
-        names=lambda: list(TITLE_OF.items()),
-    )
+    retriever = WORLD.retriever(WORLD.index())
     # Two hits per sub-query and a single round: no bridge hop can stand in for the chain.
     settings = AgentSettings(hits_per_query=2, graph_facts_per_query=0, max_rounds=1)
     with Pagehop(retriever, None, settings, threads_path=None) as built:

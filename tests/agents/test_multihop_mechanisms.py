@@ -15,7 +15,8 @@ from pagehop.engine import Pagehop
 from pagehop.retrieval.fusion import reciprocal_rank_fusion
 from pagehop.retrieval.text_index import HybridTextIndex
 from pagehop.retrieval.titles import TitleIndex
-from pagehop.schema import Chunk, Hit
+from pagehop.schema import Hit
+from pagehop.testing.passages import PassageWorld
 
 # An invented world, so no model can know the answers: each passage opens with its title line.
 PASSAGES = {
@@ -36,34 +37,18 @@ PASSAGES = {
 }
 
 
-def _chunk(number: int, title: str, body: str) -> Chunk:
-    text = f"{title}\n\n{body}"
-    return Chunk(
-        chunk_id=f"c{number}", doc_id=f"d{number}", page_start=1, page_end=1, char_start=0, char_end=len(text),
-        text=text, title=f"{number:03d}-{title.replace(' ', '-')}",
-    )  # fmt: skip
-
-
-CHUNKS = [_chunk(i, title, body) for i, (title, body) in enumerate(PASSAGES.items())]
-DOC_OF = {title: chunk.doc_id for title, chunk in zip(PASSAGES, CHUNKS, strict=True)}
-TITLE_OF = {chunk.doc_id: title for title, chunk in zip(PASSAGES, CHUNKS, strict=True)}
+WORLD = PassageWorld(PASSAGES)
+CHUNKS, DOC_OF = WORLD.chunks, WORLD.doc_of
 TEXT_OF = {chunk.doc_id: chunk.text for chunk in CHUNKS}
 
 
 @pytest.fixture(scope="module")
 def index() -> HybridTextIndex:
-    built = HybridTextIndex(None, device="cpu")
-    built.add(CHUNKS)
-    return built
+    return WORLD.index()
 
 
 def _retriever(index: HybridTextIndex, titles: bool = True) -> WorkspaceRetriever:
-    return WorkspaceRetriever(
-        text_index=index,
-        page_text=lambda doc_id, page: TEXT_OF.get(doc_id, ""),
-        titles=TITLE_OF.get,
-        names=(lambda: list(TITLE_OF.items())) if titles else None,
-    )
+    return WORLD.retriever(index, titles=titles)
 
 
 @pytest.fixture()
@@ -186,18 +171,8 @@ ROLE_PASSAGES = {
 
 @pytest.fixture(scope="module")
 def role_world() -> tuple[WorkspaceRetriever, dict[str, str]]:
-    chunks = [_chunk(100 + i, title, body) for i, (title, body) in enumerate(ROLE_PASSAGES.items())]
-    index = HybridTextIndex(None, device="cpu")
-    index.add(chunks)
-    titles = {chunk.doc_id: title for title, chunk in zip(ROLE_PASSAGES, chunks, strict=True)}
-    texts = {chunk.doc_id: chunk.text for chunk in chunks}
-    retriever = WorkspaceRetriever(
-        text_index=index,
-        page_text=lambda doc_id, page: texts.get(doc_id, ""),
-        titles=titles.get,
-        names=lambda: list(titles.items()),
-    )
-    return retriever, {title: doc_id for doc_id, title in titles.items()}
+    world = PassageWorld(ROLE_PASSAGES, first_number=100)
+    return world.retriever(world.index()), world.doc_of
 
 
 def test_a_comparison_through_a_role_follows_each_sides_role_holder(
