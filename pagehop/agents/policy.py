@@ -244,7 +244,7 @@ class NoLLMPolicy:
     # -- draft, verify, expand ----------------------------------------------------------
 
     def draft(self, question: str, sub_queries: list[SubQuery], evidence: list[Evidence] | None = None) -> Draft:
-        """The answer with claims citing the coverage-ranked passages (the answer's sentence first)."""
+        """The answer with claims citing the coverage-ranked passages, in coverage order (the answer's among them)."""
         analysis = self.analyze(question)
         ranked = self._ranked(analysis, sub_queries, evidence or [])
         if analysis.compares:
