@@ -64,7 +64,7 @@ ABLATIONS: dict[str, Callable[[], AbstractContextManager[None]]] = {
     # sub-queries answered from any passage, not first from the passages about the names they ask about
     "no-about-answers": lambda: _patched(policy.NoLLMPolicy, "_answers_about_names", lambda self, a, p: []),
     # the answers of resolved chain hops are not followed by the bridge hop
-    "no-follow-hops": lambda: _patched(policy.NoLLMPolicy, "_unfollowed_hops", lambda self, sq, e, asked: []),
+    "no-follow-hops": lambda: _patched(policy.NoLLMPolicy, "_unfollowed_hops", lambda self, sq, passages, asked: []),
     # comparisons through a role: no role holder is followed, values are read from the sides' own chains
     "no-roles": lambda: _patched(policy.NoLLMPolicy, "_role_holder", lambda self, analysis, head: ""),
     # bridge candidates are spaCy's entities only, not the collection's documents the evidence names

@@ -290,7 +290,8 @@ class NoLLMPolicy:
             anchored = anchored or self._anchored(analysis, source, others)
         missing = stems(analysis.relation_terms) - stems(content_terms(" ".join(chain)))
         if analysis.compares:
-            unfollowed = self._unfollowed_roles(analysis, sub_queries, evidence)
+            asked = {name_tokens(sq.grounded or sq.text) for sq in sub_queries}
+            unfollowed = self._unfollowed_roles(analysis, self._ranked(analysis, sub_queries, evidence), asked)
             if unfollowed:
                 return Verdict(
                     supported=False, missing=[f"{question} (about {', '.join(unfollowed)})"], answered_by=NO_LLM
@@ -347,7 +348,8 @@ class NoLLMPolicy:
         asked = {name_tokens(sq.grounded or sq.text) for sq in sub_queries}
         question_tokens = set(name_tokens(question))
         wanted = stems(analysis.relation_terms)
-        ranked = [p.evidence for p in self._ranked(analysis, sub_queries, evidence)[:BRIDGE_SOURCES]]
+        passages = self._ranked(analysis, sub_queries, evidence)  # every page, best first
+        ranked = [p.evidence for p in passages[:BRIDGE_SOURCES]]
         scored: list[tuple[float, str]] = []
         seen: set[tuple[str, ...]] = set()
         for rank, (item, doc) in enumerate(zip(ranked, self._docs([e.text for e in ranked]), strict=True)):
@@ -386,8 +388,8 @@ class NoLLMPolicy:
         followed = list(
             dict.fromkeys(
                 [
-                    *self._unfollowed_roles(analysis, sub_queries, evidence),
-                    *self._unfollowed_hops(sub_queries, evidence, asked),
+                    *self._unfollowed_roles(analysis, passages, asked),
+                    *self._unfollowed_hops(sub_queries, passages, asked),
                 ]
             )
         )
@@ -399,11 +401,11 @@ class NoLLMPolicy:
         return [*sub_queries, *new]
 
     def _unfollowed_hops(
-        self, sub_queries: list[SubQuery], evidence: list[Evidence], asked: set[tuple[str, ...]]
+        self, sub_queries: list[SubQuery], passages: list[Passage], asked: set[tuple[str, ...]]
     ) -> list[str]:
-        """The answers of resolved chain hops that no passage in the evidence is about: followed first,
-        so the chain's middle link ("Tennessee" in "the state where X died") gets its own passage."""
-        passages = self._passages([evidence])
+        """The answers of resolved chain hops that no passage of the evidence (``passages``, one per page) is
+        about: followed first, so the chain's middle link ("Tennessee" in "the state where X died") gets its
+        own passage."""
         return [
             answer
             for answer in dict.fromkeys(_resolved_hops(sub_queries))
@@ -454,15 +456,13 @@ class NoLLMPolicy:
         return [(answer, item, sentence) for _, answer, item, sentence in found]
 
     def _unfollowed_roles(
-        self, analysis: QuestionAnalysis, sub_queries: list[SubQuery], evidence: list[Evidence]
+        self, analysis: QuestionAnalysis, ranked: list[Passage], asked: set[tuple[str, ...]]
     ) -> list[str]:
         """A comparison made through a role ("the film whose director was born later") compares the things
-        that hold the role: each side's role holder (:meth:`_role_holder`), when no passage about it is in
-        the evidence and it was not searched yet."""
+        that hold the role: each side's role holder (:meth:`_role_holder`), when no passage about it is among
+        the evidence's ``ranked`` passages and it was not ``asked`` yet."""
         if not analysis.roles or analysis.sides is None:
             return []
-        ranked = self._ranked(analysis, sub_queries, evidence)
-        asked = {name_tokens(sq.grounded or sq.text) for sq in sub_queries}
         out: list[str] = []
         for side in analysis.sides:
             head = next((p for p in ranked if _about(p, name_tokens(side))), None)

@@ -128,7 +128,7 @@ def test_resolved_hops_are_followed_and_covered(policy: NoLLMPolicy) -> None:
     # Once his passage is in, it is no longer followed, and it ranks above the distractor it ties with.
     singer = _evidence(3, "Anselm Quarry", PASSAGES["Anselm Quarry"], sub_query="2")
     evidence = [song, distractor, singer]
-    assert policy._unfollowed_hops(sub_queries, evidence, set()) == []
+    assert policy._unfollowed_hops(sub_queries, policy._passages([evidence]), set()) == []
     ranked = policy.rank("Which province did the singer of Velmora Sunrise die in?", sub_queries, evidence)
     assert [e.title for e in ranked[:2]] == ["Velmora Sunrise", "Anselm Quarry"]
 
