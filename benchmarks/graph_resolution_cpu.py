@@ -72,7 +72,7 @@ def prepare(args: argparse.Namespace) -> None:
     from pagehop.eval.datasets import load_corpus
     from pagehop.graph.extraction import SpacyExtractor
     from pagehop.ingest.pipeline import TEXT_BATCH
-    from pagehop.models import load_sentence_embedder
+    from pagehop.models import load_sentence_embedder, text_embedder_id
 
     torch.set_num_threads(1)
     settings = Settings(models={"text_embedder_quantization": args.quantization})
@@ -80,7 +80,7 @@ def prepare(args: argparse.Namespace) -> None:
     extractor = SpacyExtractor.from_settings(settings.models.spacy_model)
     groups = [extractor.extract(chunks[i : i + TEXT_BATCH]) for i in range(0, len(chunks), TEXT_BATCH)]
     names = sorted({e.name for group in groups for e in group.entities})
-    embedder = load_sentence_embedder(settings.models.text_embedder_id, "cpu")
+    embedder = load_sentence_embedder(text_embedder_id(settings), "cpu")
     vectors = embedder.encode(names, normalize_embeddings=True)
     with args.cache.open("wb") as handle:
         pickle.dump((groups, dict(zip(names, np.asarray(vectors, dtype=np.float32), strict=True))), handle)

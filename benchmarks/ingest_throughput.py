@@ -128,13 +128,13 @@ def stage_profile(args: argparse.Namespace) -> None:
     from pagehop.graph.indexer import GraphIndexer
     from pagehop.graph.networkx_store import NetworkxGraphStore
     from pagehop.ingest.pipeline import TEXT_BATCH
-    from pagehop.models import load_sentence_embedder
+    from pagehop.models import load_sentence_embedder, text_embedder_id
     from pagehop.retrieval.chunking import indexed_text
 
     torch.set_num_threads(1)
     configured = Settings(models={"text_embedder_quantization": args.quantization})
     settings = configured.models
-    embedder = load_sentence_embedder(settings.text_embedder_id, "cpu")
+    embedder = load_sentence_embedder(text_embedder_id(configured), "cpu")
     extractor = SpacyExtractor.from_settings(settings.spacy_model)
     embedder.encode(["warm up"])
     list(extractor.nlp.pipe(["warm up"]))

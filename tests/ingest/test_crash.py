@@ -13,6 +13,7 @@ import pagehop
 from pagehop.config import Settings
 from pagehop.ingest import ingest
 from pagehop.ingest.files import content_doc_id
+from pagehop.models import text_embedder_id
 from pagehop.testing.pdf import write_pdf
 from pagehop.workspace import Workspace
 
@@ -154,7 +155,7 @@ def test_delete_in_a_fresh_process_removes_the_documents_rows_from_the_saved_tex
     with Workspace.open(settings) as fresh:  # as the CLI opens it: the text index is not loaded
         assert fresh.delete_document(drop_id)
 
-    saved = HybridTextIndex(tmp_path / "ws" / "text_index")
+    saved = HybridTextIndex(tmp_path / "ws" / "text_index", embedder=text_embedder_id(settings))
     assert saved.doc_ids() == {content_doc_id(docs / "keep.txt")}
     assert all("Narwhals" not in hit.text for hit in saved.search_bm25("Narwhals Arctic", k=5))
 

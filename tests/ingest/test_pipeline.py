@@ -329,9 +329,13 @@ def test_a_long_ingest_saves_the_text_index_as_it_goes(
     monkeypatch.setattr(pipeline, "TEXT_SAVE_SECONDS", 0.0)
     on_disk: list[int] = []
 
+    def saved_chunks() -> int:
+        live = workspace.text_index
+        return len(HybridTextIndex(live.folder, embedder=live.embedder_ref))
+
     class DiskReader(RecordingHook):
         def add_document(self, doc: Document, pages: Sequence[Page], chunks: Sequence[Chunk]) -> None:
-            on_disk.append(len(HybridTextIndex(workspace.text_index.folder)))
+            on_disk.append(saved_chunks())
 
     workspace = Workspace.open(settings, hooks=[DiskReader()])
     for i, text in enumerate([GIRAFFE, EIFFEL, "The kraken is a sea monster of Norway."]):
@@ -340,5 +344,5 @@ def test_a_long_ingest_saves_the_text_index_as_it_goes(
     ingest(workspace, [docs], ocr="never", progress=False)
 
     assert on_disk == [0, 1, 2]
-    assert len(HybridTextIndex(workspace.text_index.folder)) == 3
+    assert saved_chunks() == 3
     workspace.close()

@@ -71,8 +71,8 @@ def test_page_n_means_the_page_printed_n_first_then_the_nth_of_the_file(workspac
     question = "Which birds fly the longest migration according to the field guide on page 2?"
     ranked = guide_pages(workspace, question)
     assert ranked[:2] == [4, 2]  # printed "2" (the Terns page), then the file's 2nd page (contents)
-    # Without page references the contents page stays out of the first five; the printed page is found by its words.
-    assert 2 not in guide_pages(workspace, question, replace(PageScoring(), page_references=False))
+    # Without page references nothing lifts the contents page: the printed page is found by its words alone.
+    assert 2 not in guide_pages(workspace, question, replace(PageScoring(), page_references=False))[:2]
 
 
 def test_a_page_named_by_its_number_is_found_though_its_words_match_nothing(workspace: Workspace) -> None:

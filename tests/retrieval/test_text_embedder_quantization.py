@@ -11,7 +11,7 @@ import pytest
 
 from pagehop.config import Settings, with_quantization
 from pagehop.ingest import ingest
-from pagehop.models import load_sentence_embedder, resolve_text_embedder
+from pagehop.models import load_sentence_embedder, resolve_text_embedder, text_embedder_id
 from pagehop.retrieval.chunking import indexed_text
 from pagehop.retrieval.onnx_embedder import cached_model_path, load_onnx_int8_embedder
 from pagehop.retrieval.text_index import INDEX_FILE, HybridTextIndex
@@ -58,9 +58,10 @@ def test_the_onnx_export_is_built_once_into_the_cache() -> None:
     assert path.stat().st_mtime_ns == built
 
 
-def test_int8_is_refused_on_a_gpu_setting() -> None:
+def test_int8_is_refused_on_a_gpu_setting_and_runs_on_the_cpu_beside_an_automatic_one() -> None:
     with pytest.raises(ValueError, match="CPU only"):
         load_sentence_embedder(INT8, "cuda")
+    assert load_sentence_embedder(INT8, "auto").encode(["x"]).shape == (1, 384)
 
 
 def stored_embedder(workspace_dir: Path) -> str:
@@ -68,16 +69,52 @@ def stored_embedder(workspace_dir: Path) -> str:
         return bytes(data["embedder"]).decode()
 
 
+def ingest_texts(settings: Settings, docs: Path) -> None:
+    docs.mkdir(exist_ok=True)
+    for i, text in enumerate(TEXTS):
+        (docs / f"{i}.txt").write_text(text)
+    with Workspace.open(settings) as workspace:
+        assert ingest(workspace, [docs], progress=False).ok
+
+
+def test_auto_quantization_keeps_what_the_index_was_built_with_and_picks_int8_for_a_new_one_on_a_cpu(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A new workspace on this CPU-only machine: int8, recorded in the index.
+    fresh = Settings(workspace=tmp_path / "fresh")
+    assert fresh.models.text_embedder_quantization == "auto"
+    assert text_embedder_id(fresh) == INT8
+    ingest_texts(fresh, tmp_path / "docs")
+    assert stored_embedder(tmp_path / "fresh") == INT8
+
+    # A workspace built with float32 (say on a GPU server) stays float32 here: nothing is re-embedded.
+    built = Settings(workspace=tmp_path / "built", models={"text_embedder_quantization": "none"})
+    ingest_texts(built, tmp_path / "docs")
+    vectors = np.load(tmp_path / "built" / "text_index" / INDEX_FILE)["embeddings"]
+    moved = Settings(workspace=tmp_path / "built")
+    assert text_embedder_id(moved) == FLOAT
+    with caplog.at_level(logging.WARNING), Workspace.open(moved) as workspace:
+        assert workspace.text_index.search("Which tower was built for the Paris fair?", k=1)[0].text == TEXTS[1]
+        assert np.array_equal(workspace.text_index._embeddings, vectors)
+    assert "re-embedded" not in caplog.text
+
+    # An int8 index on a machine told to embed on a GPU: int8 cannot run there, so float32 (re-embedded).
+    on_gpu = Settings(workspace=tmp_path / "fresh", models={"device": "cuda"})
+    assert text_embedder_id(on_gpu) == FLOAT
+    # An explicit choice is obeyed whatever the index holds.
+    assert (
+        text_embedder_id(Settings(workspace=tmp_path / "fresh", models={"text_embedder_quantization": "none"})) == FLOAT
+    )
+    assert (
+        text_embedder_id(Settings(workspace=tmp_path / "built", models={"text_embedder_quantization": "int8"})) == INT8
+    )
+
+
 def test_an_index_built_with_one_embedder_is_re_embedded_for_another(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    for i, text in enumerate(TEXTS):
-        (docs / f"{i}.txt").write_text(text)
     folder = tmp_path / "ws"
-    with Workspace.open(Settings(workspace=folder)) as workspace:
-        assert ingest(workspace, [docs], progress=False).ok
+    ingest_texts(Settings(workspace=folder, models={"text_embedder_quantization": "none"}), tmp_path / "docs")
     assert stored_embedder(folder) == FLOAT
 
     # The float index is not used by an int8 reader: it starts empty...
