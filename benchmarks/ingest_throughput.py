@@ -151,7 +151,7 @@ def stage_profile(args: argparse.Namespace) -> None:
     started = time.process_time()
     extracted = [extractor.extract(group) for group in groups]
     spent["spaCy extraction (nlp.pipe + dependency walk)"] = time.process_time() - started
-    resolution.embed_names = cpu_timed(spent, "entity-name embedding (MiniLM)", resolution.embed_names)
+    resolution.name_vector = cpu_timed(spent, "entity-name vectors (character trigrams)", resolution.name_vector)
     for method, label in [
         ("get_entities", "resolution: look-ups by id"),
         ("entities_named", "resolution: look-ups by name or alias"),
@@ -162,7 +162,7 @@ def stage_profile(args: argparse.Namespace) -> None:
         setattr(NetworkxGraphStore, method, cpu_timed(spent, label, getattr(NetworkxGraphStore, method)))
     with tempfile.TemporaryDirectory(prefix="pagehop-stages-") as folder:
         store = NetworkxGraphStore(Path(folder) / "graph.pkl")
-        indexer = GraphIndexer(store, extractor, resolution.EntityResolver(store, embedder))
+        indexer = GraphIndexer(store, extractor, resolution.EntityResolver(store))
         started = time.process_time()
         for graph in extracted:
             indexer.store_extracted(graph)

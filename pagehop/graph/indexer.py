@@ -137,11 +137,9 @@ def extractor_name(settings: Settings) -> str:
 
 def make_graph_indexer(settings: Settings, store: GraphStore, llm: LLM | None = None) -> GraphIndexer:
     """spaCy extraction, or LLM extraction (spaCy per failed chunk) when ``graph.extractor`` selects it;
-    MiniLM-assisted entity resolution either way."""
+    entity resolution by name (``EntityResolver``) either way."""
     from pagehop.graph.extraction import SpacyExtractor
-    from pagehop.graph.resolution import load_text_embedder
 
-    embedder = load_text_embedder(settings.models.text_embedder_id, settings.models.device)
     extractor: Extractor = SpacyExtractor.from_settings(settings.models.spacy_model)
     if extractor_name(settings) == "llm":
         if llm is None:
@@ -152,4 +150,4 @@ def make_graph_indexer(settings: Settings, store: GraphStore, llm: LLM | None = 
             raise ValueError("graph.extractor selects the LLM but none is configured")
         cache = ExtractionCache(settings.workspace.expanduser().resolve() / EXTRACTION_CACHE_FILE)
         extractor = LLMExtractor(llm, fallback=extractor, cache=cache, max_concurrency=settings.llm.max_concurrency)
-    return GraphIndexer(store, extractor, EntityResolver(store, embedder))
+    return GraphIndexer(store, extractor, EntityResolver(store))
