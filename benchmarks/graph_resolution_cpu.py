@@ -154,8 +154,8 @@ def merges(args: argparse.Namespace) -> None:
     made: list[tuple[str, str, str]] = []  # (new name, type, id it was folded into)
     similar = EntityResolver._merge_similar
 
-    def recording(self: Any, new_entities: list[Any], resolved: list[Any], id_map: dict[str, str]) -> Any:
-        kept = similar(self, new_entities, resolved, id_map)
+    def recording(self: Any, new_entities: list[Any], resolved: list[Any], id_map: dict[str, str], *rest: Any) -> Any:
+        kept = similar(self, new_entities, resolved, id_map, *rest)
         made.extend((e.name, e.type, id_map[e.entity_id]) for e in new_entities if id_map[e.entity_id] != e.entity_id)
         return kept
 
