@@ -217,3 +217,49 @@ def test_a_group_that_has_waited_is_finished_before_the_next_file_is_prepared(
     assert report.ok and len(report.ingested) == 3
     assert ready_when_preparing == {"a.txt": set(), "b.txt": {"a.txt"}, "c-slow.txt": {"a.txt", "b.txt"}}
     workspace.close()
+
+
+def test_an_ingest_interrupted_with_a_started_group_keeps_only_committed_documents(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Interrupted while a group is parsed ahead and the next one fills: both are purged (graph included), the
+    parsing process is stopped, and ingesting again ends equal to a clean ingest."""
+    corpus = tmp_path / "docs"
+    write_corpus(corpus)
+    clean = ingest_into(tmp_path / "clean", corpus)
+    monkeypatch.setattr(pipeline, "TEXT_BATCH", 2)  # groups of two passages, each started ahead
+    monkeypatch.setattr(pipeline, "GROUP_MAX_WAIT_S", float("inf"))
+    prepare_one = pipeline._prepare_one
+    prepared: list[str] = []
+
+    def interrupted(workspace: Workspace, path: Path, *args: Any) -> Any:
+        if len(prepared) == 5:  # groups [0, 1] committed, [2, 3] started, 4 prepared: the user presses Ctrl-C
+            raise KeyboardInterrupt
+        prepared.append(path.name)
+        return prepare_one(workspace, path, *args)
+
+    monkeypatch.setattr(pipeline, "_prepare_one", interrupted)
+    stops: list[int] = []
+    stop_ahead = SpacyExtractor.stop_ahead
+    monkeypatch.setattr(SpacyExtractor, "stop_ahead", lambda self: stops.append(1) or stop_ahead(self))
+    settings = Settings(workspace=tmp_path / "ws", ingest={"dpi": 50, "thumbnail_px": 64}, graph={"extractor": "spacy"})
+    workspace = open_workspace(settings)
+    with pytest.raises(KeyboardInterrupt):
+        ingest(workspace, [corpus], ocr="never", progress=False)
+    assert stops and workspace.graph_store is not None
+    committed = {Path(d.source_path).name for d in workspace.list_documents()}
+    assert committed == set(prepared[:2])  # the started group and the filling one left nothing
+    graph = graph_facts(workspace)
+    chunk_ids = {c.chunk_id for d in workspace.list_documents() for c in workspace.get_chunks(d.doc_id)}
+    assert graph["mentions"] and {chunk for _, chunk in graph["mentions"]} <= chunk_ids
+    workspace.close()
+
+    monkeypatch.setattr(pipeline, "_prepare_one", prepare_one)
+    workspace = open_workspace(settings)
+    report = ingest(workspace, [corpus], ocr="never", progress=False)
+    assert report.ok and len(report.ingested) == len(FILM_PASSAGES) + 1 - 2
+    again = stored(workspace)
+    workspace.close()
+    assert again[0] == clean[0] and again[2] == clean[2]
+    for chunk_id, vector in again[1].items():
+        np.testing.assert_allclose(vector, clean[1][chunk_id], atol=1e-5)
