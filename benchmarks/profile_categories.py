@@ -19,7 +19,7 @@ from pathlib import Path
 # (category, pattern on one frame, "function (file:line)" as py-spy writes it), first match wins
 CATEGORIES = [
     ("MiniLM ONNX worker threads (chunk texts and entity names)", r"(_embed_one |encode\.<locals>\.run )"),
-    ("entity-name embedding, calling thread (waits for the workers)", r"(^|\.)embed_names "),
+    ("entity-name vectors (character trigrams)", r"(^|\.)name_vector "),
     ("chunk embedding, calling thread (waits for the workers)", r"(^|\.)embed_chunks "),
     ("similar_entities", r"(^|\.)similar_entities "),
     ("resolution look-ups (by id, by alias)", r"(^|\.)(_by_alias|get_entity|get_entities|entities_named) "),

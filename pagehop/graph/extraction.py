@@ -27,10 +27,11 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
 from tqdm import tqdm
@@ -39,7 +40,7 @@ from pagehop import prompts
 from pagehop.graph.base import Entity, Mention, Relation
 from pagehop.graph.resolution import entity_id_for, normalise_name
 from pagehop.graph.validation import RELATION_TYPE
-from pagehop.limits import DeadlineExceeded, check_deadline
+from pagehop.limits import DeadlineExceeded, check_deadline, remaining_seconds
 from pagehop.llm.base import LLM, LLMError, Usage
 from pagehop.schema import Chunk
 
@@ -74,6 +75,27 @@ class ExtractedGraph:
 
 class Extractor(Protocol):
     def extract(self, chunks: Sequence[Chunk]) -> ExtractedGraph: ...
+
+
+@runtime_checkable
+class ExtractsAhead(Protocol):
+    """An extractor that can work in another process while the caller does something else (ingest resolves
+    and stores one group while the next one is parsed)."""
+
+    model: str | None  # what the other process loads; None: it has none, and extract_ahead works here and now
+
+    def extract_ahead(self, chunks: Sequence[Chunk]) -> Future[ExtractedGraph]: ...
+
+    def result_ahead(self, future: Future[ExtractedGraph]) -> ExtractedGraph:
+        """What ``extract_ahead`` promised (waits; raises what the extraction raised)."""
+        ...
+
+    def stop_ahead(self) -> None:
+        """Stop the other process (it holds a model); the next ``extract_ahead`` starts a new one."""
+        ...
+
+
+AHEAD_WAIT_S = 3600.0  # waiting for the parsing process without a file budget (a hung worker is a bug)
 
 
 def relation_type(text: str) -> str:
@@ -139,17 +161,65 @@ class SpacyExtractor:
     lemmatized on demand by the same component (``_verb_lemma``): the lemmas are the full pipeline's.
     """
 
-    def __init__(self, nlp: Any, batch_size: int = 64) -> None:
+    def __init__(self, nlp: Any, batch_size: int = 64, model: str | None = None) -> None:
         self.nlp = nlp
         self.batch_size = batch_size
+        self.model = model  # the package ``nlp`` was loaded from: what a parsing process loads (None: no process)
         self._lemmatizer = nlp.get_pipe("lemmatizer") if "lemmatizer" in nlp.pipe_names else None
         self._skipped = ["lemmatizer"] if self._lemmatizer is not None else []
+        self._process: ProcessPoolExecutor | None = None
+        self._process_lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, model: str) -> SpacyExtractor:
         from pagehop.models import load_spacy
 
-        return cls(load_spacy(model))
+        return cls(load_spacy(model), model=model)
+
+    def extract_ahead(self, chunks: Sequence[Chunk]) -> Future[ExtractedGraph]:
+        """``extract`` in a parsing process of its own, so the caller's core stays free (see ``ExtractsAhead``).
+
+        The process is *spawned*, not forked: the caller holds torch / onnxruntime thread pools, which a
+        fork copies in whatever state they are in. Calls run one after the other, in order. Without a
+        model name (an ``nlp`` built by hand) the work is done here and now.
+        """
+        if self.model is None:
+            done: Future[ExtractedGraph] = Future()
+            done.set_result(self.extract(chunks))
+            return done
+        with self._process_lock:
+            if self._process is None:
+                import multiprocessing
+
+                self._process = ProcessPoolExecutor(
+                    max_workers=1,
+                    mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_load_parser,
+                    initargs=(self.model, self.batch_size),
+                )
+            try:
+                return self._process.submit(_parse_in_process, list(chunks))
+            except BrokenProcessPool:  # the process died (killed, out of memory): the next call starts another
+                self._process = None
+                raise
+
+    def result_ahead(self, future: Future[ExtractedGraph]) -> ExtractedGraph:
+        """The graph ``extract_ahead`` promised, waiting at most for the current file budget."""
+        try:
+            return future.result(timeout=remaining_seconds(AHEAD_WAIT_S))
+        except TimeoutError:
+            check_deadline()  # the budget ran out: the file fails with the budget's message
+            raise
+        except BrokenProcessPool:
+            with self._process_lock:
+                self._process = None
+            raise
+
+    def stop_ahead(self) -> None:
+        with self._process_lock:
+            process, self._process = self._process, None
+        if process is not None:
+            process.shutdown(wait=True, cancel_futures=True)
 
     def extract(self, chunks: Sequence[Chunk]) -> ExtractedGraph:
         graph = ExtractedGraph()
@@ -253,6 +323,32 @@ class SpacyExtractor:
 # ---- LLM extraction ---------------------------------------------------------------------------
 
 EntityType = Literal["PERSON", "ORGANIZATION", "PLACE", "WORK", "EVENT", "PRODUCT", "CONCEPT", "OTHER"]
+
+
+_parser: SpacyExtractor | None = None  # in a parsing process: its own pipeline
+
+
+def _load_parser(model: str, batch_size: int) -> None:
+    global _parser
+    import multiprocessing
+    import os
+
+    from pagehop.models import load_spacy
+
+    parent = multiprocessing.parent_process()
+    if parent is not None:  # a parent killed outright (SIGKILL, out of memory) must not leave this process behind
+
+        def exit_with_parent() -> None:
+            parent.join()
+            os._exit(1)
+
+        threading.Thread(target=exit_with_parent, name="pagehop-parser-watch", daemon=True).start()
+    _parser = SpacyExtractor(load_spacy(model), batch_size=batch_size)
+
+
+def _parse_in_process(chunks: list[Chunk]) -> ExtractedGraph:
+    assert _parser is not None, "the parsing process starts with _load_parser"
+    return _parser.extract(chunks)
 
 
 class ExtractedEntity(BaseModel):

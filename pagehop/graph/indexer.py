@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 
 from pagehop.config import Settings
 from pagehop.graph.base import GraphStore, GraphUnavailable, Relation
-from pagehop.graph.extraction import ExtractedGraph, ExtractionCache, Extractor, LLMExtractor
+from pagehop.graph.extraction import ExtractedGraph, ExtractionCache, Extractor, ExtractsAhead, LLMExtractor
 from pagehop.graph.neo4j_store import UNREACHABLE, unreachable_message
 from pagehop.graph.resolution import EntityResolver
 from pagehop.llm.base import LLM
@@ -29,12 +29,33 @@ class GraphIndexer:
 
     def add_documents(self, documents: Sequence[tuple[Document, Sequence[Page], Sequence[Chunk]]]) -> None:
         """Several documents in one pass: one extraction batch, one resolution, one store write."""
-        for doc, _, chunks in documents:
-            foreign = [c.chunk_id for c in chunks if c.doc_id != doc.doc_id]
-            if foreign:
-                raise ValueError(f"chunks {foreign[:3]} do not belong to document {doc.doc_id}")
+        chunks = _own_chunks(documents)
         with self._reachable():
-            self.add_chunks([chunk for _, _, chunks in documents for chunk in chunks])
+            self.add_chunks(chunks)
+
+    def start_documents(
+        self, documents: Sequence[tuple[Document, Sequence[Page], Sequence[Chunk]]]
+    ) -> Callable[[], None] | None:
+        """``add_documents`` in two steps: extraction starts now in the extractor's parsing process
+        (``ExtractsAhead``), and the returned call resolves and stores. Resolution reads what earlier writes
+        stored, so the calls must come in the order the documents are to be written; a start never finished
+        stores nothing. None when the extractor cannot work ahead (an LLM): call ``add_documents`` then."""
+        chunks = _own_chunks(documents)
+        if not chunks or not isinstance(self.extractor, ExtractsAhead) or self.extractor.model is None:
+            return None
+        extractor = self.extractor
+        extracted = extractor.extract_ahead(chunks)
+
+        def finish() -> None:
+            with self._reachable():
+                self.store_extracted(extractor.result_ahead(extracted))
+
+        return finish
+
+    def stop_ahead(self) -> None:
+        """Stop the extractor's parsing process, if it has one (ingest calls this when it ends)."""
+        if isinstance(self.extractor, ExtractsAhead):
+            self.extractor.stop_ahead()
 
     def add_chunks(self, chunks: Sequence[Chunk]) -> ExtractedGraph:
         """Extract, resolve and store ``chunks`` (any documents) in one write; returns what was stored."""
@@ -89,6 +110,15 @@ class GraphIndexer:
         return line
 
 
+def _own_chunks(documents: Sequence[tuple[Document, Sequence[Page], Sequence[Chunk]]]) -> list[Chunk]:
+    """The documents' chunks, refusing a chunk filed under another document."""
+    for doc, _, chunks in documents:
+        foreign = [c.chunk_id for c in chunks if c.doc_id != doc.doc_id]
+        if foreign:
+            raise ValueError(f"chunks {foreign[:3]} do not belong to document {doc.doc_id}")
+    return [chunk for _, _, chunks in documents for chunk in chunks]
+
+
 def _dedupe_relations(relations: Iterable[Relation]) -> list[Relation]:
     unique: dict[tuple[str, str, str, str, str], Relation] = {}
     for r in relations:
@@ -107,11 +137,9 @@ def extractor_name(settings: Settings) -> str:
 
 def make_graph_indexer(settings: Settings, store: GraphStore, llm: LLM | None = None) -> GraphIndexer:
     """spaCy extraction, or LLM extraction (spaCy per failed chunk) when ``graph.extractor`` selects it;
-    MiniLM-assisted entity resolution either way."""
+    entity resolution by name (``EntityResolver``) either way."""
     from pagehop.graph.extraction import SpacyExtractor
-    from pagehop.models import load_sentence_embedder, text_embedder_id
 
-    embedder = load_sentence_embedder(text_embedder_id(settings), settings.models.device)
     extractor: Extractor = SpacyExtractor.from_settings(settings.models.spacy_model)
     if extractor_name(settings) == "llm":
         if llm is None:
@@ -122,4 +150,4 @@ def make_graph_indexer(settings: Settings, store: GraphStore, llm: LLM | None = 
             raise ValueError("graph.extractor selects the LLM but none is configured")
         cache = ExtractionCache(settings.workspace.expanduser().resolve() / EXTRACTION_CACHE_FILE)
         extractor = LLMExtractor(llm, fallback=extractor, cache=cache, max_concurrency=settings.llm.max_concurrency)
-    return GraphIndexer(store, extractor, EntityResolver(store, embedder))
+    return GraphIndexer(store, extractor, EntityResolver(store))

@@ -5,8 +5,15 @@ Three rules, cheapest first:
    ("The Beatles", "the beatles", "Beatles" share one id, derived from the normalised name).
 2. Aliases: a name that is already the name or an alias of a stored entity resolves to that entity
    (``GraphStore.entities_named``).
-3. Embedding similarity: a new name whose MiniLM embedding is within ``threshold`` cosine of an
-   existing entity of the same type becomes an alias of it (e.g. "Barack H. Obama" / "Barack Obama").
+3. Name similarity: a new name whose character-trigram vector (``name_vector``) is within ``threshold``
+   cosine of an existing entity of the same type and with the same numerals becomes an alias of it
+   ("Blood, Sweat & Tears Blood, Sweat& Tears" / "Blood, Sweat & Tears", "Privy Councillor" / "Privy
+   Councilor"); "3rd Earl of Leicester" never merges with "4th Earl of Leicester".
+
+Trigram vectors replaced MiniLM name embeddings: a name's vector is a pure function of the name (the same
+in every group, run and crash-recovered ingest), costs microseconds instead of a model call per name, and
+the merges MiniLM made at cosine 0.95 were often wrong (different ordinals, different given names);
+docs/benchmarks.md "CPU ingest, fourth pass (issue 14)" has the counts.
 """
 
 from __future__ import annotations
@@ -14,15 +21,13 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-import weakref
-from collections import OrderedDict
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from pagehop.graph.base import Entity, GraphStore, Mention
-from pagehop.retrieval.base import TextEmbedder
 
 _LEADING_ARTICLE = re.compile(r"^(the|a|an)\s+")
 _NOT_WORD = re.compile(r"[^\w\s]")
@@ -50,29 +55,25 @@ def entity_id_for(name: str) -> str:
     return "e_" + hashlib.blake2b(key.encode("utf-8"), digest_size=8).hexdigest()
 
 
-NAME_CACHE_SIZE = 50_000  # names; ~75 MB of 384-d float32 vectors at most
-_name_vectors: weakref.WeakKeyDictionary[TextEmbedder, OrderedDict[str, np.ndarray]] = weakref.WeakKeyDictionary()
+NAME_VECTOR_DIMS = 512  # hashed trigrams: 512 keeps chance collisions well under the threshold's margin
+NAME_SIMILARITY = 0.9  # cosine of trigram vectors; measured on 2Wiki's names (docs/benchmarks.md)
+_NUMERAL = re.compile(r"^(\d+(st|nd|rd|th)?|[ivxlcdm]+)$")
 
 
-def embed_names(embedder: TextEmbedder, names: Sequence[str], batch_size: int = 256) -> np.ndarray:
-    """L2-normalised float32 rows, so a dot product is the cosine.
+def name_vector(name: str, dims: int = NAME_VECTOR_DIMS) -> np.ndarray:
+    """A unit vector of the character trigrams of the normalised name (signed feature hashing)."""
+    key = f" {normalise_name(name)} "
+    vector = np.zeros(dims, dtype=np.float32)
+    for start in range(len(key) - 2):
+        code = zlib.crc32(key[start : start + 3].encode("utf-8"))
+        vector[code % dims] += 1.0 if code & 0x80000000 else -1.0
+    norm = float(np.linalg.norm(vector))
+    return vector / norm if norm else vector
 
-    The same names recur across documents ("American", "London"), so vectors are kept per embedder
-    in a bounded LRU: ingesting a large corpus embeds each recurring name once.
-    """
-    if not names:
-        return np.zeros((0, 0), dtype=np.float32)
-    cache = _name_vectors.setdefault(embedder, OrderedDict())
-    missing = [name for name in dict.fromkeys(names) if name not in cache]
-    if missing:
-        vectors = embedder.encode(missing, batch_size=batch_size, normalize_embeddings=True)
-        cache.update(zip(missing, np.asarray(vectors, dtype=np.float32), strict=True))
-    for name in names:
-        cache.move_to_end(name)
-    rows = np.stack([cache[name] for name in names])
-    while len(cache) > NAME_CACHE_SIZE:
-        cache.popitem(last=False)
-    return rows
+
+def numerals(name: str) -> frozenset[str]:
+    """The number-like words of a name (1995, 3rd, III): names that differ in them are different things."""
+    return frozenset(word for word in normalise_name(name).split() if _NUMERAL.match(word))
 
 
 @dataclass
@@ -89,11 +90,11 @@ class Resolution:
 class EntityResolver:
     """Merges freshly extracted entities with each other and with those already in ``store``."""
 
-    def __init__(self, store: GraphStore, embedder: TextEmbedder | None = None, threshold: float = 0.95) -> None:
-        if not 0.0 < threshold <= 1.0:
+    def __init__(self, store: GraphStore, threshold: float | None = NAME_SIMILARITY) -> None:
+        """``threshold`` None: no merging by name similarity (normalisation and aliases only)."""
+        if threshold is not None and not 0.0 < threshold <= 1.0:
             raise ValueError(f"similarity threshold must be in (0, 1], got {threshold}")
         self.store = store
-        self.embedder = embedder
         self.threshold = threshold
 
     def resolve(self, extracted: Sequence[Entity]) -> Resolution:
@@ -111,26 +112,32 @@ class EntityResolver:
                 result.append(_absorb(existing, entity))
             else:
                 new_entities.append(entity)
-        if self.embedder is not None and new_entities:
-            vectors = embed_names(self.embedder, [e.name for e in new_entities])
-            for entity, vector in zip(new_entities, vectors, strict=True):
-                entity.embedding = vector.tolist()
-            new_entities = self._merge_similar(new_entities, result, id_map)
+        for entity in new_entities:
+            entity.embedding = name_vector(entity.name).tolist()
+        if self.threshold is not None and new_entities:
+            new_entities = self._merge_similar(new_entities, result, id_map, self.threshold)
         result.extend(new_entities)
         # Several extracted ids may have collapsed onto one stored entity: keep one copy.
         final = _merge_by_id(result)
         return Resolution(entities=final, id_map=id_map)
 
     def _merge_similar(
-        self, new_entities: list[Entity], resolved: list[Entity], id_map: dict[str, str]
+        self, new_entities: list[Entity], resolved: list[Entity], id_map: dict[str, str], threshold: float
     ) -> list[Entity]:
-        """Fold each new entity into a stored or earlier new one of the same type if close enough."""
+        """Fold each new entity into a stored or earlier new one of the same kind if close enough."""
         vectors = np.asarray([e.embedding for e in new_entities], dtype=np.float32)
-        stored = self.store.similar_entities(vectors.tolist(), limit=3)  # one look-up for the batch
+        try:
+            stored = self.store.similar_entities(vectors.tolist(), limit=3)  # one look-up for the batch
+        except ValueError as exc:
+            raise ValueError(
+                f"{exc}: this graph holds entity-name vectors of another kind (an earlier pagehop stored "
+                f"MiniLM name embeddings; names are now {NAME_VECTOR_DIMS}-d character-trigram vectors). "
+                "Ingest into a new workspace, or delete the documents and ingest them again"
+            ) from exc
         kept: list[Entity] = []
         kept_vectors = np.empty_like(vectors)  # first len(kept) rows: the kept entities' vectors
         for row, (entity, candidates) in enumerate(zip(new_entities, stored, strict=True)):
-            target = next((c for c, score in candidates if score >= self.threshold and c.type == entity.type), None)
+            target = next((c for c, score in candidates if score >= threshold and _same_kind(c, entity)), None)
             if target is not None:
                 id_map[entity.entity_id] = target.entity_id
                 resolved.append(_absorb(target, entity))
@@ -138,7 +145,7 @@ class EntityResolver:
             if kept:
                 sims = kept_vectors[: len(kept)] @ vectors[row]  # a view: no copy per entity
                 best = int(np.argmax(sims))
-                if sims[best] >= self.threshold and kept[best].type == entity.type:
+                if sims[best] >= threshold and _same_kind(kept[best], entity):
                     id_map[entity.entity_id] = kept[best].entity_id
                     kept[best] = _absorb(kept[best], entity)
                     continue
@@ -197,6 +204,11 @@ def fold_sources(entity_id: str, sources: EntitySources) -> Entity | None:
         said = Entity(entity_id=entity_id, name=name, type=type_, aliases=aliases, description=description)
         folded = merge_entity(folded, said)
     return folded
+
+
+def _same_kind(a: Entity, b: Entity) -> bool:
+    """Similar names may merge only within a type and with the same numerals ("3rd Earl" is not "4th Earl")."""
+    return a.type == b.type and numerals(a.name) == numerals(b.name)
 
 
 def _unique_normalised(names: list[str]) -> list[str]:

@@ -7,7 +7,9 @@ group of prepared documents together (``_Group``):
 2. catalog row ``pending``;
 3. per page: render, save image + thumbnail (on a thread), text layer or OCR (in a process pool), page
    vectors (streamed to the page encoder on a thread);
-4. chunks and their text embeddings, beside the derived-data hooks (graph extraction, ...);
+4. chunks and their text embeddings, beside the derived-data hooks (graph extraction, ...); a full group's
+   model work (its chunk embedding on a thread, graph parsing in a spawned process: ``StartsAhead``) starts
+   while the previous group is resolved, stored and committed, so both cores stay busy;
 5. one transaction: pages + chunks + ``ready`` (+ the replaced old version marked ``deleting``);
 6. the replaced old version purged; the chunks (embedded in step 4, inside the file's time budget)
    added to the text index in batches across documents, the index saved every ``TEXT_SAVE_SECONDS``
@@ -25,6 +27,7 @@ the next pages render; pages without ink skip OCR.
 from __future__ import annotations
 
 import contextvars
+import functools
 import logging
 import queue
 import subprocess
@@ -32,7 +35,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import closing
@@ -140,6 +143,23 @@ class ReportsToIngest(Protocol):
     def take_summary(self) -> str | None: ...
 
 
+@runtime_checkable
+class StartsAhead(Protocol):
+    """A batching hook whose model work can start before its documents' turn to be stored (the graph indexer
+    parses in another process while ingest resolves and stores the previous group)."""
+
+    def start_documents(
+        self, documents: Sequence[tuple[Document, Sequence[Page], Sequence[Chunk]]]
+    ) -> Callable[[], None] | None:
+        """Start ``add_documents``' work; the returned call completes it (calls complete in start order).
+        None: nothing can start early (``add_documents`` does it all when the group's turn comes)."""
+        ...
+
+    def stop_ahead(self) -> None:
+        """Release what the started work held (a process); called when an ingest ends."""
+        ...
+
+
 @dataclass
 class _Options:
     dpi: int
@@ -191,18 +211,20 @@ def ingest(
     # Page PNGs and thumbnails are written by a thread (PIL's encoders release the GIL) while the next pages
     # render and the group's models run; a document waits for its images only before its commit.
     image_writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pagehop-images")
-    with workspace.writer_lock(), closing(ocr_pool), image_writer:  # another ingesting process waits, not races
+    # Chunk embeddings run on this thread beside the hooks (spaCy), in group order.
+    chunk_embedder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pagehop-embed")
+    with workspace.writer_lock(), closing(ocr_pool), image_writer, chunk_embedder:  # another ingesting process waits
         workspace.recover()
         text_index = workspace.text_index
         if files:
             _ = text_index.dim  # loads the embedder now, so no file's time budget pays for it
         unindexed = _Unindexed()  # chunks of committed documents, added to the index in batches
-        group = _Group(workspace, options, report, image_writer)
+        group = _Group(workspace, options, report, image_writer, chunk_embedder)
         saved_at = time.monotonic()
         try:
             with tqdm(total=len(files), unit="file", desc="ingest", disable=not show) as bar:
                 for path in files:
-                    if group.members and group.waited() >= GROUP_MAX_WAIT_S:
+                    if group.waiting() and group.waited() >= GROUP_MAX_WAIT_S:
                         unindexed.extend(*group.finish())
                     prepared = _prepare_one(workspace, path, options, ocr_pool, report, group)
                     if prepared is not None and len(prepared.chunks) >= TEXT_BATCH and group.members:
@@ -210,7 +232,7 @@ def ingest(
                         unindexed.extend(*group.finish())
                     group.add(prepared)
                     if group.full():
-                        unindexed.extend(*group.finish())
+                        unindexed.extend(*group.finish(ahead=True))
                     if len(unindexed.chunks) >= TEXT_BATCH:
                         unindexed.flush_into(text_index)
                         if time.monotonic() - saved_at >= TEXT_SAVE_SECONDS:
@@ -220,7 +242,10 @@ def ingest(
                     bar.update()
                 unindexed.extend(*group.finish())
         finally:
-            group.abandon()  # interrupted: nothing of the unfinished group stays
+            group.abandon()  # interrupted: nothing of the unfinished groups stays
+            for hook in workspace.hooks:
+                if isinstance(hook, StartsAhead):
+                    hook.stop_ahead()
             unindexed.flush_into(text_index)
             text_index.save()
             report.notes += [n for h in workspace.hooks if isinstance(h, ReportsToIngest) and (n := h.take_summary())]
@@ -281,18 +306,32 @@ class _Group:
     before the next file is prepared), or after every document when a hook takes documents one at a time
     (it gains nothing from a group, and each document is then committed before the next one starts). When the
     group fails as a whole, each document is finished alone, so one bad file fails alone.
+
+    A group that closes full, when every hook ``StartsAhead``, is *started* instead: its chunk embedding and
+    its hooks' model work begin, and it is finished (resolved, stored, committed) when the next group closes
+    or has waited ``GROUP_MAX_WAIT_S``, so the next files are read and the previous group is stored while
+    its models run. Groups are still finished one at a time and in order; a crash leaves a started group
+    ``pending`` like any other.
     """
 
     def __init__(
-        self, workspace: Workspace, options: _Options, report: IngestReport, image_writer: ThreadPoolExecutor
+        self,
+        workspace: Workspace,
+        options: _Options,
+        report: IngestReport,
+        image_writer: ThreadPoolExecutor,
+        chunk_embedder: ThreadPoolExecutor,
     ) -> None:
         self.workspace = workspace
         self.options = options
         self.report = report
         self.image_writer = image_writer
+        self.chunk_embedder = chunk_embedder
         self.members: list[_Prepared] = []
         self.batching = all(isinstance(hook, BatchedDerivedDataHook) for hook in workspace.hooks)
+        self.ahead = bool(workspace.hooks) and all(isinstance(hook, StartsAhead) for hook in workspace.hooks)
         self.opened_at = 0.0  # monotonic time its first member was added
+        self.started: _Started | None = None  # the group whose model work runs while this one fills
 
     def add(self, prepared: _Prepared | None) -> None:
         if prepared is not None:
@@ -300,22 +339,71 @@ class _Group:
                 self.opened_at = time.monotonic()
             self.members.append(prepared)
 
+    def waiting(self) -> bool:
+        """Whether documents wait to be finished (members, or a started group)."""
+        return bool(self.members) or self.started is not None
+
     def waited(self) -> float:
-        """Seconds since the oldest member was added."""
-        return time.monotonic() - self.opened_at
+        """Seconds since the oldest waiting document was added (or its group started)."""
+        now = time.monotonic()
+        return max(
+            now - self.opened_at if self.members else 0.0,
+            now - self.started.started_at if self.started is not None else 0.0,
+        )
 
     def holds(self, doc_id: str) -> bool:
-        return any(p.doc.doc_id == doc_id for p in self.members)
+        started = self.started.members if self.started is not None else []
+        return any(p.doc.doc_id == doc_id for p in [*started, *self.members])
 
     def full(self) -> bool:
         return not self.batching or sum(len(p.chunks) for p in self.members) >= TEXT_BATCH
 
-    def finish(self) -> tuple[list[Chunk], np.ndarray | None]:
-        """Embed, run the hooks and commit; the committed chunks and their embeddings (for the text index)."""
+    def finish(self, ahead: bool = False) -> tuple[list[Chunk], np.ndarray | None]:
+        """Finish the started group, then this one, or with ``ahead`` (and hooks that can) start this one and
+        leave it started; the committed chunks and their embeddings (for the text index), in order."""
         members, self.members = self.members, []
-        if len(members) > 1:
+        started = self._start(members) if ahead and self.ahead and members else None
+        done: list[tuple[list[Chunk], np.ndarray | None]] = []
+        if self.started is not None:
+            previous, self.started = self.started, None
+            done.append(self._finish_members(previous.members, previous))
+        if started is not None:
+            self.started = started
+        elif members:
+            done.append(self._finish_members(members))
+        chunks = [chunk for group_chunks, _ in done for chunk in group_chunks]
+        vectors = [group_vectors for _, group_vectors in done if group_vectors is not None]
+        return chunks, np.concatenate(vectors) if vectors else None
+
+    def _start(self, members: list[_Prepared]) -> _Started | None:
+        """Members' chunk embedding and hooks' model work started (None: the hooks refused; finish as usual)."""
+        budgets = [p.budget for p in members if p.budget is not None]
+        documents = [(p.doc, p.builder.pages, p.chunks) for p in members]
+        try:
+            with resumed(min(budgets, key=lambda b: b.ends_at) if budgets else None):
+                started = [cast(StartsAhead, hook).start_documents(documents) for hook in self.workspace.hooks]
+                if all(finish is None for finish in started):
+                    return None  # nothing runs early (an LLM extractor): finish the group when it closes
+                hooks = [
+                    finish or functools.partial(cast(BatchedDerivedDataHook, hook).add_documents, documents)
+                    for hook, finish in zip(self.workspace.hooks, started, strict=True)
+                ]
+                chunks = [chunk for prepared in members for chunk in prepared.chunks]
+                # The copied context carries the files' time budget into the embedding thread.
+                embedding = self.chunk_embedder.submit(
+                    contextvars.copy_context().run, self.workspace.text_index.embed_chunks, chunks
+                )
+        except Exception:  # e.g. a document's chunks refused: finish the group the usual way, to find which
+            log.info("starting a group of %d documents failed; finishing it the usual way", len(members))
+            return None
+        return _Started(members, embedding, hooks, time.monotonic())
+
+    def _finish_members(
+        self, members: list[_Prepared], started: _Started | None = None
+    ) -> tuple[list[Chunk], np.ndarray | None]:
+        if len(members) > 1 or started is not None:
             try:
-                return self._finish_together(members)
+                return self._finish_together(members, started)
             except GraphUnavailable as exc:
                 for prepared in members:
                     self._fail(prepared, f"{GRAPH_UNAVAILABLE}, the file was not ingested (run again later): {exc}")
@@ -333,25 +421,32 @@ class _Group:
 
     def abandon(self) -> None:
         """Purge the unfinished documents (an interrupted ingest); a crash leaves them to recovery instead."""
-        members, self.members = self.members, []
+        started = self.started.members if self.started is not None else []
+        members, self.members, self.started = [*started, *self.members], [], None
         for prepared in members:
             _purge(self.workspace, prepared)
 
-    def _finish_together(self, members: list[_Prepared]) -> tuple[list[Chunk], np.ndarray]:
+    def _finish_together(
+        self, members: list[_Prepared], started: _Started | None = None
+    ) -> tuple[list[Chunk], np.ndarray]:
         budgets = [p.budget for p in members if p.budget is not None]
         with resumed(min(budgets, key=lambda b: b.ends_at) if budgets else None):
             chunks = [chunk for prepared in members for chunk in prepared.chunks]
-            # The embedder and the hooks (spaCy runs on one core) overlap: the second core is not left idle.
-            # The copied context carries the file's time budget into the embedding thread.
-            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="pagehop-embed") as embedder:
-                embedding = embedder.submit(
+            if started is None:
+                # The embedder and the hooks (spaCy runs on one core) overlap: the second core is not left idle.
+                # The copied context carries the file's time budget into the embedding thread.
+                embedding = self.chunk_embedder.submit(
                     contextvars.copy_context().run, self.workspace.text_index.embed_chunks, chunks
                 )
                 for hook in self.workspace.hooks:
                     cast(BatchedDerivedDataHook, hook).add_documents(
                         [(p.doc, p.builder.pages, p.chunks) for p in members]
                     )
-                vectors = embedding.result()
+            else:
+                embedding = started.embedding
+                for finish_hook in started.hooks:
+                    finish_hook()
+            vectors = embedding.result()
             check_deadline()
             for prepared in members:
                 prepared.builder.wait_for_images()
@@ -424,6 +519,16 @@ class _Group:
                 truncated_from=prepared.truncated_from,
             )
         )
+
+
+@dataclass
+class _Started:
+    """A group whose chunk embedding and hooks' model work run; ``hooks`` complete each hook's part, in order."""
+
+    members: list[_Prepared]
+    embedding: Future[np.ndarray]
+    hooks: list[Callable[[], None]]
+    started_at: float  # time.monotonic()
 
 
 def _purge(workspace: Workspace, prepared: _Prepared) -> None:

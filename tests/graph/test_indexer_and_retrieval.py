@@ -33,8 +33,8 @@ def passage_chunk(i: int, title: str, text: str) -> Chunk:
 
 
 @pytest.fixture
-def indexed(minilm_store: GraphStore, nlp, embedder) -> GraphIndexer:
-    indexer = GraphIndexer(minilm_store, SpacyExtractor(nlp), EntityResolver(minilm_store, embedder))
+def indexed(minilm_store: GraphStore, nlp) -> GraphIndexer:
+    indexer = GraphIndexer(minilm_store, SpacyExtractor(nlp), EntityResolver(minilm_store))
     for i, (title, text) in enumerate(FILM_PASSAGES.items()):
         indexer.add_document(document(f"doc{i}", title), [], [passage_chunk(i, title, text)])
     return indexer
@@ -75,8 +75,8 @@ def test_unknown_question_finds_nothing(indexed: GraphIndexer, nlp) -> None:
     assert result.seeds == {} and result.chunks == [] and result.paths == []
 
 
-def test_a_shared_word_is_no_seed_but_a_whole_name_in_the_question_is(minilm_store: GraphStore, nlp, embedder) -> None:
-    indexer = GraphIndexer(minilm_store, SpacyExtractor(nlp), EntityResolver(minilm_store, embedder))
+def test_a_shared_word_is_no_seed_but_a_whole_name_in_the_question_is(minilm_store: GraphStore, nlp) -> None:
+    indexer = GraphIndexer(minilm_store, SpacyExtractor(nlp), EntityResolver(minilm_store))
     passages = {
         "Harbor Lights": "Harbor Lights is a 1963 film directed by Ines Falk.",
         "Ines Falk": "Ines Falk was a German film director born in Bremen.",

@@ -1,4 +1,5 @@
-"""Entity resolution: normalisation, aliases, and MiniLM similarity, within a batch and against the store."""
+"""Entity resolution: normalisation, aliases, and name similarity (character trigrams), within a batch and
+against the store (both backends, real Neo4j)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import pytest
 
 from pagehop.graph.base import Entity, GraphStore
 from pagehop.graph.networkx_store import NetworkxGraphStore
-from pagehop.graph.resolution import EntityResolver, entity_id_for, normalise_name
+from pagehop.graph.resolution import NAME_VECTOR_DIMS, EntityResolver, entity_id_for, name_vector, normalise_name
 
 
 def ent(name: str, type_: str = "ORG", aliases: list[str] | None = None) -> Entity:
@@ -28,49 +29,97 @@ def test_names_without_letters_are_refused() -> None:
     assert entity_id_for("Lothair I") != entity_id_for("Lothair II")
 
 
-def test_stored_alias_resolves(minilm_store: GraphStore, embedder) -> None:
+def test_stored_alias_resolves(minilm_store: GraphStore) -> None:
     marie = ent("Marie Curie", "PERSON", aliases=["Maria Skłodowska"])
     minilm_store.upsert([marie], [], [])
-    resolver = EntityResolver(minilm_store, embedder)
+    resolver = EntityResolver(minilm_store)
     resolution = resolver.resolve([ent("maria skłodowska", "PERSON")])
     assert resolution.canonical(entity_id_for("Maria Skłodowska")) == marie.entity_id
     assert [e.entity_id for e in resolution.entities] == [marie.entity_id]
 
 
-def test_similar_names_of_the_same_type_merge(minilm_store: GraphStore, embedder) -> None:
-    resolver = EntityResolver(minilm_store, embedder, threshold=0.95)
-    first = resolver.resolve([ent("Microsoft Corporation"), ent("Lothair II", "PERSON")])
-    minilm_store.upsert(first.entities, [], [])
-    second = resolver.resolve([ent("Microsoft Corp"), ent("Microsoft Corp", "PERSON"), ent("Lothair I", "PERSON")])
-    microsoft = entity_id_for("Microsoft Corporation")
-    # cosine 0.97: the same company; but only among entities of the same type
-    assert second.canonical(entity_id_for("Microsoft Corp")) == microsoft
-    merged = next(e for e in second.entities if e.entity_id == microsoft)
-    assert merged.aliases == ["Microsoft Corp"]
-    # cosine 0.88: two different kings stay apart
-    assert second.canonical(entity_id_for("Lothair I")) == entity_id_for("Lothair I")
+def test_a_name_vector_is_a_function_of_the_name_alone() -> None:
+    """The same vector in any group, run or machine (crc32 hashing, no model): a crash-recovered ingest
+    stores the same graph."""
+    vector = name_vector("The Beatles")
+    assert vector.shape == (NAME_VECTOR_DIMS,) and abs(float(vector @ vector) - 1.0) < 1e-6
+    assert (vector == name_vector("beatles")).all()  # normalised first, like the id
+    assert float(name_vector("Marie Curie") @ name_vector("Pierre Curie")) < 0.7
 
 
-def test_duplicates_within_one_batch_merge(embedder) -> None:
-    resolver = EntityResolver(NetworkxGraphStore(None), embedder)
-    resolution = resolver.resolve(
-        [ent("Microsoft Corporation"), ent("Microsoft Corp"), ent("the microsoft corporation")]
-    )
+@pytest.mark.parametrize(
+    "stored, new",
+    [
+        ("Privy Councillor", "Privy Councilor"),  # spelling variants
+        ("Joaquin Murrieta", "Joaquin Murrietta"),
+        ("American Music Awards", "American Music Award"),
+        ("Vassar College", "Vassar College Vassar College"),  # a name doubled by the extractor
+        ("Serbian Academy of Science and Arts", "Serbian Academy of Science and Art"),
+    ],
+)
+def test_names_that_merge(minilm_store: GraphStore, stored: str, new: str) -> None:
+    resolver = EntityResolver(minilm_store)
+    minilm_store.upsert(resolver.resolve([ent(stored)]).entities, [], [])
+    resolution = resolver.resolve([ent(new)])
+    assert resolution.canonical(entity_id_for(new)) == entity_id_for(stored)
+    (merged,) = resolution.entities
+    assert merged.entity_id == entity_id_for(stored) and merged.aliases == [new]
+    # only among entities of the same type: a PERSON of that name stays itself
+    assert resolver.resolve([ent(new, "PERSON")]).canonical(entity_id_for(new)) == entity_id_for(new)
+
+
+@pytest.mark.parametrize(
+    "stored, new",
+    [
+        ("Lothair II", "Lothair I"),  # different numerals: different people, however close the names
+        ("4th Earl of Leicester", "3rd Earl of Leicester"),
+        ("1993 Copa Libertadores", "1992 Copa Libertadores"),
+        ("William Cavendish-Bentinck", "Charles Cavendish-Bentinck"),  # different given names
+        ("Pierre Curie", "Marie Curie"),
+        ("Microsoft Corporation", "Microsoft Corp"),  # an abbreviation: trigrams do not see it (cosine 0.76)
+    ],
+)
+def test_names_that_stay_apart(minilm_store: GraphStore, stored: str, new: str) -> None:
+    resolver = EntityResolver(minilm_store)
+    minilm_store.upsert(resolver.resolve([ent(stored)]).entities, [], [])
+    resolution = resolver.resolve([ent(new)])
+    assert resolution.canonical(entity_id_for(new)) == entity_id_for(new)
+    assert resolver.resolve([ent(stored), ent(new)]).canonical(entity_id_for(new)) == entity_id_for(new)
+
+
+def test_duplicates_within_one_batch_merge() -> None:
+    resolver = EntityResolver(NetworkxGraphStore(None))
+    resolution = resolver.resolve([ent("Privy Councillor"), ent("Privy Councilor"), ent("the privy councillor")])
     assert len(resolution.entities) == 1
-    assert resolution.entities[0].aliases == ["Microsoft Corp"]
-    assert len(resolution.entities[0].embedding or []) == 384
+    assert resolution.entities[0].aliases == ["Privy Councilor"]
+    assert len(resolution.entities[0].embedding or []) == NAME_VECTOR_DIMS
 
 
-def test_resolution_across_runs_uses_the_persisted_store(tmp_path, embedder) -> None:
+def test_resolution_across_runs_uses_the_persisted_store(tmp_path) -> None:
     path = tmp_path / "graph.pkl"
     first_run = NetworkxGraphStore(path)
-    first_run.upsert(EntityResolver(first_run, embedder).resolve([ent("Microsoft Corporation")]).entities, [], [])
+    first_run.upsert(EntityResolver(first_run).resolve([ent("Joaquin Murrieta")]).entities, [], [])
     first_run.close()
     second_run = NetworkxGraphStore(path)
-    resolution = EntityResolver(second_run, embedder).resolve([ent("Microsoft Corp")])
-    assert resolution.canonical(entity_id_for("Microsoft Corp")) == entity_id_for("Microsoft Corporation")
+    resolution = EntityResolver(second_run).resolve([ent("Joaquin Murrietta")])
+    assert resolution.canonical(entity_id_for("Joaquin Murrietta")) == entity_id_for("Joaquin Murrieta")
+
+
+def test_a_graph_with_name_vectors_of_another_kind_is_refused_clearly() -> None:
+    """A graph written by an earlier pagehop holds 384-d MiniLM name vectors: resolution says what to do."""
+    store = NetworkxGraphStore(None)
+    old = ent("Joaquin Murrieta")
+    old.embedding = [1.0] + [0.0] * 383
+    store.upsert([old], [], [])
+    with pytest.raises(ValueError, match=r"another kind.*new workspace"):
+        EntityResolver(store).resolve([ent("Joaquin Murrietta")])
+    assert store.get_entities([old.entity_id])[old.entity_id].name == "Joaquin Murrieta"  # nothing lost
 
 
 def test_threshold_is_checked() -> None:
     with pytest.raises(ValueError, match="threshold"):
-        EntityResolver(NetworkxGraphStore(None), None, threshold=1.5)
+        EntityResolver(NetworkxGraphStore(None), threshold=1.5)
+    unmerged = EntityResolver(NetworkxGraphStore(None), threshold=None).resolve(
+        [ent("Privy Councillor"), ent("Privy Councilor")]
+    )
+    assert len(unmerged.entities) == 2

@@ -12,6 +12,7 @@ import pytest
 
 from pagehop.assemble import open_workspace
 from pagehop.config import Settings
+from pagehop.graph.extraction import SpacyExtractor
 from pagehop.graph.indexer import GraphIndexer
 from pagehop.graph.networkx_store import NetworkxGraphStore
 from pagehop.ingest import ingest, pipeline
@@ -67,13 +68,20 @@ def record_group_sizes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     only, not on a slow machine's clock)."""
     monkeypatch.setattr(pipeline, "GROUP_MAX_WAIT_S", float("inf"))
     group_sizes: list[int] = []
-    add_documents = GraphIndexer.add_documents
+    add_documents, start_documents = GraphIndexer.add_documents, GraphIndexer.start_documents
 
     def recording(self: GraphIndexer, documents: Sequence[Any]) -> None:
         group_sizes.append(len(documents))
         add_documents(self, documents)
 
+    def recording_start(self: GraphIndexer, documents: Sequence[Any]) -> Any:
+        finish = start_documents(self, documents)
+        if finish is not None:  # started ahead: add_documents is not called for these
+            group_sizes.append(len(documents))
+        return finish
+
     monkeypatch.setattr(GraphIndexer, "add_documents", recording)
+    monkeypatch.setattr(GraphIndexer, "start_documents", recording_start)
     return group_sizes
 
 
@@ -81,12 +89,22 @@ def test_a_group_stores_what_one_document_at_a_time_stores(tmp_path: Path, monke
     corpus = tmp_path / "docs"
     write_corpus(corpus)
     group_sizes = record_group_sizes(monkeypatch)
+    parsed_ahead: list[int] = []
+    result_ahead = SpacyExtractor.result_ahead
+
+    def recording(self: SpacyExtractor, future: Any) -> Any:
+        parsed_ahead.append(1)
+        return result_ahead(self, future)
+
+    monkeypatch.setattr(SpacyExtractor, "result_ahead", recording)
     together = ingest_into(tmp_path / "together", corpus)
-    assert group_sizes == [len(FILM_PASSAGES) + 1]  # really one group
+    assert group_sizes == [len(FILM_PASSAGES) + 1] and not parsed_ahead  # really one group, parsed here
     group_sizes.clear()
-    monkeypatch.setattr(pipeline, "TEXT_BATCH", 1)  # a group closes at every document
+    # A group closes full at every document: each is started ahead (parsed in the spawned process while the
+    # previous one is resolved and stored), one at a time.
+    monkeypatch.setattr(pipeline, "TEXT_BATCH", 1)
     alone = ingest_into(tmp_path / "alone", corpus)
-    assert group_sizes == [1] * (len(FILM_PASSAGES) + 1)
+    assert group_sizes == [1] * (len(FILM_PASSAGES) + 1) and len(parsed_ahead) == len(FILM_PASSAGES) + 1
 
     assert together[0] == alone[0] and len(together[0]) >= len(FILM_PASSAGES) + 2
     assert together[1].keys() == alone[1].keys()
@@ -119,6 +137,33 @@ def test_a_failing_document_in_a_group_fails_alone(tmp_path: Path, monkeypatch: 
     assert "4.txt" not in names and "report.pdf" in names
     assert not any("warsaw" in data["name"].lower() for _, data in workspace.graph_store._graph.nodes(data=True))  # type: ignore[union-attr]
     assert {c.doc_id for c in workspace.text_index._chunks} == set(workspace.ready_doc_ids())
+    workspace.close()
+
+
+def test_a_failing_document_in_a_started_group_fails_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Groups parsed ahead in the spawned process: the group holding the bad file is finished one by one."""
+    corpus = tmp_path / "docs"
+    write_corpus(corpus)
+    store_extracted = GraphIndexer.store_extracted
+
+    def fails_on_curie(self: GraphIndexer, extracted: Any) -> Any:
+        if any(e.name == "Warsaw" for e in extracted.entities):
+            raise RuntimeError("resolution failed")
+        return store_extracted(self, extracted)
+
+    monkeypatch.setattr(GraphIndexer, "store_extracted", fails_on_curie)
+    monkeypatch.setattr(pipeline, "TEXT_BATCH", 2)  # groups of two short passages, each started ahead
+    monkeypatch.setattr(pipeline, "GROUP_MAX_WAIT_S", float("inf"))
+    settings = Settings(workspace=tmp_path / "ws", ingest={"dpi": 50}, graph={"extractor": "spacy"})
+    workspace = open_workspace(settings)
+
+    report = ingest(workspace, [corpus], ocr="never", progress=False)
+
+    ((path, why),) = report.failed
+    assert path.endswith("4.txt") and why == "RuntimeError: resolution failed"
+    assert len(report.ingested) == len(FILM_PASSAGES)
+    assert {c.doc_id for c in workspace.text_index._chunks} == set(workspace.ready_doc_ids())
+    assert set(workspace.ready_doc_ids()) == {d.doc_id for d in report.ingested}
     workspace.close()
 
 
@@ -172,3 +217,49 @@ def test_a_group_that_has_waited_is_finished_before_the_next_file_is_prepared(
     assert report.ok and len(report.ingested) == 3
     assert ready_when_preparing == {"a.txt": set(), "b.txt": {"a.txt"}, "c-slow.txt": {"a.txt", "b.txt"}}
     workspace.close()
+
+
+def test_an_ingest_interrupted_with_a_started_group_keeps_only_committed_documents(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Interrupted while a group is parsed ahead and the next one fills: both are purged (graph included), the
+    parsing process is stopped, and ingesting again ends equal to a clean ingest."""
+    corpus = tmp_path / "docs"
+    write_corpus(corpus)
+    clean = ingest_into(tmp_path / "clean", corpus)
+    monkeypatch.setattr(pipeline, "TEXT_BATCH", 2)  # groups of two passages, each started ahead
+    monkeypatch.setattr(pipeline, "GROUP_MAX_WAIT_S", float("inf"))
+    prepare_one = pipeline._prepare_one
+    prepared: list[str] = []
+
+    def interrupted(workspace: Workspace, path: Path, *args: Any) -> Any:
+        if len(prepared) == 5:  # groups [0, 1] committed, [2, 3] started, 4 prepared: the user presses Ctrl-C
+            raise KeyboardInterrupt
+        prepared.append(path.name)
+        return prepare_one(workspace, path, *args)
+
+    monkeypatch.setattr(pipeline, "_prepare_one", interrupted)
+    stops: list[int] = []
+    stop_ahead = SpacyExtractor.stop_ahead
+    monkeypatch.setattr(SpacyExtractor, "stop_ahead", lambda self: stops.append(1) or stop_ahead(self))
+    settings = Settings(workspace=tmp_path / "ws", ingest={"dpi": 50, "thumbnail_px": 64}, graph={"extractor": "spacy"})
+    workspace = open_workspace(settings)
+    with pytest.raises(KeyboardInterrupt):
+        ingest(workspace, [corpus], ocr="never", progress=False)
+    assert stops and workspace.graph_store is not None
+    committed = {Path(d.source_path).name for d in workspace.list_documents()}
+    assert committed == set(prepared[:2])  # the started group and the filling one left nothing
+    graph = graph_facts(workspace)
+    chunk_ids = {c.chunk_id for d in workspace.list_documents() for c in workspace.get_chunks(d.doc_id)}
+    assert graph["mentions"] and {chunk for _, chunk in graph["mentions"]} <= chunk_ids
+    workspace.close()
+
+    monkeypatch.setattr(pipeline, "_prepare_one", prepare_one)
+    workspace = open_workspace(settings)
+    report = ingest(workspace, [corpus], ocr="never", progress=False)
+    assert report.ok and len(report.ingested) == len(FILM_PASSAGES) + 1 - 2
+    again = stored(workspace)
+    workspace.close()
+    assert again[0] == clean[0] and again[2] == clean[2]
+    for chunk_id, vector in again[1].items():
+        np.testing.assert_allclose(vector, clean[1][chunk_id], atol=1e-5)
