@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
@@ -107,6 +107,12 @@ class GraphStore(Protocol):
     ) -> list[list[tuple[Entity, float]]]:
         """Per query vector, the ``limit`` entities of closest embedding with their cosine, best first;
         the entities come without their embedding (``get_entity`` has it)."""
+        ...
+
+    def revector_entities(self, vector_of: Callable[[str], Sequence[float]], dims: int) -> int:
+        """Give each entity whose vector is missing or not ``dims`` long the vector ``vector_of(name)``;
+        returns how many changed (0: nothing to do). A graph written by an earlier version holds name
+        vectors of another kind, and a store never mixes two kinds in one vector index."""
         ...
 
     def neighbours(self, entity_id: str, hops: int = 1, limit: int = 50) -> list[GraphPath]: ...

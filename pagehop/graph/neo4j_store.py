@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import re
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import networkx as nx
@@ -368,6 +368,31 @@ class Neo4jGraphStore:
             scored.append((not exact, -record["score"], entity.entity_id, entity))
         scored.sort(key=lambda t: t[:3])
         return [t[3] for t in scored[:limit]]
+
+    def revector_entities(self, vector_of: Callable[[str], Sequence[float]], dims: int) -> int:
+        """A vector index holds one length: one of another length is dropped first and built again over the
+        new vectors. Vectors are written a batch per transaction; after a crash the rest are found again."""
+        with self.breaker.guard():
+            records, _, _ = self._driver.execute_query(
+                f"MATCH (e:{self.entity_label}) WHERE e.embedding IS NULL OR size(e.embedding) <> $dims "
+                "RETURN e.id AS id, e.name AS name",
+                dims=dims,
+                database_=self.database,
+                routing_=RoutingControl.READ,
+            )
+            if self._dims not in (None, dims):
+                self._driver.execute_query(f"DROP INDEX {self._names['vector']} IF EXISTS", database_=self.database)
+                self._dims = None
+            rows = [{"id": r["id"], "embedding": list(map(float, vector_of(r["name"])))} for r in records]
+            for batch in _batches(rows):
+                self._driver.execute_query(
+                    f"UNWIND $rows AS row MATCH (e:{self.entity_label} {{id: row.id}}) SET e.embedding = row.embedding",
+                    rows=batch,
+                    database_=self.database,
+                )
+            if rows and self._dims is None:
+                self._create_vector_index(dims)
+        return len(rows)
 
     def similar_entities(
         self, embeddings: Sequence[Sequence[float]], limit: int = 10

@@ -27,9 +27,10 @@ import os
 import pickle
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import IO, Any, Concatenate, ParamSpec, TypeVar
 
 import networkx as nx
 import numpy as np
@@ -383,10 +384,10 @@ class NetworkxGraphStore:
         assert self.path is not None
         return self.path.with_name(self.path.name + ".journal")
 
-    def _append(self, record: tuple[Any, ...]) -> None:
-        if self.path is None:
-            return
-        payload = pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL)
+    @contextmanager
+    def _journal_lock(self) -> Iterator[IO[bytes]]:
+        """The journal, locked against other writers, with what they appended since applied here."""
+        assert self.path is not None
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._journal_path.open("a+b") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes
@@ -400,15 +401,51 @@ class NetworkxGraphStore:
                 self._apply_records(handle.read())
             elif end < self._journal_bytes:
                 self._snapshot_id = None  # compacted elsewhere: reload at the next call
+            self._journal_bytes = end
+            yield handle
+
+    def _append(self, record: tuple[Any, ...]) -> None:
+        if self.path is None:
+            return
+        payload = pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL)
+        with self._journal_lock() as handle:
             handle.write(len(payload).to_bytes(RECORD_HEADER, "big") + payload)
             handle.flush()
             os.fsync(handle.fileno())
-            self._journal_bytes = end + RECORD_HEADER + len(payload)
+            self._journal_bytes += RECORD_HEADER + len(payload)
             snapshot = self.path.stat().st_size if self.path.exists() else 0
             if self._journal_bytes > max(MIN_COMPACT_BYTES, snapshot):
-                self._save()
-                self._journal_path.unlink()
-                self._journal_bytes = 0
+                self._compact()
+
+    def _compact(self) -> None:
+        """Fold the journal into the snapshot (under the journal's lock)."""
+        self._save()
+        self._journal_path.unlink()
+        self._journal_bytes = 0
+
+    @_locked
+    def revector_entities(self, vector_of: Callable[[str], Sequence[float]], dims: int) -> int:
+        """Rewritten vectors are not journaled (a record of every vector would be as large as the snapshot):
+        they go straight into a new snapshot, written under the journal's lock from a state that holds
+        every write (another process's compaction in between means reading the disk again first)."""
+        while True:
+            stale = [e for e in self._graph.nodes if len(self._embeddings.get(e, ())) != dims]
+            if not stale:
+                return 0
+            if self.path is None:
+                self._set_vectors(stale, vector_of)
+                return len(stale)
+            with self._journal_lock():
+                if self._snapshot_id == _file_id(self.path):
+                    self._set_vectors(stale, vector_of)
+                    self._compact()
+                    return len(stale)
+            self._reload()
+
+    def _set_vectors(self, entity_ids: Sequence[str], vector_of: Callable[[str], Sequence[float]]) -> None:
+        for entity_id in entity_ids:
+            self._embeddings[entity_id] = np.asarray(vector_of(self._graph.nodes[entity_id]["name"]), np.float32)
+        self._matrix, self._unmatrixed = None, []
 
     def _replay_journal(self) -> None:
         """Apply the journal from ``_journal_bytes`` on; cut off a record torn by a crashed writer."""

@@ -19,6 +19,7 @@ docs/benchmarks.md "CPU ingest, fourth pass (issue 14)" has the counts.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import unicodedata
 import zlib
@@ -28,6 +29,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pagehop.graph.base import Entity, GraphStore, Mention
+
+log = logging.getLogger(__name__)
 
 _LEADING_ARTICLE = re.compile(r"^(the|a|an)\s+")
 _NOT_WORD = re.compile(r"[^\w\s]")
@@ -71,6 +74,10 @@ def name_vector(name: str, dims: int = NAME_VECTOR_DIMS) -> np.ndarray:
     return vector / norm if norm else vector
 
 
+def _name_vector_list(name: str) -> list[float]:
+    return name_vector(name).tolist()
+
+
 def numerals(name: str) -> frozenset[str]:
     """The number-like words of a name (1995, 3rd, III): names that differ in them are different things."""
     return frozenset(word for word in normalise_name(name).split() if _NUMERAL.match(word))
@@ -96,8 +103,14 @@ class EntityResolver:
             raise ValueError(f"similarity threshold must be in (0, 1], got {threshold}")
         self.store = store
         self.threshold = threshold
+        self._vectors_checked = False
 
     def resolve(self, extracted: Sequence[Entity]) -> Resolution:
+        if not self._vectors_checked:  # once per resolver: a graph from before trigram vectors gets them now
+            changed = self.store.revector_entities(_name_vector_list, NAME_VECTOR_DIMS)
+            if changed:
+                log.warning("%d stored entities got character-trigram name vectors (an older graph)", changed)
+            self._vectors_checked = True
         merged = _merge_by_id(extracted)
         id_map = {e.entity_id: e.entity_id for e in extracted}
         result: list[Entity] = []
@@ -113,7 +126,7 @@ class EntityResolver:
             else:
                 new_entities.append(entity)
         for entity in new_entities:
-            entity.embedding = name_vector(entity.name).tolist()
+            entity.embedding = _name_vector_list(entity.name)
         if self.threshold is not None and new_entities:
             new_entities = self._merge_similar(new_entities, result, id_map, self.threshold)
         result.extend(new_entities)
@@ -126,14 +139,7 @@ class EntityResolver:
     ) -> list[Entity]:
         """Fold each new entity into a stored or earlier new one of the same kind if close enough."""
         vectors = np.asarray([e.embedding for e in new_entities], dtype=np.float32)
-        try:
-            stored = self.store.similar_entities(vectors.tolist(), limit=3)  # one look-up for the batch
-        except ValueError as exc:
-            raise ValueError(
-                f"{exc}: this graph holds entity-name vectors of another kind (an earlier pagehop stored "
-                f"MiniLM name embeddings; names are now {NAME_VECTOR_DIMS}-d character-trigram vectors). "
-                "Ingest into a new workspace, or delete the documents and ingest them again"
-            ) from exc
+        stored = self.store.similar_entities(vectors.tolist(), limit=3)  # one look-up for the batch
         kept: list[Entity] = []
         kept_vectors = np.empty_like(vectors)  # first len(kept) rows: the kept entities' vectors
         for row, (entity, candidates) in enumerate(zip(new_entities, stored, strict=True)):

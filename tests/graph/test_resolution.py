@@ -3,11 +3,18 @@ against the store (both backends, real Neo4j)."""
 
 from __future__ import annotations
 
+import math
+from pathlib import Path
+
+import numpy as np
 import pytest
 
 from pagehop.graph.base import Entity, GraphStore
+from pagehop.graph.neo4j_store import Neo4jGraphStore
 from pagehop.graph.networkx_store import NetworkxGraphStore
 from pagehop.graph.resolution import NAME_VECTOR_DIMS, EntityResolver, entity_id_for, name_vector, normalise_name
+
+from .conftest import fresh_neo4j_store
 
 
 def ent(name: str, type_: str = "ORG", aliases: list[str] | None = None) -> Entity:
@@ -105,17 +112,6 @@ def test_resolution_across_runs_uses_the_persisted_store(tmp_path) -> None:
     assert resolution.canonical(entity_id_for("Joaquin Murrietta")) == entity_id_for("Joaquin Murrieta")
 
 
-def test_a_graph_with_name_vectors_of_another_kind_is_refused_clearly() -> None:
-    """A graph written by an earlier pagehop holds 384-d MiniLM name vectors: resolution says what to do."""
-    store = NetworkxGraphStore(None)
-    old = ent("Joaquin Murrieta")
-    old.embedding = [1.0] + [0.0] * 383
-    store.upsert([old], [], [])
-    with pytest.raises(ValueError, match=r"another kind.*new workspace"):
-        EntityResolver(store).resolve([ent("Joaquin Murrietta")])
-    assert store.get_entities([old.entity_id])[old.entity_id].name == "Joaquin Murrieta"  # nothing lost
-
-
 def test_threshold_is_checked() -> None:
     with pytest.raises(ValueError, match="threshold"):
         EntityResolver(NetworkxGraphStore(None), threshold=1.5)
@@ -123,3 +119,38 @@ def test_threshold_is_checked() -> None:
         [ent("Privy Councillor"), ent("Privy Councilor")]
     )
     assert len(unmerged.entities) == 2
+
+
+@pytest.mark.parametrize("backend", ["networkx", pytest.param("neo4j", marks=pytest.mark.neo4j)])
+def test_a_graph_with_an_older_kind_of_name_vectors_gets_trigram_vectors_and_merges_again(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Earlier versions stored 384-d MiniLM name vectors; a store holds one length in its vector index. The
+    first resolution gives every stored entity its trigram vector (Neo4j's index rebuilt), nothing else
+    changes, and a new spelling merges with an old entity as it would in a fresh graph."""
+    old_vector = [1.0 / math.sqrt(384)] * 384
+    store: GraphStore
+    if backend == "networkx":
+        store = NetworkxGraphStore(tmp_path / "graph.pkl")
+    else:
+        store = fresh_neo4j_store(request.getfixturevalue("neo4j_conn"))
+    try:
+        older = [ent("Privy Councillor", "TITLE"), ent("Vassar College")]
+        store.upsert([e.model_copy(update={"embedding": old_vector}) for e in older], [], [])
+
+        resolution = EntityResolver(store).resolve([ent("Privy Councilor", "TITLE")])
+
+        assert resolution.canonical(entity_id_for("Privy Councilor")) == entity_id_for("Privy Councillor")
+        for entity in older:
+            stored = store.get_entity(entity.entity_id)
+            assert stored is not None and stored.name == entity.name and stored.type == entity.type
+            assert np.allclose(stored.embedding or [], name_vector(entity.name), atol=1e-6)
+        assert store.revector_entities(lambda name: name_vector(name).tolist(), NAME_VECTOR_DIMS) == 0  # done once
+        if backend == "networkx":  # the new vectors are in the snapshot a fresh process reads
+            reopened = NetworkxGraphStore(tmp_path / "graph.pkl")
+            stored = reopened.get_entity(entity_id_for("Vassar College"))
+            assert stored is not None and len(stored.embedding or []) == NAME_VECTOR_DIMS
+    finally:
+        if isinstance(store, Neo4jGraphStore):
+            store.drop_all()
+        store.close()
