@@ -60,7 +60,7 @@ def torch_device(setting: str) -> str:
 
 
 def text_embedder_id(settings: Settings) -> str:
-    """The text embedder the workspace's text index, entity resolution and queries use, with its
+    """The text embedder of the workspace's text index (its chunks and the queries against them), with its
     quantization: what the index records and ``load_sentence_embedder`` takes.
 
     ``models.text_embedder_quantization = "auto"`` keeps whichever variant of the model the workspace's
@@ -85,8 +85,8 @@ def text_embedder_id(settings: Settings) -> str:
 
 @cache
 def load_sentence_embedder(ref: str, device: str = "auto") -> TextEmbedder:
-    """One shared sentence embedder per (ref, device) for the text index, entity resolution and graph
-    retrieval: loading takes seconds and the weights are read-only.
+    """One shared sentence embedder per (ref, device), for every text index of the process: loading takes
+    seconds and the weights are read-only.
 
     A ref ending in ``+onnx-int8`` (``text_embedder_id``) is the same model exported to ONNX with
     int8 MatMuls and run by onnxruntime on the CPU (``pagehop.retrieval.onnx_embedder``); otherwise the
