@@ -81,7 +81,7 @@ class ModelSettings(BaseModel):
     text_embedder_quantization: Literal["auto", "none", "int8"] = Field(
         "auto",
         description="int8: the same weights exported to ONNX with per-channel int8 MatMuls, run by onnxruntime on "
-        "the CPU (built once into the user's cache; about 3x faster there, cosine >= 0.98 to float32's); none: "
+        "the CPU (built once into the user's cache; 2-3x faster there, cosine >= 0.98 to float32's); none: "
         "float32 on models.device. auto: what the workspace's text index was built with, and for a new index "
         "int8 on a CPU-only machine, none with a GPU. An index built the other way than the chosen one is "
         "re-embedded on open",

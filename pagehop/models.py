@@ -65,7 +65,7 @@ def text_embedder_id(settings: Settings) -> str:
 
     ``models.text_embedder_quantization = "auto"`` keeps whichever variant of the model the workspace's
     index was built with when it can run here (a workspace moved between a GPU server and a laptop is not
-    re-embedded); a new index gets int8 on a CPU-only machine, where it is about 3x faster, and float32
+    re-embedded); a new index gets int8 on a CPU-only machine, where it is 2-3x faster per CPU second, and float32
     with a GPU.
     """
     from pagehop.config import with_quantization

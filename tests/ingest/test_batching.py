@@ -15,7 +15,7 @@ from pagehop.config import Settings
 from pagehop.graph.extraction import SpacyExtractor
 from pagehop.graph.indexer import GraphIndexer
 from pagehop.graph.networkx_store import NetworkxGraphStore
-from pagehop.ingest import ingest, pipeline
+from pagehop.ingest import IngestReport, ingest, pipeline
 from pagehop.testing.multihop import FILM_PASSAGES
 from pagehop.testing.pdf import write_pdf
 from pagehop.workspace import Workspace
@@ -113,6 +113,17 @@ def test_a_group_stores_what_one_document_at_a_time_stores(tmp_path: Path, monke
     assert together[2] == alone[2] and together[2]["relations"]
 
 
+def ingest_with_one_bad_file(tmp_path: Path, corpus: Path, why_it_fails: str) -> tuple[Workspace, IngestReport]:
+    """Ingest ``corpus`` with the spaCy graph; exactly its file 4.txt fails, for ``why_it_fails``."""
+    settings = Settings(workspace=tmp_path / "ws", ingest={"dpi": 50}, graph={"extractor": "spacy"})
+    workspace = open_workspace(settings)
+    report = ingest(workspace, [corpus], ocr="never", progress=False)
+    ((path, why),) = report.failed
+    assert path.endswith("4.txt") and why == why_it_fails
+    assert len(report.ingested) == len(FILM_PASSAGES)
+    return workspace, report
+
+
 def test_a_failing_document_in_a_group_fails_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The group's batched call fails; each document is then finished alone, and only the bad one fails."""
     corpus = tmp_path / "docs"
@@ -125,14 +136,8 @@ def test_a_failing_document_in_a_group_fails_alone(tmp_path: Path, monkeypatch: 
         add_documents(self, documents)
 
     monkeypatch.setattr(GraphIndexer, "add_documents", fails_on_curie)
-    settings = Settings(workspace=tmp_path / "ws", ingest={"dpi": 50}, graph={"extractor": "spacy"})
-    workspace = open_workspace(settings)
+    workspace, _ = ingest_with_one_bad_file(tmp_path, corpus, "RuntimeError: extraction failed")
 
-    report = ingest(workspace, [corpus], ocr="never", progress=False)
-
-    ((path, why),) = report.failed
-    assert path.endswith("4.txt") and why == "RuntimeError: extraction failed"
-    assert len(report.ingested) == len(FILM_PASSAGES)
     names = {Path(d.source_path).name for d in workspace.list_documents()}
     assert "4.txt" not in names and "report.pdf" in names
     assert not any("warsaw" in data["name"].lower() for _, data in workspace.graph_store._graph.nodes(data=True))  # type: ignore[union-attr]
@@ -154,14 +159,8 @@ def test_a_failing_document_in_a_started_group_fails_alone(tmp_path: Path, monke
     monkeypatch.setattr(GraphIndexer, "store_extracted", fails_on_curie)
     monkeypatch.setattr(pipeline, "TEXT_BATCH", 2)  # groups of two short passages, each started ahead
     monkeypatch.setattr(pipeline, "GROUP_MAX_WAIT_S", float("inf"))
-    settings = Settings(workspace=tmp_path / "ws", ingest={"dpi": 50}, graph={"extractor": "spacy"})
-    workspace = open_workspace(settings)
+    workspace, report = ingest_with_one_bad_file(tmp_path, corpus, "RuntimeError: resolution failed")
 
-    report = ingest(workspace, [corpus], ocr="never", progress=False)
-
-    ((path, why),) = report.failed
-    assert path.endswith("4.txt") and why == "RuntimeError: resolution failed"
-    assert len(report.ingested) == len(FILM_PASSAGES)
     assert {c.doc_id for c in workspace.text_index._chunks} == set(workspace.ready_doc_ids())
     assert set(workspace.ready_doc_ids()) == {d.doc_id for d in report.ingested}
     workspace.close()
