@@ -84,6 +84,10 @@ class ExtractsAhead(Protocol):
 
     model: str | None  # what the other process loads; None: it has none, and extract_ahead works here and now
 
+    def prepare_ahead(self) -> None:
+        """Start the other process now (it loads its model while the caller reads the first files)."""
+        ...
+
     def extract_ahead(self, chunks: Sequence[Chunk]) -> Future[ExtractedGraph]: ...
 
     def result_ahead(self, future: Future[ExtractedGraph]) -> ExtractedGraph:
@@ -187,6 +191,20 @@ class SpacyExtractor:
             done: Future[ExtractedGraph] = Future()
             done.set_result(self.extract(chunks))
             return done
+        return self._submit(_parse_in_process, list(chunks))
+
+    def prepare_ahead(self) -> None:
+        """Spawn the parsing process now, so it loads its pipeline while the caller reads the first files
+        (a no-op without a model name, or when the process runs already)."""
+        if self.model is not None:
+            with self._process_lock:
+                running = self._process is not None
+            if not running:
+                self._submit(_parser_ready)
+
+    def _submit(self, call: Any, *args: Any) -> Future[Any]:
+        model = self.model
+        assert model is not None, "a parsing process loads a named model"
         with self._process_lock:
             if self._process is None:
                 import multiprocessing
@@ -195,10 +213,10 @@ class SpacyExtractor:
                     max_workers=1,
                     mp_context=multiprocessing.get_context("spawn"),
                     initializer=_load_parser,
-                    initargs=(self.model, self.batch_size),
+                    initargs=(model, self.batch_size),
                 )
             try:
-                return self._process.submit(_parse_in_process, list(chunks))
+                return self._process.submit(call, *args)
             except BrokenProcessPool:  # the process died (killed, out of memory): the next call starts another
                 self._process = None
                 raise
@@ -344,6 +362,10 @@ def _load_parser(model: str, batch_size: int) -> None:
 
         threading.Thread(target=exit_with_parent, name="pagehop-parser-watch", daemon=True).start()
     _parser = SpacyExtractor(load_spacy(model), batch_size=batch_size)
+
+
+def _parser_ready() -> None:
+    """A job that makes the pool spawn its process (which loads the pipeline in ``_load_parser``)."""
 
 
 def _parse_in_process(chunks: list[Chunk]) -> ExtractedGraph:
