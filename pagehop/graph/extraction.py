@@ -55,6 +55,8 @@ SUBJECT_PRONOUNS = frozenset({"he", "she", "it", "they"})
 MAX_COOCCURRING = 8  # beyond this many entities in a sentence, only neighbours are linked
 # spaCy lemmatises "born" to "bear": keep the word people use for the relation.
 VERB_NAMES = {"bear": "BORN"}
+# Penn tags of verbs: the attribute ruler's rules for other tags never make a verb (see _verb_attribute_rules).
+VERB_TAGS = frozenset({"VB", "VBD", "VBG", "VBN", "VBP", "VBZ", "MD"})
 
 
 class ExtractionError(ValueError):
@@ -162,7 +164,10 @@ class SpacyExtractor:
     """NER + dependency patterns; about 100 short passages a second on two CPU cores.
 
     Extraction reads the lemma of verbs only, so the pipeline runs without its lemmatizer and the verbs are
-    lemmatized on demand by the same component (``_verb_lemma``): the lemmas are the full pipeline's.
+    lemmatized on demand by the same component (``_verb_lemma``): the lemmas are the full pipeline's. It reads
+    the part of speech, morphology and lemma that the attribute ruler sets for verbs only, so the pipeline's
+    ruler (a fifth of the pipeline's CPU on short passages) is replaced by one holding only the rules that can
+    touch a verb (``_verb_attribute_rules``): 66 of en_core_web_sm's 179, the same graph.
     """
 
     def __init__(self, nlp: Any, batch_size: int = 64, model: str | None = None) -> None:
@@ -171,6 +176,13 @@ class SpacyExtractor:
         self.model = model  # the package ``nlp`` was loaded from: what a parsing process loads (None: no process)
         self._lemmatizer = nlp.get_pipe("lemmatizer") if "lemmatizer" in nlp.pipe_names else None
         self._skipped = ["lemmatizer"] if self._lemmatizer is not None else []
+        self._verb_ruler: Any = None  # runs after the pipeline, in place of its attribute ruler
+        if "attribute_ruler" in nlp.pipe_names:
+            from spacy.pipeline import AttributeRuler
+
+            self._verb_ruler = AttributeRuler(nlp.vocab)
+            self._verb_ruler.add_patterns(_verb_attribute_rules(nlp.get_pipe("attribute_ruler").patterns))
+            self._skipped.append("attribute_ruler")
         self._process: ProcessPoolExecutor | None = None
         self._process_lock = threading.Lock()
 
@@ -246,6 +258,8 @@ class SpacyExtractor:
             chunks_of.setdefault(chunk.text, []).append(chunk)
         docs = self.nlp.pipe(chunks_of, batch_size=self.batch_size, disable=self._skipped)
         for same_text, doc in zip(chunks_of.values(), docs, strict=True):
+            if self._verb_ruler is not None:
+                doc = self._verb_ruler(doc)
             for chunk in same_text:
                 check_deadline()  # a huge document stops at its ingest budget, between chunks
                 graph.extend(self._extract_one(chunk, doc))
@@ -336,6 +350,26 @@ class SpacyExtractor:
         for a, b in pairs:
             if frozenset((a, b)) not in linked:
                 out.relate(a, RELATED_TO, b)
+
+
+def _verb_attribute_rules(rules: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The attribute ruler's rules that can set something extraction reads: those that make a verb (part of
+    speech VERB or AUX), set a tag or a dependency, or apply to a token that may be tagged as a verb (no tag
+    condition, or one naming a verb tag). The rest set the part of speech, morphology or lemma of nouns,
+    pronouns, punctuation..., which extraction never reads."""
+
+    def may_touch_a_verb(rule: dict[str, Any]) -> bool:
+        attrs = rule["attrs"]
+        if attrs.get("POS") in ("VERB", "AUX") or "TAG" in attrs or "DEP" in attrs:
+            return True
+        for pattern in rule["patterns"]:
+            tag = pattern[rule.get("index", 0)].get("TAG")
+            tags = {tag} if isinstance(tag, str) else set(tag["IN"]) if isinstance(tag, dict) and "IN" in tag else None
+            if tag is None or tags is None or tags & VERB_TAGS:
+                return True
+        return False
+
+    return [rule for rule in rules if may_touch_a_verb(rule)]
 
 
 # ---- LLM extraction ---------------------------------------------------------------------------
