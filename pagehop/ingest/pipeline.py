@@ -412,8 +412,14 @@ class _Group:
     def prepare_ahead(self) -> None:
         """A full group is coming: the hooks load their process now (see ``StartsAhead.prepare_ahead``)."""
         if self.ahead and not self.prepared_ahead:
-            for hook in self.workspace.hooks:
-                cast(StartsAhead, hook).prepare_ahead()
+            try:
+                for hook in self.workspace.hooks:
+                    cast(StartsAhead, hook).prepare_ahead()
+            except Exception:  # e.g. the process cannot start: groups are then finished here, as without one
+                log.warning(
+                    "starting the hooks' process early failed; groups are finished in this process", exc_info=True
+                )
+                return
             self.prepared_ahead = True
 
     def close(self) -> tuple[list[Chunk], np.ndarray | None]:

@@ -304,3 +304,20 @@ def test_the_parsing_process_starts_when_a_full_group_is_coming_and_then_parses_
     assert ahead[0] == serial[0] and ahead[2] == serial[2]
     for chunk_id, vector in ahead[1].items():
         np.testing.assert_allclose(vector, serial[1][chunk_id], atol=1e-5)
+
+
+def test_an_early_start_that_fails_leaves_the_ingest_as_it_would_be_without_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    corpus = tmp_path / "docs"
+    write_corpus(corpus)
+    serial = ingest_into(tmp_path / "serial", corpus)
+
+    def cannot_start(self: SpacyExtractor) -> None:
+        raise OSError("no process for you")
+
+    monkeypatch.setattr(SpacyExtractor, "prepare_ahead", cannot_start)
+    monkeypatch.setattr(pipeline, "TEXT_BATCH", 3)
+    monkeypatch.setattr(pipeline, "GROUP_MAX_WAIT_S", float("inf"))
+    grouped = ingest_into(tmp_path / "grouped", corpus)  # asserts every file was ingested
+    assert grouped[0] == serial[0] and grouped[2] == serial[2]
