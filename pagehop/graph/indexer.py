@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from pagehop.config import Settings
 from pagehop.graph.base import GraphStore, GraphUnavailable, Relation
@@ -33,24 +35,24 @@ class GraphIndexer:
         with self._reachable():
             self.add_chunks(chunks)
 
+    def prepare_ahead(self) -> None:
+        """Start the extractor's parsing process now, if it has one (ingest calls this when a group of
+        documents is coming, so the process has loaded its model by the time the group starts)."""
+        if isinstance(self.extractor, ExtractsAhead) and self.extractor.model is not None:
+            self.extractor.prepare_ahead()
+
     def start_documents(
         self, documents: Sequence[tuple[Document, Sequence[Page], Sequence[Chunk]]]
-    ) -> Callable[[], None] | None:
+    ) -> StartedExtraction | None:
         """``add_documents`` in two steps: extraction starts now in the extractor's parsing process
-        (``ExtractsAhead``), and the returned call resolves and stores. Resolution reads what earlier writes
-        stored, so the calls must come in the order the documents are to be written; a start never finished
-        stores nothing. None when the extractor cannot work ahead (an LLM): call ``add_documents`` then."""
+        (``ExtractsAhead``), and the returned work's ``finish`` resolves and stores. Resolution reads what
+        earlier writes stored, so finishes must come in the order the documents are to be written; a start
+        never finished stores nothing. None when the extractor cannot work ahead (an LLM): call
+        ``add_documents`` then."""
         chunks = _own_chunks(documents)
         if not chunks or not isinstance(self.extractor, ExtractsAhead) or self.extractor.model is None:
             return None
-        extractor = self.extractor
-        extracted = extractor.extract_ahead(chunks)
-
-        def finish() -> None:
-            with self._reachable():
-                self.store_extracted(extractor.result_ahead(extracted))
-
-        return finish
+        return StartedExtraction(self, self.extractor, self.extractor.extract_ahead(chunks))
 
     def stop_ahead(self) -> None:
         """Stop the extractor's parsing process, if it has one (ingest calls this when it ends)."""
@@ -108,6 +110,23 @@ class GraphIndexer:
         line = self.extractor.stats.summary()
         self.extractor.stats = type(self.extractor.stats)()
         return line
+
+
+@dataclass
+class StartedExtraction:
+    """A group's extraction running in the parsing process; ``finish`` resolves and stores it."""
+
+    indexer: GraphIndexer
+    extractor: ExtractsAhead
+    extracted: Future[ExtractedGraph]
+
+    def ready(self) -> bool:
+        """Whether ``finish`` would not wait for the parse."""
+        return self.extracted.done()
+
+    def finish(self) -> None:
+        with self.indexer._reachable():
+            self.indexer.store_extracted(self.extractor.result_ahead(self.extracted))
 
 
 def _own_chunks(documents: Sequence[tuple[Document, Sequence[Page], Sequence[Chunk]]]) -> list[Chunk]:

@@ -7,9 +7,10 @@ group of prepared documents together (``_Group``):
 2. catalog row ``pending``;
 3. per page: render, save image + thumbnail (on a thread), text layer or OCR (in a process pool), page
    vectors (streamed to the page encoder on a thread);
-4. chunks and their text embeddings, beside the derived-data hooks (graph extraction, ...); a full group's
+4. chunks and their text embeddings, beside the derived-data hooks (graph extraction, ...); a group's
    model work (its chunk embedding on a thread, graph parsing in a spawned process: ``StartsAhead``) starts
-   while the previous group is resolved, stored and committed, so both cores stay busy;
+   when it closes, up to ``AHEAD_GROUPS`` groups ahead of the one being resolved, stored and committed, so
+   both cores stay busy (the process is spawned as soon as the files promise a full group);
 5. one transaction: pages + chunks + ``ready`` (+ the replaced old version marked ``deleting``);
 6. the replaced old version purged; the chunks (embedded in step 4, inside the file's time budget)
    added to the text index in batches across documents, the index saved every ``TEXT_SAVE_SECONDS``
@@ -66,9 +67,12 @@ log = logging.getLogger(__name__)
 PAGES_AHEAD_OF_ENCODER = 16  # rendered pages waiting for the page encoder: bounds memory, keeps it fed
 TEXT_BATCH = 256  # chunks embedded per text-index call; the index catches up on the catalog after a crash
 TEXT_SAVE_SECONDS = 120.0  # a long ingest saves the text index this often, so a crash re-embeds little
-# A group of prepared documents is finished once its oldest member has waited this long, before the next
+# A group of prepared documents is closed once its oldest member has waited this long, before the next
 # file is prepared: small files become searchable soon even when slow files (OCR, huge PDFs) follow them.
 GROUP_MAX_WAIT_S = 10.0
+# Groups whose model work runs while ingest reads the next files: two keep the parsing process fed while one
+# group is resolved and stored and the next one fills; more would only hold more documents pending.
+AHEAD_GROUPS = 2
 THUMBNAIL_QUALITY = 80
 OCR_TIMEOUT_S = 300.0  # one page; a tesseract stuck longer than this is killed and the page keeps its text layer
 IMAGE_WRITES_QUEUED = 8  # rendered pages waiting for the image writer, per document: bounds memory
@@ -144,14 +148,32 @@ class ReportsToIngest(Protocol):
 
 
 @runtime_checkable
+class StartedWork(Protocol):
+    """A group's model work started by a ``StartsAhead`` hook."""
+
+    def ready(self) -> bool:
+        """Whether ``finish`` would not wait for the model work."""
+        ...
+
+    def finish(self) -> None:
+        """Complete ``add_documents``' work (resolve and store); waits for the model work first."""
+        ...
+
+
+@runtime_checkable
 class StartsAhead(Protocol):
     """A batching hook whose model work can start before its documents' turn to be stored (the graph indexer
-    parses in another process while ingest resolves and stores the previous group)."""
+    parses in another process while ingest resolves and stores earlier groups)."""
+
+    def prepare_ahead(self) -> None:
+        """Load what started work needs (a process and its model) now: ingest calls this once it expects a
+        full group, so that loading overlaps reading the first files."""
+        ...
 
     def start_documents(
         self, documents: Sequence[tuple[Document, Sequence[Page], Sequence[Chunk]]]
-    ) -> Callable[[], None] | None:
-        """Start ``add_documents``' work; the returned call completes it (calls complete in start order).
+    ) -> StartedWork | None:
+        """Start ``add_documents``' work; finishes are called in start order.
         None: nothing can start early (``add_documents`` does it all when the group's turn comes)."""
         ...
 
@@ -220,19 +242,23 @@ def ingest(
             _ = text_index.dim  # loads the embedder now, so no file's time budget pays for it
         unindexed = _Unindexed()  # chunks of committed documents, added to the index in batches
         group = _Group(workspace, options, report, image_writer, chunk_embedder)
+        forecast = _GroupForecast(files)
         saved_at = time.monotonic()
         try:
             with tqdm(total=len(files), unit="file", desc="ingest", disable=not show) as bar:
                 for path in files:
-                    if group.waiting() and group.waited() >= GROUP_MAX_WAIT_S:
-                        unindexed.extend(*group.finish())
+                    unindexed.extend(*group.finish_ready())
+                    if group.members and group.waited() >= GROUP_MAX_WAIT_S:
+                        unindexed.extend(*group.close())
                     prepared = _prepare_one(workspace, path, options, ocr_pool, report, group)
+                    if forecast.add(path, prepared):
+                        group.prepare_ahead()
                     if prepared is not None and len(prepared.chunks) >= TEXT_BATCH and group.members:
                         # a large document goes alone: the small ones before it are not held back by its models
-                        unindexed.extend(*group.finish())
+                        unindexed.extend(*group.close())
                     group.add(prepared)
                     if group.full():
-                        unindexed.extend(*group.finish(ahead=True))
+                        unindexed.extend(*group.close())
                     if len(unindexed.chunks) >= TEXT_BATCH:
                         unindexed.flush_into(text_index)
                         if time.monotonic() - saved_at >= TEXT_SAVE_SECONDS:
@@ -240,7 +266,8 @@ def ingest(
                             saved_at = time.monotonic()
                     bar.set_postfix(pages=report.pages, failed=len(report.failed))
                     bar.update()
-                unindexed.extend(*group.finish())
+                unindexed.extend(*group.close())
+                unindexed.extend(*group.finish_all())
         finally:
             group.abandon()  # interrupted: nothing of the unfinished groups stays
             for hook in workspace.hooks:
@@ -251,6 +278,35 @@ def ingest(
             report.notes += [n for h in workspace.hooks if isinstance(h, ReportsToIngest) and (n := h.take_summary())]
             report.seconds = time.perf_counter() - started
     return report
+
+
+class _GroupForecast:
+    """Whether the files being ingested will fill a group (``TEXT_BATCH`` chunks), judged from the chunks of
+    the files prepared so far per byte read, times the bytes of all the files (a stat each, at the start):
+    the parsing process is worth spawning early only then, and a small ingest never spawns it."""
+
+    def __init__(self, files: Sequence[Path]) -> None:
+        self.sizes = {path: _size(path) for path in files}
+        self.total_bytes = sum(self.sizes.values())
+        self.bytes_seen = 0
+        self.chunks_seen = 0
+        self.said = False
+
+    def add(self, path: Path, prepared: _Prepared | None) -> bool:
+        """Count a prepared (or skipped) file; True once, when a full group is expected."""
+        self.bytes_seen += self.sizes.get(path, 0)
+        self.chunks_seen += len(prepared.chunks) if prepared is not None else 0
+        if self.said or not self.bytes_seen:
+            return False
+        self.said = self.chunks_seen * self.total_bytes >= TEXT_BATCH * self.bytes_seen
+        return self.said
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:  # reported when the file is prepared
+        return 0
 
 
 @dataclass
@@ -302,16 +358,18 @@ class _Group:
     batching hook (``BatchedDerivedDataHook``: one spaCy pass, one entity resolution, one graph write) and one
     catalog transaction. A crash leaves every document of the group ``pending``, so recovery purges them all.
 
-    A group closes at ``TEXT_BATCH`` chunks, when its oldest member has waited ``GROUP_MAX_WAIT_S`` (checked
-    before the next file is prepared), or after every document when a hook takes documents one at a time
-    (it gains nothing from a group, and each document is then committed before the next one starts). When the
-    group fails as a whole, each document is finished alone, so one bad file fails alone.
+    The open group closes at ``TEXT_BATCH`` chunks, when its oldest member has waited ``GROUP_MAX_WAIT_S``
+    (checked before the next file is prepared), or after every document when a hook takes documents one at a
+    time (it gains nothing from a group, and each document is then committed before the next one starts).
+    When the group fails as a whole, each document is finished alone, so one bad file fails alone.
 
-    A group that closes full, when every hook ``StartsAhead``, is *started* instead: its chunk embedding and
-    its hooks' model work begin, and it is finished (resolved, stored, committed) when the next group closes
-    or has waited ``GROUP_MAX_WAIT_S``, so the next files are read and the previous group is stored while
-    its models run. Groups are still finished one at a time and in order; a crash leaves a started group
-    ``pending`` like any other.
+    When every hook ``StartsAhead``, a closing group is *started* instead of finished — if it is full, or the
+    hooks' process is already running (``prepare_ahead``), so a partial group costs no spawn it would not
+    otherwise pay: its chunk embedding and its hooks' model work begin, and it is finished (resolved, stored,
+    committed) as soon as that work is done (checked before each file), or when more than ``AHEAD_GROUPS``
+    are started (the oldest then waits). So the next files are read, and earlier groups stored, while a
+    group's models run, and the parsing process always has the next group queued. Groups are finished one at
+    a time and in order; a crash leaves a started group ``pending`` like any other.
     """
 
     def __init__(
@@ -330,8 +388,9 @@ class _Group:
         self.members: list[_Prepared] = []
         self.batching = all(isinstance(hook, BatchedDerivedDataHook) for hook in workspace.hooks)
         self.ahead = bool(workspace.hooks) and all(isinstance(hook, StartsAhead) for hook in workspace.hooks)
+        self.prepared_ahead = False  # the hooks' process runs: any closing group is started there
         self.opened_at = 0.0  # monotonic time its first member was added
-        self.started: _Started | None = None  # the group whose model work runs while this one fills
+        self.started: deque[_Started] = deque()  # groups whose model work runs, oldest first
 
     def add(self, prepared: _Prepared | None) -> None:
         if prepared is not None:
@@ -339,41 +398,60 @@ class _Group:
                 self.opened_at = time.monotonic()
             self.members.append(prepared)
 
-    def waiting(self) -> bool:
-        """Whether documents wait to be finished (members, or a started group)."""
-        return bool(self.members) or self.started is not None
-
     def waited(self) -> float:
-        """Seconds since the oldest waiting document was added (or its group started)."""
-        now = time.monotonic()
-        return max(
-            now - self.opened_at if self.members else 0.0,
-            now - self.started.started_at if self.started is not None else 0.0,
-        )
+        """Seconds since the open group's oldest member was added."""
+        return time.monotonic() - self.opened_at if self.members else 0.0
 
     def holds(self, doc_id: str) -> bool:
-        started = self.started.members if self.started is not None else []
+        started = [p for group in self.started for p in group.members]
         return any(p.doc.doc_id == doc_id for p in [*started, *self.members])
 
     def full(self) -> bool:
-        return not self.batching or sum(len(p.chunks) for p in self.members) >= TEXT_BATCH
+        return not self.batching or _chunk_count(self.members) >= TEXT_BATCH
 
-    def finish(self, ahead: bool = False) -> tuple[list[Chunk], np.ndarray | None]:
-        """Finish the started group, then this one, or with ``ahead`` (and hooks that can) start this one and
-        leave it started; the committed chunks and their embeddings (for the text index), in order."""
+    def prepare_ahead(self) -> None:
+        """A full group is coming: the hooks load their process now (see ``StartsAhead.prepare_ahead``)."""
+        if self.ahead and not self.prepared_ahead:
+            try:
+                for hook in self.workspace.hooks:
+                    cast(StartsAhead, hook).prepare_ahead()
+            except Exception:  # e.g. the process cannot start: groups are then finished here, as without one
+                log.warning(
+                    "starting the hooks' process early failed; groups are finished in this process", exc_info=True
+                )
+                return
+            self.prepared_ahead = True
+
+    def close(self) -> tuple[list[Chunk], np.ndarray | None]:
+        """Start the open group (see the class), or finish it here after the started ones; the chunks committed
+        meanwhile and their embeddings (for the text index), in order."""
         members, self.members = self.members, []
-        started = self._start(members) if ahead and self.ahead and members else None
-        done: list[tuple[list[Chunk], np.ndarray | None]] = []
-        if self.started is not None:
-            previous, self.started = self.started, None
-            done.append(self._finish_members(previous.members, previous))
-        if started is not None:
-            self.started = started
-        elif members:
-            done.append(self._finish_members(members))
-        chunks = [chunk for group_chunks, _ in done for chunk in group_chunks]
-        vectors = [group_vectors for _, group_vectors in done if group_vectors is not None]
-        return chunks, np.concatenate(vectors) if vectors else None
+        startable = self.ahead and (self.prepared_ahead or _chunk_count(members) >= TEXT_BATCH)
+        started = self._start(members) if members and startable else None
+        if started is None:
+            done = self.finish_all()
+            return _joined([done, self._finish_members(members)]) if members else done
+        self.prepared_ahead = True  # the first start spawned the process
+        self.started.append(started)
+        finished = []
+        while len(self.started) > AHEAD_GROUPS:
+            finished.append(self._finish_oldest())
+        return _joined(finished)
+
+    def finish_ready(self) -> tuple[list[Chunk], np.ndarray | None]:
+        """Finish the started groups, oldest first, whose model work is done (nothing waits)."""
+        finished = []
+        while self.started and self.started[0].ready():
+            finished.append(self._finish_oldest())
+        return _joined(finished)
+
+    def finish_all(self) -> tuple[list[Chunk], np.ndarray | None]:
+        """Finish every started group, in order (waits for their model work)."""
+        return _joined([self._finish_oldest() for _ in range(len(self.started))])
+
+    def _finish_oldest(self) -> tuple[list[Chunk], np.ndarray | None]:
+        started = self.started.popleft()
+        return self._finish_members(started.members, started)
 
     def _start(self, members: list[_Prepared]) -> _Started | None:
         """Members' chunk embedding and hooks' model work started (None: the hooks refused; finish as usual)."""
@@ -382,11 +460,11 @@ class _Group:
         try:
             with resumed(min(budgets, key=lambda b: b.ends_at) if budgets else None):
                 started = [cast(StartsAhead, hook).start_documents(documents) for hook in self.workspace.hooks]
-                if all(finish is None for finish in started):
+                if all(work is None for work in started):
                     return None  # nothing runs early (an LLM extractor): finish the group when it closes
-                hooks = [
-                    finish or functools.partial(cast(BatchedDerivedDataHook, hook).add_documents, documents)
-                    for hook, finish in zip(self.workspace.hooks, started, strict=True)
+                works = [
+                    work or _Deferred(functools.partial(cast(BatchedDerivedDataHook, hook).add_documents, documents))
+                    for hook, work in zip(self.workspace.hooks, started, strict=True)
                 ]
                 chunks = [chunk for prepared in members for chunk in prepared.chunks]
                 # The copied context carries the files' time budget into the embedding thread.
@@ -396,7 +474,7 @@ class _Group:
         except Exception:  # e.g. a document's chunks refused: finish the group the usual way, to find which
             log.info("starting a group of %d documents failed; finishing it the usual way", len(members))
             return None
-        return _Started(members, embedding, hooks, time.monotonic())
+        return _Started(members, embedding, works)
 
     def _finish_members(
         self, members: list[_Prepared], started: _Started | None = None
@@ -421,8 +499,9 @@ class _Group:
 
     def abandon(self) -> None:
         """Purge the unfinished documents (an interrupted ingest); a crash leaves them to recovery instead."""
-        started = self.started.members if self.started is not None else []
-        members, self.members, self.started = [*started, *self.members], [], None
+        started = [p for group in self.started for p in group.members]
+        members, self.members = [*started, *self.members], []
+        self.started.clear()
         for prepared in members:
             _purge(self.workspace, prepared)
 
@@ -444,8 +523,8 @@ class _Group:
                     )
             else:
                 embedding = started.embedding
-                for finish_hook in started.hooks:
-                    finish_hook()
+                for work in started.works:
+                    work.finish()
             vectors = embedding.result()
             check_deadline()
             for prepared in members:
@@ -523,12 +602,38 @@ class _Group:
 
 @dataclass
 class _Started:
-    """A group whose chunk embedding and hooks' model work run; ``hooks`` complete each hook's part, in order."""
+    """A group whose chunk embedding and hooks' model work run; ``works`` complete each hook's part, in order."""
 
     members: list[_Prepared]
     embedding: Future[np.ndarray]
-    hooks: list[Callable[[], None]]
-    started_at: float  # time.monotonic()
+    works: list[StartedWork]
+
+    def ready(self) -> bool:
+        return self.embedding.done() and all(work.ready() for work in self.works)
+
+
+@dataclass
+class _Deferred:
+    """A hook's part of a started group that could not start early: all of it runs at finish."""
+
+    call: Callable[[], None]
+
+    def ready(self) -> bool:
+        return True
+
+    def finish(self) -> None:
+        self.call()
+
+
+def _chunk_count(members: Sequence[_Prepared]) -> int:
+    return sum(len(p.chunks) for p in members)
+
+
+def _joined(done: Sequence[tuple[list[Chunk], np.ndarray | None]]) -> tuple[list[Chunk], np.ndarray | None]:
+    """Several finishes' committed chunks and embeddings as one, in order."""
+    chunks = [chunk for group_chunks, _ in done for chunk in group_chunks]
+    vectors = [group_vectors for _, group_vectors in done if group_vectors is not None]
+    return chunks, np.concatenate(vectors) if vectors else None
 
 
 def _purge(workspace: Workspace, prepared: _Prepared) -> None:

@@ -25,7 +25,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,6 +89,28 @@ def build_mixed_folder(folder: Path) -> list[Path]:
     (folder / "notes.md").write_text(MARKDOWN)
     (folder / "plain.txt").write_text(PLAIN)
     return sorted(p for p in folder.rglob("*") if p.is_file())
+
+
+FIRST_NAMES = ["Ada", "Alan", "Grace", "Marie", "Niels", "Lise", "Rosalind", "Werner", "Emmy", "Enrico"]
+LAST_NAMES = ["Lindqvist", "Sandberg", "Okafor", "Moreau", "Haldane", "Varga", "Castell", "Brandt", "Ibsen", "Rao"]
+CITIES = ["Gothenburg", "Glasgow", "Boston", "Munich", "Uppsala", "Lyon", "Porto", "Krakow", "Ghent", "Turin"]
+ORGANISATIONS = ["Nordic Pictures", "Kestrel Optics", "Quayside Automation", "Siemens", "the Solvay Institute"]
+
+
+def build_passage_folder(folder: Path, count: int) -> list[Path]:
+    """``count`` one-paragraph text files (people, places, organisations: a graph to resolve), each one
+    chunk: enough of them fill ingest's groups, so its models run ahead of the group being stored."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        person = f"{FIRST_NAMES[i % 10]} {LAST_NAMES[i // 10 % 10]}"
+        city, elsewhere = CITIES[i % 7], CITIES[(i * 3 + 1) % 10]
+        organisation = ORGANISATIONS[i % 5]
+        (folder / f"passage-{i:04d}.txt").write_text(
+            f"{person} ({i})\n\n{person} was born in {city} in {1900 + i % 90}. "
+            f"{person} worked for {organisation} in {elsewhere} and wrote to {FIRST_NAMES[(i + 3) % 10]} "
+            f"{LAST_NAMES[(i + 7) % 10]} about the archive of {CITIES[(i + 5) % 10]}.\n"
+        )
+    return sorted(folder.glob("*.txt"))
 
 
 # ----- the command line -------------------------------------------------------------------------
@@ -468,14 +490,16 @@ def run_store_trials(
     trials: int,
     seed: int,
     check_delete: bool = True,
+    build: Callable[[Path], list[Path]] = build_mixed_folder,
     log: Any = print,
 ) -> StoreResult:
-    """``trials`` kills on one store, episodes compared with a clean ingest, then the delete check."""
+    """``trials`` kills on one store, episodes compared with a clean ingest, then the delete check; ``build``
+    writes the folder ingested (default: the small mixed folder)."""
     started = time.monotonic()
     rng = random.Random(seed)
     result = StoreResult(store.graph_store)
     folder = base / "docs"
-    files = build_mixed_folder(folder)
+    files = build(folder)
     configs: list[Path] = []
     try:
         reference_config = write_config(base / "reference", store, page_encoder)

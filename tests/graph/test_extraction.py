@@ -100,10 +100,44 @@ def test_spacy_runs_without_its_lemmatizer_and_lemmatizes_verbs_as_the_full_pipe
     assert len(verbs) >= 6
     assert [extractor._verb_lemma(lean_token) for lean_token, _ in verbs] == [t.lemma_ for _, t in verbs]
     reference = SpacyExtractor(nlp)
-    reference._skipped = []  # the full pipeline, lemmatizer included
+    reference._skipped, reference._verb_ruler = [], None  # the full pipeline, lemmatizer and attribute ruler included
     lean_graph, full_graph = (e.extract([chunk(text, title="Tomas Lindqvist")]) for e in (extractor, reference))
     assert triples(lean_graph) == triples(full_graph)
     assert ("Tomas Lindqvist", "BORN_IN", "Uppsala") in triples(lean_graph)
+
+
+def test_the_verb_rules_alone_give_verbs_the_attributes_of_the_full_attribute_ruler(nlp) -> None:
+    """Extraction runs the attribute ruler's verb rules only: every token the full pipeline makes a verb (or
+    the lean one does) has the same part of speech, morphology, dependency and lemma, and the graph is the
+    same, on text with the ruler's special cases (contractions, "there is", auxiliaries used as verbs)."""
+    text = (
+        "Greta Lindqvist ain't gonna sign with Nordic Pictures, and she didn't. There is a studio in Oslo that "
+        "Tomas Berg has been running since he got it from Anna Berg. We'd have gone to Lund; let's say she did "
+        "what she could. It gets rebuilt and was being filmed, it's said, by Erik Sandberg, who had a house "
+        "in Gothenburg and does films there."
+    )
+    extractor = SpacyExtractor(nlp)
+    assert extractor._verb_ruler is not None and "attribute_ruler" in extractor._skipped
+    lean = extractor._verb_ruler(next(iter(nlp.pipe([text], disable=extractor._skipped))))
+    full = nlp(text)
+    verbs = [
+        (lean_token, full_token)
+        for lean_token, full_token in zip(lean, full, strict=True)
+        if {full_token.pos_, lean_token.pos_} & {"VERB", "AUX"}
+    ]
+    assert len(verbs) >= 20
+    for lean_token, full_token in verbs:
+        assert (lean_token.pos_, str(lean_token.morph), lean_token.dep_) == (
+            full_token.pos_,
+            str(full_token.morph),
+            full_token.dep_,
+        ), full_token.text
+        assert extractor._verb_lemma(lean_token) == full_token.lemma_, full_token.text
+    assert len(nlp.get_pipe("attribute_ruler").patterns) > len(extractor._verb_ruler.patterns)  # really fewer
+    reference = SpacyExtractor(nlp)
+    reference._skipped, reference._verb_ruler = [], None
+    graphs = [e.extract([chunk(text, title="Greta Lindqvist")]) for e in (extractor, reference)]
+    assert graphs[0] == graphs[1] and graphs[0].relations
 
 
 def test_extraction_ahead_runs_in_a_spawned_process_and_equals_extraction_here(nlp) -> None:

@@ -85,6 +85,14 @@ def record_group_sizes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return group_sizes
 
 
+def record_spawns(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """One entry each time ingest asks the extractor to start its parsing process early."""
+    spawns: list[int] = []
+    prepare_ahead = SpacyExtractor.prepare_ahead
+    monkeypatch.setattr(SpacyExtractor, "prepare_ahead", lambda self: spawns.append(1) or prepare_ahead(self))
+    return spawns
+
+
 def test_a_group_stores_what_one_document_at_a_time_stores(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     corpus = tmp_path / "docs"
     write_corpus(corpus)
@@ -97,8 +105,10 @@ def test_a_group_stores_what_one_document_at_a_time_stores(tmp_path: Path, monke
         return result_ahead(self, future)
 
     monkeypatch.setattr(SpacyExtractor, "result_ahead", recording)
+    spawns = record_spawns(monkeypatch)
     together = ingest_into(tmp_path / "together", corpus)
     assert group_sizes == [len(FILM_PASSAGES) + 1] and not parsed_ahead  # really one group, parsed here
+    assert not spawns  # a small ingest never fills a group, so it never starts the parsing process
     group_sizes.clear()
     # A group closes full at every document: each is started ahead (parsed in the spawned process while the
     # previous one is resolved and stored), one at a time.
@@ -221,18 +231,21 @@ def test_a_group_that_has_waited_is_finished_before_the_next_file_is_prepared(
 def test_an_ingest_interrupted_with_a_started_group_keeps_only_committed_documents(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Interrupted while a group is parsed ahead and the next one fills: both are purged (graph included), the
-    parsing process is stopped, and ingesting again ends equal to a clean ingest."""
+    """Interrupted while two groups are parsed ahead: both are purged (graph included), the parsing process is
+    stopped, and ingesting again ends equal to a clean ingest."""
     corpus = tmp_path / "docs"
     write_corpus(corpus)
     clean = ingest_into(tmp_path / "clean", corpus)
     monkeypatch.setattr(pipeline, "TEXT_BATCH", 2)  # groups of two passages, each started ahead
     monkeypatch.setattr(pipeline, "GROUP_MAX_WAIT_S", float("inf"))
+    # Started groups are finished only when a third one starts (not when their parse happens to be done), so
+    # which groups are in flight at the interrupt does not depend on the machine's speed.
+    monkeypatch.setattr(pipeline._Group, "finish_ready", lambda self: ([], None))
     prepare_one = pipeline._prepare_one
     prepared: list[str] = []
 
     def interrupted(workspace: Workspace, path: Path, *args: Any) -> Any:
-        if len(prepared) == 5:  # groups [0, 1] committed, [2, 3] started, 4 prepared: the user presses Ctrl-C
+        if len(prepared) == 6:  # [0, 1] committed, [2, 3] and [4, 5] started: the user presses Ctrl-C
             raise KeyboardInterrupt
         prepared.append(path.name)
         return prepare_one(workspace, path, *args)
@@ -247,7 +260,7 @@ def test_an_ingest_interrupted_with_a_started_group_keeps_only_committed_documen
         ingest(workspace, [corpus], ocr="never", progress=False)
     assert stops and workspace.graph_store is not None
     committed = {Path(d.source_path).name for d in workspace.list_documents()}
-    assert committed == set(prepared[:2])  # the started group and the filling one left nothing
+    assert committed == set(prepared[:2])  # the two started groups left nothing
     graph = graph_facts(workspace)
     chunk_ids = {c.chunk_id for d in workspace.list_documents() for c in workspace.get_chunks(d.doc_id)}
     assert graph["mentions"] and {chunk for _, chunk in graph["mentions"]} <= chunk_ids
@@ -262,3 +275,49 @@ def test_an_ingest_interrupted_with_a_started_group_keeps_only_committed_documen
     assert again[0] == clean[0] and again[2] == clean[2]
     for chunk_id, vector in again[1].items():
         np.testing.assert_allclose(vector, clean[1][chunk_id], atol=1e-5)
+
+
+def test_the_parsing_process_starts_when_a_full_group_is_coming_and_then_parses_every_group(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Spawned after the first file (the files promise a full group), before any group starts; from then on
+    a group closed early by the clock is parsed in that process too, never here; the stored result equals
+    one group parsed here."""
+    corpus = tmp_path / "docs"
+    write_corpus(corpus)
+    serial = ingest_into(tmp_path / "serial", corpus)
+    events: list[str] = []
+    prepare_ahead, start_documents = SpacyExtractor.prepare_ahead, GraphIndexer.start_documents
+    add_documents = GraphIndexer.add_documents
+    monkeypatch.setattr(SpacyExtractor, "prepare_ahead", lambda self: events.append("spawn") or prepare_ahead(self))
+    monkeypatch.setattr(
+        GraphIndexer, "start_documents", lambda self, docs: events.append("start") or start_documents(self, docs)
+    )
+    monkeypatch.setattr(
+        GraphIndexer, "add_documents", lambda self, docs: events.append("here") or add_documents(self, docs)
+    )
+    monkeypatch.setattr(pipeline, "TEXT_BATCH", 3)  # the seven files hold more than one group's chunks
+    monkeypatch.setattr(pipeline, "GROUP_MAX_WAIT_S", 0.0)  # every group closes by the clock, one file each
+    ahead = ingest_into(tmp_path / "ahead", corpus)
+
+    assert events == ["spawn"] + ["start"] * (len(FILM_PASSAGES) + 1)
+    assert ahead[0] == serial[0] and ahead[2] == serial[2]
+    for chunk_id, vector in ahead[1].items():
+        np.testing.assert_allclose(vector, serial[1][chunk_id], atol=1e-5)
+
+
+def test_an_early_start_that_fails_leaves_the_ingest_as_it_would_be_without_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    corpus = tmp_path / "docs"
+    write_corpus(corpus)
+    serial = ingest_into(tmp_path / "serial", corpus)
+
+    def cannot_start(self: SpacyExtractor) -> None:
+        raise OSError("no process for you")
+
+    monkeypatch.setattr(SpacyExtractor, "prepare_ahead", cannot_start)
+    monkeypatch.setattr(pipeline, "TEXT_BATCH", 3)
+    monkeypatch.setattr(pipeline, "GROUP_MAX_WAIT_S", float("inf"))
+    grouped = ingest_into(tmp_path / "grouped", corpus)  # asserts every file was ingested
+    assert grouped[0] == serial[0] and grouped[2] == serial[2]
