@@ -31,11 +31,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -254,9 +256,11 @@ def run_row(args: argparse.Namespace) -> dict[str, object]:
         )
         workspace = open_workspace(settings, graph=args.graph)
         workspace.text_index.embed(["warm up"])  # loading the models is not ingestion
+        children = ChildPeaks()
         started, cpu_started = time.perf_counter(), cpu_seconds()
         report = ingest(workspace, paths, ocr=ocr, progress=False)  # type: ignore[arg-type]
         seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu_started
+        children.stop()
         chunks = len(workspace.text_index)
         workspace.close()
     finally:
@@ -274,9 +278,45 @@ def run_row(args: argparse.Namespace) -> dict[str, object]:
         "units": units,
         "unit": "passages" if args.row == "2wiki" else "pages",
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        # the spaCy parsing process (or tesseract): the largest finished child's peak
-        "child_rss_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+        "child_rss_mib": children.largest_mib,
     }
+
+
+class ChildPeaks:
+    """The largest peak RSS (``VmHWM``) of this process's children — the spaCy parsing process, tesseract —
+    read from /proc twice a second while they run. ``RUSAGE_CHILDREN`` cannot say it: a child forked from
+    this process and then exec'd reports this process's RSS at the fork as its own peak."""
+
+    def __init__(self) -> None:
+        self.largest_mib = 0.0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        me = os.getpid()
+        while not self._done.wait(0.5):
+            tasks = Path(f"/proc/{me}/task")
+            if not tasks.is_dir():  # not Linux: no column
+                return
+            pids = set()
+            for task in tasks.iterdir():  # a child belongs to the thread that started it
+                try:
+                    pids.update((task / "children").read_text().split())
+                except OSError:  # the thread ended meanwhile
+                    continue
+            for pid in pids:
+                try:
+                    status = Path(f"/proc/{pid}/status").read_text()
+                except OSError:  # it ended meanwhile
+                    continue
+                for line in status.splitlines():
+                    if line.startswith("VmHWM:"):
+                        self.largest_mib = max(self.largest_mib, int(line.split()[1]) / 1024)
 
 
 def main() -> None:

@@ -395,7 +395,33 @@ def _load_parser(model: str, batch_size: int) -> None:
             os._exit(1)
 
         threading.Thread(target=exit_with_parent, name="pagehop-parser-watch", daemon=True).start()
+    if not _runs_torch(model):
+        # spaCy imports torch whenever it is installed (thinc probes for it): 3 CPU s and ~500 MiB of this
+        # process for nothing when the pipeline's models are spaCy's own. None in sys.modules makes
+        # ``import torch`` fail, which thinc takes as "no torch".
+        sys.modules.setdefault("torch", None)  # type: ignore[arg-type]
     _parser = SpacyExtractor(load_spacy(model), batch_size=batch_size)
+
+
+def _runs_torch(model: str) -> bool:
+    """Whether the spaCy pipeline ``model`` (a package name or a folder) may run torch: unless its config is
+    found and every model it builds is one of spaCy's own (``@architectures`` / ``@layers`` in the
+    ``spacy.`` namespace: numpy-backed), a transformer or a custom layer may need it."""
+    import importlib.util
+
+    folder = Path(model)
+    if not (folder / "config.cfg").is_file():
+        try:
+            spec = importlib.util.find_spec(model) if "/" not in model else None
+        except (ImportError, ValueError):  # e.g. a dotted name whose parent is no package
+            return True
+        locations = list(spec.submodule_search_locations or []) if spec is not None else []
+        found = [config.parent for location in locations for config in Path(location).glob("*/config.cfg")]
+        if len(found) != 1:
+            return True
+        folder = found[0]
+    models = re.findall(r'^@(?:architectures|layers)\s*=\s*"([^"]*)"', (folder / "config.cfg").read_text(), re.M)
+    return not all(name.startswith("spacy.") for name in models)
 
 
 def _parser_ready() -> None:

