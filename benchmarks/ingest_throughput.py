@@ -284,8 +284,9 @@ def run_row(args: argparse.Namespace) -> dict[str, object]:
 
 class ChildPeaks:
     """The largest peak RSS (``VmHWM``) of this process's children — the spaCy parsing process, tesseract —
-    read from /proc twice a second while they run. ``RUSAGE_CHILDREN`` cannot say it: a child forked from
-    this process and then exec'd reports this process's RSS at the fork as its own peak."""
+    read from /proc twice a second while they run. ``RUSAGE_CHILDREN``'s peak was no guide: it printed 846 MiB
+    whether the spaCy process peaked at 790 or 270 MiB (another child, likely forked then exec'd, whose peak
+    counts this process's RSS at the fork)."""
 
     def __init__(self) -> None:
         self.largest_mib = 0.0

@@ -396,8 +396,8 @@ def _load_parser(model: str, batch_size: int) -> None:
 
         threading.Thread(target=exit_with_parent, name="pagehop-parser-watch", daemon=True).start()
     if not _runs_torch(model):
-        # spaCy imports torch whenever it is installed (thinc probes for it): 3 CPU s and ~500 MiB of this
-        # process for nothing when the pipeline's models are spaCy's own. None in sys.modules makes
+        # spaCy imports torch whenever it is installed (thinc probes for it): ~4 CPU s at start and ~500 MiB
+        # of this process for nothing when the pipeline's models are spaCy's own. None in sys.modules makes
         # ``import torch`` fail, which thinc takes as "no torch".
         sys.modules.setdefault("torch", None)  # type: ignore[arg-type]
     _parser = SpacyExtractor(load_spacy(model), batch_size=batch_size)

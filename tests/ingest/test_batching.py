@@ -45,7 +45,10 @@ def graph_facts(workspace: Workspace) -> dict[str, Any]:
     }
 
 
-def stored(workspace: Workspace) -> tuple[dict[str, Any], dict[str, np.ndarray], dict[str, Any]]:
+Stored = tuple[dict[str, Any], dict[str, np.ndarray], dict[str, Any]]  # chunks, text vectors, graph facts
+
+
+def stored(workspace: Workspace) -> Stored:
     chunks = {c.chunk_id: c.model_dump() for d in workspace.list_documents() for c in workspace.get_chunks(d.doc_id)}
     index = workspace.text_index
     assert index._embeddings is not None
@@ -53,7 +56,7 @@ def stored(workspace: Workspace) -> tuple[dict[str, Any], dict[str, np.ndarray],
     return chunks, vectors, graph_facts(workspace)
 
 
-def ingest_into(folder: Path, corpus: Path) -> tuple[dict[str, Any], dict[str, np.ndarray], dict[str, Any]]:
+def ingest_into(folder: Path, corpus: Path) -> Stored:
     settings = Settings(workspace=folder, ingest={"dpi": 50, "thumbnail_px": 64}, graph={"extractor": "spacy"})
     workspace = open_workspace(settings)
     report = ingest(workspace, [corpus], ocr="never", progress=False)
@@ -61,6 +64,14 @@ def ingest_into(folder: Path, corpus: Path) -> tuple[dict[str, Any], dict[str, n
     result = stored(workspace)
     workspace.close()
     return result
+
+
+def assert_same_store(got: Stored, expected: Stored) -> None:
+    """Two ``stored`` results hold the same chunks and graph, and text vectors within float noise."""
+    assert got[0] == expected[0] and got[2] == expected[2]
+    assert got[1].keys() == expected[1].keys()
+    for chunk_id, vector in got[1].items():
+        np.testing.assert_allclose(vector, expected[1][chunk_id], atol=1e-5)
 
 
 def record_group_sizes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
@@ -116,11 +127,8 @@ def test_a_group_stores_what_one_document_at_a_time_stores(tmp_path: Path, monke
     alone = ingest_into(tmp_path / "alone", corpus)
     assert group_sizes == [1] * (len(FILM_PASSAGES) + 1) and len(parsed_ahead) == len(FILM_PASSAGES) + 1
 
-    assert together[0] == alone[0] and len(together[0]) >= len(FILM_PASSAGES) + 2
-    assert together[1].keys() == alone[1].keys()
-    for chunk_id, vector in together[1].items():
-        np.testing.assert_allclose(vector, alone[1][chunk_id], atol=1e-5)
-    assert together[2] == alone[2] and together[2]["relations"]
+    assert_same_store(together, alone)
+    assert len(together[0]) >= len(FILM_PASSAGES) + 2 and together[2]["relations"]
 
 
 def ingest_with_one_bad_file(tmp_path: Path, corpus: Path, why_it_fails: str) -> tuple[Workspace, IngestReport]:
@@ -272,9 +280,7 @@ def test_an_ingest_interrupted_with_a_started_group_keeps_only_committed_documen
     assert report.ok and len(report.ingested) == len(FILM_PASSAGES) + 1 - 2
     again = stored(workspace)
     workspace.close()
-    assert again[0] == clean[0] and again[2] == clean[2]
-    for chunk_id, vector in again[1].items():
-        np.testing.assert_allclose(vector, clean[1][chunk_id], atol=1e-5)
+    assert_same_store(again, clean)
 
 
 def test_the_parsing_process_starts_when_a_full_group_is_coming_and_then_parses_every_group(
@@ -301,9 +307,7 @@ def test_the_parsing_process_starts_when_a_full_group_is_coming_and_then_parses_
     ahead = ingest_into(tmp_path / "ahead", corpus)
 
     assert events == ["spawn"] + ["start"] * (len(FILM_PASSAGES) + 1)
-    assert ahead[0] == serial[0] and ahead[2] == serial[2]
-    for chunk_id, vector in ahead[1].items():
-        np.testing.assert_allclose(vector, serial[1][chunk_id], atol=1e-5)
+    assert_same_store(ahead, serial)
 
 
 def test_an_early_start_that_fails_leaves_the_ingest_as_it_would_be_without_it(
@@ -320,4 +324,4 @@ def test_an_early_start_that_fails_leaves_the_ingest_as_it_would_be_without_it(
     monkeypatch.setattr(pipeline, "TEXT_BATCH", 3)
     monkeypatch.setattr(pipeline, "GROUP_MAX_WAIT_S", float("inf"))
     grouped = ingest_into(tmp_path / "grouped", corpus)  # asserts every file was ingested
-    assert grouped[0] == serial[0] and grouped[2] == serial[2]
+    assert_same_store(grouped, serial)
