@@ -103,10 +103,11 @@ class GraphStore(Protocol):
         ...
 
     def similar_entities(
-        self, embeddings: Sequence[Sequence[float]], limit: int = 10
+        self, embeddings: Sequence[Sequence[float]], limit: int = 10, min_score: float | None = None
     ) -> list[list[tuple[Entity, float]]]:
-        """Per query vector, the ``limit`` entities of closest embedding with their cosine, best first;
-        the entities come without their embedding (``get_entity`` has it)."""
+        """Per query vector, the ``limit`` entities of closest embedding with their cosine, best first, only
+        those at ``min_score`` or above when it is given; the entities come without their embedding
+        (``get_entity`` has it)."""
         ...
 
     def revector_entities(self, vector_of: Callable[[str], Sequence[float]], dims: int) -> int:

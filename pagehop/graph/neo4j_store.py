@@ -395,7 +395,7 @@ class Neo4jGraphStore:
         return len(rows)
 
     def similar_entities(
-        self, embeddings: Sequence[Sequence[float]], limit: int = 10
+        self, embeddings: Sequence[Sequence[float]], limit: int = 10, min_score: float | None = None
     ) -> list[list[tuple[Entity, float]]]:
         if self._dims is None or not len(embeddings):
             return [[] for _ in embeddings]
@@ -404,16 +404,18 @@ class Neo4jGraphStore:
         records = self._read(
             "UNWIND range(0, size($vectors) - 1) AS i "
             "CALL (i) { CALL db.index.vector.queryNodes($index, $k, $vectors[i]) YIELD node, score "
-            f"RETURN node, score }} RETURN i, {_WITHOUT_EMBEDDING} AS node, score",
+            "WHERE score >= $floor RETURN node, score } "
+            f"RETURN i, {_WITHOUT_EMBEDDING} AS node, score",
             index=self._names["vector"],
             # The index is approximate (HNSW) and misses true neighbours on small or heavily rewritten
             # graphs; asking for more candidates than wanted widens its search.
             k=max(limit * VECTOR_OVERSAMPLING, VECTOR_MIN_CANDIDATES),
             vectors=[list(map(float, vector)) for vector in embeddings],
+            # Neo4j reports cosine as (1 + cos) / 2: the floor in its units (nothing when none is given).
+            floor=-1.0 if min_score is None else (1.0 + min_score) / 2.0,
         )
         found: list[list[tuple[Entity, float]]] = [[] for _ in embeddings]
-        # Neo4j reports cosine as (1 + cos) / 2; give back the plain cosine like the embedded store.
-        for r in records:
+        for r in records:  # back to the plain cosine, as the embedded store reports it
             found[r["i"]].append((_entity(r["node"]), 2.0 * r["score"] - 1.0))
         return [sorted(hits, key=lambda hit: -hit[1])[:limit] for hits in found]
 

@@ -226,7 +226,7 @@ class NetworkxGraphStore:
 
     @_locked
     def similar_entities(
-        self, embeddings: Sequence[Sequence[float]], limit: int = 10
+        self, embeddings: Sequence[Sequence[float]], limit: int = 10, min_score: float | None = None
     ) -> list[list[tuple[Entity, float]]]:
         ids, matrix = self._embedding_matrix()
         if not ids or not len(embeddings):
@@ -238,15 +238,19 @@ class NetworkxGraphStore:
             )
         norms = np.linalg.norm(queries, axis=1, keepdims=True)
         sims = (queries / np.where(norms == 0, 1.0, norms)) @ matrix.T
-        found = []
-        for row in sims:
+        floor = -np.inf if min_score is None else min_score
+        found: list[list[tuple[Entity, float]]] = []
+        for row, best in zip(sims, sims.max(axis=1), strict=True):
+            if best < floor:  # the usual case when resolving fresh names: nothing to sort or build
+                found.append([])
+                continue
             top = np.argpartition(-row, limit)[:limit] if limit < len(ids) else np.arange(len(ids))
             top = top[np.lexsort((top, -row[top]))]  # best first, ties by id order
             found.append(
                 [
                     (entity, float(row[i]))
                     for i in top
-                    if (entity := self._entity(ids[i], with_embedding=False)) is not None
+                    if row[i] >= floor and (entity := self._entity(ids[i], with_embedding=False)) is not None
                 ]
             )
         return found

@@ -18,6 +18,7 @@ docs/benchmarks.md "CPU ingest, fourth pass (issue 14)" has the counts.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import re
@@ -39,6 +40,7 @@ _SPACES = re.compile(r"\s+")
 _POSSESSIVE = re.compile(r"['’]s\b")
 
 
+@functools.lru_cache(maxsize=1 << 16)  # resolution and the stores ask for the same few names many times over
 def normalise_name(name: str) -> str:
     """Case-, accent-, punctuation- and article-insensitive key of an entity name."""
     text = unicodedata.normalize("NFKD", name)
@@ -139,25 +141,41 @@ class EntityResolver:
     ) -> list[Entity]:
         """Fold each new entity into a stored or earlier new one of the same kind if close enough."""
         vectors = np.asarray([e.embedding for e in new_entities], dtype=np.float32)
-        stored = self.store.similar_entities(vectors.tolist(), limit=3)  # one look-up for the batch
+        stored = self.store.similar_entities(vectors.tolist(), limit=3, min_score=threshold)  # one look-up
+        earlier_close = _earlier_close_pairs(vectors, threshold)
         kept: list[Entity] = []
-        kept_vectors = np.empty_like(vectors)  # first len(kept) rows: the kept entities' vectors
+        kept_at: dict[int, int] = {}  # row of a kept entity -> its place in ``kept``
         for row, (entity, candidates) in enumerate(zip(new_entities, stored, strict=True)):
             target = next((c for c, score in candidates if score >= threshold and _same_kind(c, entity)), None)
             if target is not None:
                 id_map[entity.entity_id] = target.entity_id
                 resolved.append(_absorb(target, entity))
                 continue
-            if kept:
-                sims = kept_vectors[: len(kept)] @ vectors[row]  # a view: no copy per entity
-                best = int(np.argmax(sims))
-                if sims[best] >= threshold and _same_kind(kept[best], entity):
-                    id_map[entity.entity_id] = kept[best].entity_id
-                    kept[best] = _absorb(kept[best], entity)
-                    continue
-            kept_vectors[len(kept)] = vectors[row]
+            # The closest kept entity (the first kept on a tie), if it is close enough.
+            close = [(-score, kept_at[col]) for col, score in earlier_close.get(row, ()) if col in kept_at]
+            if close and _same_kind(kept[best := min(close)[1]], entity):
+                id_map[entity.entity_id] = kept[best].entity_id
+                kept[best] = _absorb(kept[best], entity)
+                continue
+            kept_at[row] = len(kept)
             kept.append(entity)
         return kept
+
+
+def _earlier_close_pairs(
+    vectors: np.ndarray, threshold: float, block: int = 1024
+) -> dict[int, list[tuple[int, float]]]:
+    """Row -> the earlier rows whose vector is within ``threshold`` cosine of it (unit vectors), with
+    the cosine: one matrix product per block of rows instead of one product per row against all before it."""
+    pairs: dict[int, list[tuple[int, float]]] = {}
+    for start in range(0, len(vectors), block):
+        stop = min(start + block, len(vectors))
+        sims = vectors[start:stop] @ vectors[:stop].T
+        rows, cols = np.nonzero(sims >= threshold)
+        for row, col in zip(rows.tolist(), cols.tolist(), strict=True):
+            if col < start + row:
+                pairs.setdefault(start + row, []).append((col, float(sims[row, col])))
+    return pairs
 
 
 def merge_entity(existing: Entity | None, incoming: Entity) -> Entity:

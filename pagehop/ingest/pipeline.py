@@ -403,8 +403,9 @@ class _Group:
         return time.monotonic() - self.opened_at if self.members else 0.0
 
     def holds(self, doc_id: str) -> bool:
-        started = [p for group in self.started for p in group.members]
-        return any(p.doc.doc_id == doc_id for p in [*started, *self.members])
+        return any(
+            p.doc.doc_id == doc_id for members in [self.members, *(g.members for g in self.started)] for p in members
+        )
 
     def full(self) -> bool:
         return not self.batching or _chunk_count(self.members) >= TEXT_BATCH

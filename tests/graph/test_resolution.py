@@ -12,7 +12,14 @@ import pytest
 from pagehop.graph.base import Entity, GraphStore
 from pagehop.graph.neo4j_store import Neo4jGraphStore
 from pagehop.graph.networkx_store import NetworkxGraphStore
-from pagehop.graph.resolution import NAME_VECTOR_DIMS, EntityResolver, entity_id_for, name_vector, normalise_name
+from pagehop.graph.resolution import (
+    NAME_VECTOR_DIMS,
+    EntityResolver,
+    _earlier_close_pairs,
+    entity_id_for,
+    name_vector,
+    normalise_name,
+)
 
 from .conftest import fresh_neo4j_store
 
@@ -100,6 +107,28 @@ def test_duplicates_within_one_batch_merge() -> None:
     assert len(resolution.entities) == 1
     assert resolution.entities[0].aliases == ["Privy Councilor"]
     assert len(resolution.entities[0].embedding or []) == NAME_VECTOR_DIMS
+
+
+@pytest.mark.parametrize("block", [1, 3, 1024])
+def test_close_pairs_within_a_batch_are_those_each_row_has_with_the_rows_before_it(block: int) -> None:
+    names = ["Privy Councillor", "Privy Councilor", "Joaquin Murrieta", "the privy councillor", "Joaquin Murrietta"]
+    vectors = np.stack([name_vector(n) for n in [*names, *(f"Name number {i}" for i in range(20))]])
+    pairs = _earlier_close_pairs(vectors, 0.8, block=block)
+    for row in range(len(vectors)):  # one product per row against the rows before it: what the blocks replace
+        sims = vectors[:row] @ vectors[row]
+        expected = {col: float(sims[col]) for col in np.nonzero(sims >= 0.8)[0].tolist()}
+        assert dict(pairs.get(row, [])) == pytest.approx(expected, abs=1e-6)
+    assert {col for col, _ in pairs[4]} == {2}  # the second spelling of Murrieta meets the first only
+
+
+def test_a_new_name_merges_into_the_closest_of_the_earlier_names_of_its_batch() -> None:
+    first, second, third = ent("Joakin Murrieta"), ent("Joaquin Murieta"), ent("Joaquin Murrieta")
+    cosine = {(a.name, b.name): float(name_vector(a.name) @ name_vector(b.name)) for a, b in [(first, second),
+              (first, third), (second, third)]}  # fmt: skip
+    assert cosine[first.name, second.name] < 0.7 < cosine[first.name, third.name] < cosine[second.name, third.name]
+    resolution = EntityResolver(NetworkxGraphStore(None), threshold=0.7).resolve([first, second, third])
+    assert len(resolution.entities) == 2  # the first two stay apart; the third is close to both...
+    assert resolution.canonical(third.entity_id) == second.entity_id  # ...and joins the closer, not the first
 
 
 def test_resolution_across_runs_uses_the_persisted_store(tmp_path) -> None:

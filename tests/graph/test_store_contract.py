@@ -108,6 +108,14 @@ def test_similar_entities_returns_cosine_per_query(curie: GraphStore) -> None:
         curie.similar_entities([[1.0, 0.0]], limit=2)
 
 
+def test_similar_entities_keep_only_hits_at_the_floor(curie: GraphStore) -> None:
+    near_marie, far_from_all = curie.similar_entities([[2.0, 0.0, 0.0, 0.0], [0.0, 0.0, -1.0, 0.0]], 2, min_score=0.9)
+    assert [e.entity_id for e, _ in near_marie] == [MARIE]  # Pierre at 0.8 is under the floor
+    assert far_from_all == []
+    at_pierre = curie.similar_entities([[2.0, 0.0, 0.0, 0.0]], limit=2, min_score=0.79)[0]
+    assert [e.entity_id for e, _ in at_pierre] == [MARIE, PIERRE]
+
+
 def test_similar_entities_follow_writes_and_deletes(curie: GraphStore) -> None:
     assert curie.similar_entities([[0.0, 0.0, 0.0, 1.0]], limit=1)[0][0][0].entity_id == LONELY
     skipper = _entity("Skipper", "PERSON", vec=[0.0, 0.0, 0.1, 1.0])
@@ -270,9 +278,18 @@ def test_bad_writes_are_refused_whole(curie: GraphStore, bad_relation: Relation,
     assert curie.stats() == {"entities": 7, "relations": 6, "mentions": 11}
 
 
-def test_mixed_embedding_sizes_are_refused(store: GraphStore) -> None:
-    with pytest.raises(GraphWriteError, match="different sizes"):
-        store.upsert([_entity("A", "X", vec=[1.0, 0.0]), _entity("B", "X", vec=[1.0, 0.0, 0.0])], [], [])
+@pytest.mark.parametrize(
+    ("vectors", "message"),
+    [
+        ([[1.0, 0.0], [1.0, 0.0, 0.0]], "different sizes"),
+        ([[1.0, 0.0], [float("nan"), 1.0]], "entity e_.* has an empty or non-finite embedding"),
+        ([[1.0, 0.0], [float("inf"), 1.0]], "non-finite"),
+        ([[], []], "empty"),
+    ],
+)
+def test_bad_embeddings_are_refused_whole(store: GraphStore, vectors: list[list[float]], message: str) -> None:
+    with pytest.raises(GraphWriteError, match=message):
+        store.upsert([_entity("A", "X", vec=vectors[0]), _entity("B", "X", vec=vectors[1])], [], [])
     assert store.stats()["entities"] == 0
 
 
