@@ -14,6 +14,7 @@ into the hybrid text index, extract the knowledge graph with spaCy into the embe
     .venv/bin/python benchmarks/ingest_throughput.py --stage-profile 1000 --quantization int8   # every stage's CPU
     .venv/bin/python benchmarks/ingest_throughput.py --spawn-cost 3   # starting the spaCy process, 3 times
     .venv/bin/python benchmarks/ingest_throughput.py --extraction-profile 1000   # verb rules vs full attribute ruler
+    .venv/bin/python benchmarks/ingest_throughput.py --pdf-stage-profile --limit 8 --quantization int8
 
 Figures: pages (or passages) per wall second and per CPU second (CPU of the process and its children —
 the spaCy parsing process, tesseract: unlike wall time, it does not grow when other jobs share the
@@ -188,6 +189,79 @@ def stage_profile(args: argparse.Namespace) -> None:
     print(f"| total | {total:.1f} | |")
 
 
+def pdf_stage_profile(args: argparse.Namespace) -> None:
+    """CPU seconds of each ingest stage on the MMLongBench PDFs (``--limit N``: the first N), text layer, one
+    thread, one stage after the other: rendering and reading the text layer (``PdfSource.pages``), writing the
+    page PNG and thumbnail, chunking, chunk embedding, spaCy extraction, and the graph's resolution and store;
+    with each chunk's MiniLM token count, which sets the embedding's cost."""
+    import torch
+
+    from pagehop.config import Settings
+    from pagehop.graph.extraction import SpacyExtractor
+    from pagehop.graph.indexer import GraphIndexer
+    from pagehop.graph.networkx_store import NetworkxGraphStore
+    from pagehop.graph.resolution import EntityResolver
+    from pagehop.ingest.files import inspect_file
+    from pagehop.ingest.loaders import open_source
+    from pagehop.ingest.pipeline import TEXT_BATCH, _write_page_images
+    from pagehop.models import load_sentence_embedder, text_embedder_id
+    from pagehop.retrieval.chunking import chunk_pages, indexed_text
+
+    torch.set_num_threads(1)
+    settings = Settings(models={"text_embedder_quantization": args.quantization})
+    cut = settings.ingest
+    embedder = load_sentence_embedder(text_embedder_id(settings), "cpu")
+    extractor = SpacyExtractor.from_settings(settings.models.spacy_model)
+    embedder.encode(["warm up"])
+    list(extractor.nlp.pipe(["warm up"]))
+    spent = dict.fromkeys(["render + text layer", "page PNG + thumbnail", "chunking", "chunk embedding (MiniLM)",
+                           "spaCy extraction", "graph resolution + store"], 0.0)  # fmt: skip
+    chunks, pages = [], 0
+    with tempfile.TemporaryDirectory(prefix="pagehop-pdf-stages-") as folder:
+        for path in sorted(args.documents.glob("*.pdf"))[: args.limit]:
+            started = time.process_time()
+            source = open_source(inspect_file(path, 1e9), args.dpi, settings.ingest.max_image_pixels)
+            raw = list(source.pages())
+            source.close()
+            spent["render + text layer"] += time.process_time() - started
+            started = time.process_time()
+            for page in raw:
+                if page.image is not None:
+                    image_file, thumb_file = Path(folder) / f"{page.number}.png", Path(folder) / "t.jpg"
+                    _write_page_images(page.image, page.blank, image_file, thumb_file, cut.thumbnail_px)
+            spent["page PNG + thumbnail"] += time.process_time() - started
+            started = time.process_time()
+            chunks += chunk_pages(path.stem, source.title, [(p.number, p.text) for p in raw],
+                                  chunk_chars=cut.chunk_chars, chunk_overlap=cut.chunk_overlap,
+                                  with_context=cut.heading_context)  # fmt: skip
+            spent["chunking"] += time.process_time() - started
+            pages += len(raw)
+        groups = [chunks[i : i + TEXT_BATCH] for i in range(0, len(chunks), TEXT_BATCH)]
+        started = time.process_time()
+        for group in groups:
+            embedder.encode([indexed_text(c) for c in group], normalize_embeddings=True)
+        spent["chunk embedding (MiniLM)"] = time.process_time() - started
+        started = time.process_time()
+        extracted = [extractor.extract(group) for group in groups]
+        spent["spaCy extraction"] = time.process_time() - started
+        store = NetworkxGraphStore(Path(folder) / "graph.pkl")
+        indexer = GraphIndexer(store, extractor, EntityResolver(store))
+        started = time.process_time()
+        for graph in extracted:
+            indexer.store_extracted(graph)
+        spent["graph resolution + store"] = time.process_time() - started
+    tokenizer = embedder.tokenizer if hasattr(embedder, "tokenizer") else None
+    tokens = [len(e.ids) for e in tokenizer.encode_batch([indexed_text(c) for c in chunks])] if tokenizer else []
+    total = sum(spent.values())
+    print(f"\nIngest stages on {pages} PDF pages ({len(chunks)} chunks), one thread, CPU s")
+    if tokens:
+        print(f"MiniLM tokens per chunk: mean {sum(tokens) / len(tokens):.0f}, {sum(t >= 256 for t in tokens)} at 256")
+    print("| stage | CPU s | CPU s per page | share |\n|---|---|---|---|")
+    for name, seconds in spent.items():
+        print(f"| {name} | {seconds:.1f} | {seconds / pages:.3f} | {100 * seconds / total:.0f} % |")
+    print(f"| total | {total:.1f} | {total / pages:.3f} | |")
+
+
 def extraction_profile(args: argparse.Namespace) -> None:
     """Graph extraction's CPU on the first N 2Wiki passages (groups of ``TEXT_BATCH`` chunks, one thread): with
     the attribute ruler's verb rules only (as ingest runs it) against the pipeline's full attribute ruler,
@@ -343,6 +417,7 @@ def main() -> None:
     parser.add_argument("--spacy-profile", type=int, default=0, help="profile spaCy on N passages and exit")
     parser.add_argument("--stage-profile", type=int, default=0, help="CPU of each ingest stage on N passages, exit")
     parser.add_argument("--extraction-profile", type=int, default=0, help="extraction's CPU on N passages, exit")
+    parser.add_argument("--pdf-stage-profile", action="store_true", help="CPU of each stage on the PDFs, exit")
     parser.add_argument("--spawn-cost", type=int, default=0, help="start the spaCy process N times, exit")
     parser.add_argument("--row", choices=ROWS, help=argparse.SUPPRESS)  # the child process's one row
     args = parser.parse_args()
@@ -357,6 +432,9 @@ def main() -> None:
         return
     if args.extraction_profile:
         extraction_profile(args)
+        return
+    if args.pdf_stage_profile:
+        pdf_stage_profile(args)
         return
     if args.row:
         print(json.dumps(run_row(args)))
