@@ -154,7 +154,11 @@ class NoLLMPolicy:
             if about is None:
                 return "", []
             return about.evidence.title, [Fact(evidence_id=about.evidence.id, text=_first_sentence(about.evidence))]
-        found = self._answers_about_names(analysis, passages) or self._typed_answers(analysis, passages[:6])
+        found = (
+            self._answers_about_names(analysis, passages)
+            or self._answers_naming_names(analysis, passages)
+            or self._typed_answers(analysis, passages[:6])
+        )
         if not found:
             return "", []
         answer, item, sentence = found[0]
@@ -422,11 +426,27 @@ class NoLLMPolicy:
         about = [p for p in passages if any(_about(p, name_tokens(n)) for n in analysis.names)]
         return self._typed_answers(analysis, about[:3], any_sentence=True) if about else []
 
+    def _answers_naming_names(
+        self, analysis: QuestionAnalysis, passages: list[Passage]
+    ) -> list[tuple[str, Evidence, str]]:
+        """With no passage about them, a sub-query's names are answered from the sentences that write them
+        (:func:`_writes_name`), in whichever passage: "the country where X was a citizen" is X's country, not
+        the country of a sentence that shares more of the question's words but names someone else. Empty
+        when no sentence that writes a name holds an entity of the asked type (the caller falls back)."""
+        names = [name_tokens(n) for n in analysis.names]
+        naming = [p for p in passages if any(_mentions(p, n) for n in names)]
+        return self._typed_answers(analysis, naming[:6], naming=names) if naming else []
+
     def _typed_answers(
-        self, analysis: QuestionAnalysis, passages: list[Passage], any_sentence: bool = False
+        self,
+        analysis: QuestionAnalysis,
+        passages: list[Passage],
+        any_sentence: bool = False,
+        naming: Sequence[tuple[str, ...]] = (),
     ) -> list[tuple[str, Evidence, str]]:
         """Entities of the asked-for type nearest the question's relation words in the best sentences, best
-        first (only sentences that share a relation word, unless ``any_sentence``)."""
+        first (only sentences that share a relation word, unless ``any_sentence``; with ``naming``, only the
+        sentences that write one of those names, whatever words they share)."""
         wanted = stems(analysis.relation_terms)
         question_terms = stems(content_terms(analysis.text))
         candidates: list[tuple[float, Evidence, str]] = []
@@ -435,8 +455,10 @@ class NoLLMPolicy:
             hop = 0.5 if not any(_about(passage, name_tokens(n)) for n in analysis.names) else 0.0
             about = stems(content_terms(item.title))
             for sentence in sentences(item.text[:NER_CHARS]):
+                if naming and not _writes_name(sentence, naming):
+                    continue
                 overlap = len(wanted & (stems(content_terms(sentence)) | about))
-                if overlap or any_sentence:
+                if overlap or any_sentence or naming:
                     candidates.append((overlap + hop - 0.1 * rank, item, sentence))
         candidates.sort(key=lambda entry: -entry[0])
         best = candidates[:8]
@@ -642,6 +664,13 @@ def _about(passage: Passage, name: tuple[str, ...]) -> bool:
 def _mentions(passage: Passage, name: tuple[str, ...]) -> bool:
     """The passage's text names ``name`` (a substring test on space-joined tokens: fast for long pages)."""
     return bool(name) and f" {' '.join(name)} " in passage.joined_text
+
+
+def _writes_name(sentence: str, names: Sequence[tuple[str, ...]]) -> bool:
+    """The sentence writes one of ``names`` whole, or the last word of a name of several words: a passage
+    that has named "Tim Burton" goes on with "Burton"."""
+    tokens = name_tokens(sentence)
+    return any(_contains(tokens, name) or (len(name) > 1 and name[-1] in tokens) for name in names)
 
 
 def _names_passage(source: Passage, target: Passage) -> bool:
