@@ -28,7 +28,15 @@ from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING
 
-from pagehop.agents.analysis import DATE, HOP_ANSWER, NUMBER, TYPE_NOUNS, QuestionAnalysis, QuestionAnalyzer
+from pagehop.agents.analysis import (
+    DATE,
+    HOP_ANSWER,
+    NUMBER,
+    TYPE_NOUNS,
+    UNTYPED,
+    QuestionAnalysis,
+    QuestionAnalyzer,
+)
 from pagehop.agents.state import NO_LLM, Claim, Draft, Evidence, Fact, SubQuery, Turn, Verdict
 from pagehop.retrieval.fusion import page_key, reciprocal_rank_fusion
 from pagehop.text import content_terms, name_aliases, name_tokens, sentences, stems
@@ -431,9 +439,13 @@ class NoLLMPolicy:
     ) -> list[tuple[str, Evidence, str]]:
         """With no passage about them, a sub-query's names are answered from the sentences that write them
         (:func:`_writes_name`), in whichever passage: "the country where X was a citizen" is X's country, not
-        the country of a sentence that shares more of the question's words but names someone else. Empty
-        when no sentence that writes a name holds an entity of the asked type (the caller falls back)."""
-        names = [name_tokens(n) for n in analysis.names]
+        the country of a sentence that shares more of the question's words but names someone else. Only for
+        an asked type (an untyped "which X" would take any entity beside the name) and for the names the
+        sub-query asks about, not those saying where or when ("who broke the law in Belgium"). Empty when no
+        sentence that writes a name holds an entity of the asked type (the caller falls back)."""
+        if analysis.answer_labels in (None, UNTYPED):
+            return []
+        names = [name_tokens(n) for n in analysis.names if n not in analysis.circumstances]
         naming = [p for p in passages if any(_mentions(p, n) for n in names)]
         return self._typed_answers(analysis, naming[:6], naming=names) if naming else []
 
