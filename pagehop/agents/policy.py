@@ -186,7 +186,8 @@ class NoLLMPolicy:
             by_query.setdefault(item.sub_query_id, []).append(item)
         order = {sq.id: i for i, sq in enumerate(sub_queries)}
         rankings = [by_query[key] for key in sorted(by_query, key=lambda key: order.get(key, len(order)))]
-        return self._cover(analysis, self._passages(rankings), _resolved_hops(sub_queries))
+        covered = self._cover(analysis, self._passages(rankings), _resolved_hops(sub_queries))
+        return _last_hop_cited(analysis, covered, sub_queries, evidence)
 
     def _passages(self, rankings: list[list[Evidence]]) -> list[Passage]:
         """One passage per page, with the fused rank of its sub-queries' rankings as prior (0..1]."""
@@ -632,6 +633,55 @@ def _entity(
         )
         return nearest.text, best_label
     return ents[0].text, best_label
+
+
+def _last_hop_cited(
+    analysis: QuestionAnalysis, ranked: list[Passage], sub_queries: list[SubQuery], evidence: list[Evidence]
+) -> list[Passage]:
+    """The chain's last fact among the cited passages. When the best page the last resolved hop brought (the
+    sub-query with the longest chain of answers behind it; evidence keeps the sub-query that found a page
+    first) ranks below the cited five and names an answer the hop was grounded with (a hop that went astray
+    moves nothing), it takes the slot of the lowest cited passage from the third on that names nothing the
+    question names: often the last fact is stated in a passage that names little of the question, so the
+    coverage order ranks it below passages that merely share the question's words. The first two keep
+    their places, and a cited passage that names the question's names keeps its own."""
+    last = _last_hop(sub_queries)
+    if last is None or len(ranked) <= CITED_PASSAGES:
+        return ranked
+    by_id = {sq.id: sq for sq in sub_queries}
+    grounds = [name_tokens(by_id[d].answer) for d in last.depends_on if d in by_id and by_id[d].answer]
+    at = {page_key(p.evidence): i for i, p in enumerate(ranked)}
+    best = next((page_key(e) for e in evidence if e.sub_query_id == last.id and page_key(e) in at), None)
+    if best is None or at[best] < CITED_PASSAGES:
+        return ranked
+    moved = ranked[at[best]]
+    if not any(_about(moved, g) or _mentions(moved, g) for g in grounds):
+        return ranked
+    names = [name_tokens(n) for n in analysis.names]
+    slot = next(
+        (
+            i
+            for i in range(CITED_PASSAGES - 1, 1, -1)
+            if not any(_about(ranked[i], n) or _mentions(ranked[i], n) for n in names)
+        ),
+        None,
+    )
+    if slot is None:
+        return ranked
+    rest = [p for p in ranked if p is not moved and p is not ranked[slot]]
+    return [*rest[:slot], moved, *rest[slot : CITED_PASSAGES - 1], ranked[slot], *rest[CITED_PASSAGES - 1 :]]
+
+
+def _last_hop(sub_queries: list[SubQuery]) -> SubQuery | None:
+    """The grounded sub-query with the longest chain of dependencies behind it (None without one)."""
+    by_id = {sq.id: sq for sq in sub_queries}
+
+    def depth(sq: SubQuery, seen: frozenset[str] = frozenset()) -> int:
+        before = [by_id[d] for d in sq.depends_on if d in by_id and d not in seen]
+        return max((1 + depth(d, seen | {sq.id}) for d in before), default=0)
+
+    grounded = [sq for sq in sub_queries if sq.depends_on and sq.grounded]
+    return max(grounded, key=depth, default=None)
 
 
 def _in_coverage_order(claims: list[Claim], ranked: list[Passage], evidence: list[Evidence]) -> list[Claim]:
