@@ -344,10 +344,11 @@ def _answer_labels(doc: Doc, yes_no: bool) -> tuple[str, ...] | None:
 
 def _noun_type(noun: str) -> tuple[str, ...] | None:
     """The answer labels of a type noun, or of a closed compound that ends in one ("birthplace" is a
-    place, "hometown" a town, "birthday" a day)."""
+    place, "hometown" a town, "birthday" a day; "husband" is no band)."""
     if noun in TYPE_NOUNS:
         return TYPE_NOUNS[noun]
-    ends = [t for t in TYPE_NOUNS if len(t) >= 3 and len(noun) > len(t) + 2 and noun.endswith(t)]
+    # the part before the type noun is a word of its own ("birth", "home"), not a syllable ("hus|band")
+    ends = [t for t in TYPE_NOUNS if len(t) >= 3 and len(noun) > len(t) + 3 and noun.endswith(t)]
     return TYPE_NOUNS[max(ends, key=len)] if ends else None
 
 

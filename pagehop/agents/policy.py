@@ -730,9 +730,12 @@ def _mentions(passage: Passage, name: tuple[str, ...]) -> bool:
 
 def _writes_name(sentence: str, names: Sequence[tuple[str, ...]]) -> bool:
     """The sentence writes one of ``names`` whole, or the last word of a name of several words: a passage
-    that has named "Tim Burton" goes on with "Burton"."""
+    that has named "Tim Burton" goes on with "Burton" (a word, not a numeral or an initial: "Beatrice I")."""
     tokens = name_tokens(sentence)
-    return any(_contains(tokens, name) or (len(name) > 1 and name[-1] in tokens) for name in names)
+    return any(
+        _contains(tokens, name) or (len(name) > 1 and len(name[-1]) > 2 and name[-1].isalpha() and name[-1] in tokens)
+        for name in names
+    )
 
 
 def _names_passage(source: Passage, target: Passage) -> bool:
