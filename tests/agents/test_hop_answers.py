@@ -42,10 +42,9 @@ def policy() -> NoLLMPolicy:
 
 @pytest.fixture(scope="module")
 def engine() -> Iterator[Pagehop]:
-    retriever = WORLD.retriever(WORLD.index())
     # One round: the chain alone resolves the hop, no bridge round can stand in for it.
     settings = AgentSettings(hits_per_query=4, graph_facts_per_query=0, max_rounds=1)
-    with Pagehop(retriever, None, settings, threads_path=None) as built:
+    with WORLD.engine(settings) as built:
         yield built
 
 
