@@ -63,6 +63,13 @@ ABLATIONS: dict[str, Callable[[], AbstractContextManager[None]]] = {
     "no-chains": lambda: _patched(policy, "_chain_texts", lambda chain, first_id: []),
     # sub-queries answered from any passage, not first from the passages about the names they ask about
     "no-about-answers": lambda: _patched(policy.NoLLMPolicy, "_answers_about_names", lambda self, a, p: []),
+    # with no passage about its names, a sub-query answered from any passage, not first from the sentences
+    # that write its names
+    "no-naming-answers": lambda: _patched(policy.NoLLMPolicy, "_answers_naming_names", lambda self, a, p: []),
+    # the last resolved hop's best page is not given a cited slot
+    "no-last-hop-cited": lambda: _patched(
+        policy, "_last_hop_cited", lambda analysis, ranked, sub_queries, evidence: ranked
+    ),
     # the answers of resolved chain hops are not followed by the bridge hop
     "no-follow-hops": lambda: _patched(policy.NoLLMPolicy, "_unfollowed_hops", lambda self, sq, passages, asked: []),
     # comparisons through a role: no role holder is followed, values are read from the sides' own chains

@@ -33,6 +33,7 @@ PLACE = ("GPE", "LOC", "FAC")
 NUMBER = ("CARDINAL", "QUANTITY", "MONEY", "PERCENT")
 DATE = ("DATE",)
 NAMED = ("PERSON", "ORG", "GPE", "LOC", "FAC", "NORP", "WORK_OF_ART", "EVENT", "PRODUCT", "LANGUAGE", "LAW")
+UNTYPED = NAMED + DATE + NUMBER  # "which X" with X no type noun: any entity or value may answer
 # "which <noun>" / "what <noun>": nouns of English that name a type of answer.
 TYPE_NOUNS: dict[str, tuple[str, ...]] = {
     **dict.fromkeys(("year", "date", "day", "month", "century", "decade", "time", "era", "period"), DATE),
@@ -121,6 +122,9 @@ class QuestionAnalysis:
     # Descriptions to resolve innermost first ("the country where X is found"): each hop after the first
     # holds HOP_ANSWER where the previous hop's answer goes; the last is the question itself so rewritten.
     chain: list[str] = field(default_factory=list)
+    # Names that only say where or when something happened: the object of a preposition that qualifies a
+    # verb ("who broke the law *in Belgium*"), not what the question asks about ("the airport in Wilmington").
+    circumstances: set[str] = field(default_factory=set)
 
     @property
     def compares(self) -> bool:
@@ -174,7 +178,23 @@ class QuestionAnalyzer:
             name_terms=name_terms,
             roles=roles,
             chain=[] if sides else description_chain(doc, names),
+            circumstances=_circumstances(doc, names),
         )
+
+
+def _circumstances(doc: Doc, names: list[str]) -> set[str]:
+    """The ``names`` whose head word is the object of a preposition attached to a verb (see
+    :attr:`QuestionAnalysis.circumstances`)."""
+    out = set()
+    for name in names:
+        at = doc.text.find(name)
+        span = doc.char_span(at, at + len(name), alignment_mode="expand") if at != -1 else None
+        if span is None:
+            continue
+        head = span.root
+        if head.dep_ == "pobj" and head.head.dep_ == "prep" and head.head.head.pos_ in ("VERB", "AUX"):
+            out.add(name)
+    return out
 
 
 def _names(doc: Doc) -> list[str]:
@@ -319,15 +339,16 @@ def _answer_labels(doc: Doc, yes_no: bool) -> tuple[str, ...] | None:
         else:
             continue
         break
-    return NAMED + DATE + NUMBER
+    return UNTYPED
 
 
 def _noun_type(noun: str) -> tuple[str, ...] | None:
     """The answer labels of a type noun, or of a closed compound that ends in one ("birthplace" is a
-    place, "hometown" a town, "birthday" a day)."""
+    place, "hometown" a town, "birthday" a day; "husband" is no band)."""
     if noun in TYPE_NOUNS:
         return TYPE_NOUNS[noun]
-    ends = [t for t in TYPE_NOUNS if len(t) >= 3 and len(noun) > len(t) + 2 and noun.endswith(t)]
+    # the part before the type noun is a word of its own ("birth", "home"), not a syllable ("hus|band")
+    ends = [t for t in TYPE_NOUNS if len(t) >= 3 and len(noun) > len(t) + 3 and noun.endswith(t)]
     return TYPE_NOUNS[max(ends, key=len)] if ends else None
 
 

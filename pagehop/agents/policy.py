@@ -28,7 +28,15 @@ from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING
 
-from pagehop.agents.analysis import DATE, HOP_ANSWER, NUMBER, TYPE_NOUNS, QuestionAnalysis, QuestionAnalyzer
+from pagehop.agents.analysis import (
+    DATE,
+    HOP_ANSWER,
+    NUMBER,
+    TYPE_NOUNS,
+    UNTYPED,
+    QuestionAnalysis,
+    QuestionAnalyzer,
+)
 from pagehop.agents.state import NO_LLM, Claim, Draft, Evidence, Fact, SubQuery, Turn, Verdict
 from pagehop.retrieval.fusion import page_key, reciprocal_rank_fusion
 from pagehop.text import content_terms, name_aliases, name_tokens, sentences, stems
@@ -154,7 +162,11 @@ class NoLLMPolicy:
             if about is None:
                 return "", []
             return about.evidence.title, [Fact(evidence_id=about.evidence.id, text=_first_sentence(about.evidence))]
-        found = self._answers_about_names(analysis, passages) or self._typed_answers(analysis, passages[:6])
+        found = (
+            self._answers_about_names(analysis, passages)
+            or self._answers_naming_names(analysis, passages)
+            or self._typed_answers(analysis, passages[:6])
+        )
         if not found:
             return "", []
         answer, item, sentence = found[0]
@@ -174,7 +186,8 @@ class NoLLMPolicy:
             by_query.setdefault(item.sub_query_id, []).append(item)
         order = {sq.id: i for i, sq in enumerate(sub_queries)}
         rankings = [by_query[key] for key in sorted(by_query, key=lambda key: order.get(key, len(order)))]
-        return self._cover(analysis, self._passages(rankings), _resolved_hops(sub_queries))
+        covered = self._cover(analysis, self._passages(rankings), _resolved_hops(sub_queries))
+        return _last_hop_cited(analysis, covered, sub_queries, evidence)
 
     def _passages(self, rankings: list[list[Evidence]]) -> list[Passage]:
         """One passage per page, with the fused rank of its sub-queries' rankings as prior (0..1]."""
@@ -422,11 +435,31 @@ class NoLLMPolicy:
         about = [p for p in passages if any(_about(p, name_tokens(n)) for n in analysis.names)]
         return self._typed_answers(analysis, about[:3], any_sentence=True) if about else []
 
+    def _answers_naming_names(
+        self, analysis: QuestionAnalysis, passages: list[Passage]
+    ) -> list[tuple[str, Evidence, str]]:
+        """With no passage about them, a sub-query's names are answered from the sentences that write them
+        (:func:`_writes_name`), in whichever passage: "the country where X was a citizen" is X's country, not
+        the country of a sentence that shares more of the question's words but names someone else. Only for
+        an asked type (an untyped "which X" would take any entity beside the name) and for the names the
+        sub-query asks about, not those saying where or when ("who broke the law in Belgium"). Empty when no
+        sentence that writes a name holds an entity of the asked type (the caller falls back)."""
+        if analysis.answer_labels in (None, UNTYPED):
+            return []
+        names = [name_tokens(n) for n in analysis.names if n not in analysis.circumstances]
+        naming = [p for p in passages if any(_mentions(p, n) for n in names)]
+        return self._typed_answers(analysis, naming[:6], naming=names) if naming else []
+
     def _typed_answers(
-        self, analysis: QuestionAnalysis, passages: list[Passage], any_sentence: bool = False
+        self,
+        analysis: QuestionAnalysis,
+        passages: list[Passage],
+        any_sentence: bool = False,
+        naming: Sequence[tuple[str, ...]] = (),
     ) -> list[tuple[str, Evidence, str]]:
         """Entities of the asked-for type nearest the question's relation words in the best sentences, best
-        first (only sentences that share a relation word, unless ``any_sentence``)."""
+        first (only sentences that share a relation word, unless ``any_sentence``; with ``naming``, only the
+        sentences that write one of those names, whatever words they share)."""
         wanted = stems(analysis.relation_terms)
         question_terms = stems(content_terms(analysis.text))
         candidates: list[tuple[float, Evidence, str]] = []
@@ -435,8 +468,10 @@ class NoLLMPolicy:
             hop = 0.5 if not any(_about(passage, name_tokens(n)) for n in analysis.names) else 0.0
             about = stems(content_terms(item.title))
             for sentence in sentences(item.text[:NER_CHARS]):
+                if naming and not _writes_name(sentence, naming):
+                    continue
                 overlap = len(wanted & (stems(content_terms(sentence)) | about))
-                if overlap or any_sentence:
+                if overlap or any_sentence or naming:
                     candidates.append((overlap + hop - 0.1 * rank, item, sentence))
         candidates.sort(key=lambda entry: -entry[0])
         best = candidates[:8]
@@ -600,6 +635,55 @@ def _entity(
     return ents[0].text, best_label
 
 
+def _last_hop_cited(
+    analysis: QuestionAnalysis, ranked: list[Passage], sub_queries: list[SubQuery], evidence: list[Evidence]
+) -> list[Passage]:
+    """The chain's last fact among the cited passages. When the best page the last resolved hop brought (the
+    sub-query with the longest chain of answers behind it; evidence keeps the sub-query that found a page
+    first) ranks below the cited five and names an answer the hop was grounded with (a hop that went astray
+    moves nothing), it takes the slot of the lowest cited passage from the third on that names nothing the
+    question names: often the last fact is stated in a passage that names little of the question, so the
+    coverage order ranks it below passages that merely share the question's words. The first two keep
+    their places, and a cited passage that names the question's names keeps its own."""
+    last = _last_hop(sub_queries)
+    if last is None or len(ranked) <= CITED_PASSAGES:
+        return ranked
+    by_id = {sq.id: sq for sq in sub_queries}
+    grounds = [name_tokens(by_id[d].answer) for d in last.depends_on if d in by_id and by_id[d].answer]
+    at = {page_key(p.evidence): i for i, p in enumerate(ranked)}
+    best = next((page_key(e) for e in evidence if e.sub_query_id == last.id and page_key(e) in at), None)
+    if best is None or at[best] < CITED_PASSAGES:
+        return ranked
+    moved = ranked[at[best]]
+    if not any(_about(moved, g) or _mentions(moved, g) for g in grounds):
+        return ranked
+    names = [name_tokens(n) for n in analysis.names]
+    slot = next(
+        (
+            i
+            for i in range(CITED_PASSAGES - 1, 1, -1)
+            if not any(_about(ranked[i], n) or _mentions(ranked[i], n) for n in names)
+        ),
+        None,
+    )
+    if slot is None:
+        return ranked
+    rest = [p for p in ranked if p is not moved and p is not ranked[slot]]
+    return [*rest[:slot], moved, *rest[slot : CITED_PASSAGES - 1], ranked[slot], *rest[CITED_PASSAGES - 1 :]]
+
+
+def _last_hop(sub_queries: list[SubQuery]) -> SubQuery | None:
+    """The grounded sub-query with the longest chain of dependencies behind it (None without one)."""
+    by_id = {sq.id: sq for sq in sub_queries}
+
+    def depth(sq: SubQuery, seen: frozenset[str] = frozenset()) -> int:
+        before = [by_id[d] for d in sq.depends_on if d in by_id and d not in seen]
+        return max((1 + depth(d, seen | {sq.id}) for d in before), default=0)
+
+    grounded = [sq for sq in sub_queries if sq.depends_on and sq.grounded]
+    return max(grounded, key=depth, default=None)
+
+
 def _in_coverage_order(claims: list[Claim], ranked: list[Passage], evidence: list[Evidence]) -> list[Claim]:
     """Passage claims in the coverage order of their pages, the answer's among them, then graph facts:
     citations are the answer's evidence ranking, and a passage that merely holds an entity of the asked
@@ -642,6 +726,16 @@ def _about(passage: Passage, name: tuple[str, ...]) -> bool:
 def _mentions(passage: Passage, name: tuple[str, ...]) -> bool:
     """The passage's text names ``name`` (a substring test on space-joined tokens: fast for long pages)."""
     return bool(name) and f" {' '.join(name)} " in passage.joined_text
+
+
+def _writes_name(sentence: str, names: Sequence[tuple[str, ...]]) -> bool:
+    """The sentence writes one of ``names`` whole, or the last word of a name of several words: a passage
+    that has named "Tim Burton" goes on with "Burton" (a word, not a numeral or an initial: "Beatrice I")."""
+    tokens = name_tokens(sentence)
+    return any(
+        _contains(tokens, name) or (len(name) > 1 and len(name[-1]) > 2 and name[-1].isalpha() and name[-1] in tokens)
+        for name in names
+    )
 
 
 def _names_passage(source: Passage, target: Passage) -> bool:

@@ -3,9 +3,13 @@ the small worlds the multi-hop mechanisms are tested on."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from pagehop.agents.retriever import WorkspaceRetriever
+from pagehop.config import AgentSettings
+from pagehop.engine import Pagehop
 from pagehop.retrieval.text_index import HybridTextIndex
 from pagehop.schema import Chunk
 from pagehop.testing.chunks import make_chunk
@@ -48,3 +52,9 @@ class PassageWorld:
             titles=lambda doc_id: title_of.get(doc_id, ""),
             names=(lambda: list(title_of.items())) if titles else None,
         )
+
+    @contextmanager
+    def engine(self, settings: AgentSettings) -> Iterator[Pagehop]:
+        """The agent (no LLM, no saved threads) over a fresh index of the world, with the title channel."""
+        with Pagehop(self.retriever(self.index()), None, settings, threads_path=None) as built:
+            yield built

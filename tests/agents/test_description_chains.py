@@ -51,10 +51,9 @@ def policy() -> NoLLMPolicy:
 
 @pytest.fixture(scope="module")
 def engine() -> Iterator[Pagehop]:
-    retriever = WORLD.retriever(WORLD.index())
     # Two hits per sub-query and a single round: no bridge hop can stand in for the chain.
     settings = AgentSettings(hits_per_query=2, graph_facts_per_query=0, max_rounds=1)
-    with Pagehop(retriever, None, settings, threads_path=None) as built:
+    with WORLD.engine(settings) as built:
         yield built
 
 
