@@ -347,7 +347,8 @@ def _noun_type(noun: str) -> tuple[str, ...] | None:
     place, "hometown" a town, "birthday" a day; "husband" is no band)."""
     if noun in TYPE_NOUNS:
         return TYPE_NOUNS[noun]
-    # the part before the type noun is a word of its own ("birth", "home"), not a syllable ("hus|band")
+    # the part before the type noun must be four letters or more, as words before one are ("birth", "home"),
+    # so a short syllable does not make a compound ("hus|band")
     ends = [t for t in TYPE_NOUNS if len(t) >= 3 and len(noun) > len(t) + 3 and noun.endswith(t)]
     return TYPE_NOUNS[max(ends, key=len)] if ends else None
 
