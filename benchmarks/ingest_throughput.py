@@ -41,6 +41,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DATA = REPO_ROOT.parent / "shared" / "data"
@@ -125,35 +126,30 @@ def spacy_profile(args: argparse.Namespace) -> None:
         print(f"| {label} | {len(texts) / cpu:.1f} | {len(texts) / wall:.1f} |", flush=True)
 
 
-def stage_profile(args: argparse.Namespace) -> None:
-    """CPU seconds of each ingest stage on the first N 2Wiki passages, one after the other on one thread (so
-    each figure is that stage's own cost), in groups of ``TEXT_BATCH`` chunks as ingest finishes them; the graph
-    goes into a networkx store with its journal in a scratch folder. Store calls are timed by wrapping them."""
+def one_thread_models(quantization: str) -> tuple[Any, Any, Any]:
+    """Settings, the chunk embedder and the spaCy extractor, warmed up, with torch on one thread (the stage
+    profiles time each stage alone)."""
     import torch
-    from graph_resolution_cpu import cpu_timed, passage_chunks  # this folder's benchmark: same chunks, same timer
 
     from pagehop.config import Settings
-    from pagehop.eval.datasets import load_corpus
-    from pagehop.graph import resolution
     from pagehop.graph.extraction import SpacyExtractor
-    from pagehop.graph.indexer import GraphIndexer
-    from pagehop.graph.networkx_store import NetworkxGraphStore
-    from pagehop.ingest.pipeline import TEXT_BATCH
     from pagehop.models import load_sentence_embedder, text_embedder_id
-    from pagehop.retrieval.chunking import indexed_text
 
     torch.set_num_threads(1)
-    configured = Settings(models={"text_embedder_quantization": args.quantization})
-    settings = configured.models
-    embedder = load_sentence_embedder(text_embedder_id(configured), "cpu")
-    extractor = SpacyExtractor.from_settings(settings.spacy_model)
+    settings = Settings(models={"text_embedder_quantization": quantization})
+    embedder = load_sentence_embedder(text_embedder_id(settings), "cpu")
+    extractor = SpacyExtractor.from_settings(settings.models.spacy_model)
     embedder.encode(["warm up"])
     list(extractor.nlp.pipe(["warm up"]))
-    passages = load_corpus(args.wiki_corpus)[: args.stage_profile]
-    spent: dict[str, float] = {}
-    started = time.process_time()
-    chunks = passage_chunks(passages, configured)
-    spent["chunking"] = time.process_time() - started
+    return settings, embedder, extractor
+
+
+def timed_model_stages(embedder: Any, extractor: Any, chunks: list[Any], spent: dict[str, float]) -> list[Any]:
+    """Embed and extract ``chunks`` in groups of ``TEXT_BATCH``, as ingest finishes them, adding each stage's CPU
+    seconds to ``spent``; returns the extracted groups."""
+    from pagehop.ingest.pipeline import TEXT_BATCH
+    from pagehop.retrieval.chunking import indexed_text
+
     groups = [chunks[i : i + TEXT_BATCH] for i in range(0, len(chunks), TEXT_BATCH)]
     started = time.process_time()
     for group in groups:
@@ -162,6 +158,27 @@ def stage_profile(args: argparse.Namespace) -> None:
     started = time.process_time()
     extracted = [extractor.extract(group) for group in groups]
     spent["spaCy extraction (nlp.pipe + dependency walk)"] = time.process_time() - started
+    return extracted
+
+
+def stage_profile(args: argparse.Namespace) -> None:
+    """CPU seconds of each ingest stage on the first N 2Wiki passages, one after the other on one thread (so
+    each figure is that stage's own cost), in groups of ``TEXT_BATCH`` chunks as ingest finishes them; the graph
+    goes into a networkx store with its journal in a scratch folder. Store calls are timed by wrapping them."""
+    from graph_resolution_cpu import cpu_timed, passage_chunks  # this folder's benchmark: same chunks, same timer
+
+    from pagehop.eval.datasets import load_corpus
+    from pagehop.graph import resolution
+    from pagehop.graph.indexer import GraphIndexer
+    from pagehop.graph.networkx_store import NetworkxGraphStore
+
+    configured, embedder, extractor = one_thread_models(args.quantization)
+    passages = load_corpus(args.wiki_corpus)[: args.stage_profile]
+    spent: dict[str, float] = {}
+    started = time.process_time()
+    chunks = passage_chunks(passages, configured)
+    spent["chunking"] = time.process_time() - started
+    extracted = timed_model_stages(embedder, extractor, chunks, spent)
     resolution.name_vector = cpu_timed(spent, "entity-name vectors (character trigrams)", resolution.name_vector)
     for method, label in [
         ("get_entities", "resolution: look-ups by id"),
@@ -194,28 +211,17 @@ def pdf_stage_profile(args: argparse.Namespace) -> None:
     thread, one stage after the other: rendering and reading the text layer (``PdfSource.pages``), writing the
     page PNG and thumbnail, chunking, chunk embedding, spaCy extraction, and the graph's resolution and store;
     with each chunk's MiniLM token count, which sets the embedding's cost."""
-    import torch
-
-    from pagehop.config import Settings
-    from pagehop.graph.extraction import SpacyExtractor
     from pagehop.graph.indexer import GraphIndexer
     from pagehop.graph.networkx_store import NetworkxGraphStore
     from pagehop.graph.resolution import EntityResolver
     from pagehop.ingest.files import inspect_file
     from pagehop.ingest.loaders import open_source
-    from pagehop.ingest.pipeline import TEXT_BATCH, _write_page_images
-    from pagehop.models import load_sentence_embedder, text_embedder_id
+    from pagehop.ingest.pipeline import _write_page_images
     from pagehop.retrieval.chunking import chunk_pages, indexed_text
 
-    torch.set_num_threads(1)
-    settings = Settings(models={"text_embedder_quantization": args.quantization})
+    settings, embedder, extractor = one_thread_models(args.quantization)
     cut = settings.ingest
-    embedder = load_sentence_embedder(text_embedder_id(settings), "cpu")
-    extractor = SpacyExtractor.from_settings(settings.models.spacy_model)
-    embedder.encode(["warm up"])
-    list(extractor.nlp.pipe(["warm up"]))
-    spent = dict.fromkeys(["render + text layer", "page PNG + thumbnail", "chunking", "chunk embedding (MiniLM)",
-                           "spaCy extraction", "graph resolution + store"], 0.0)  # fmt: skip
+    spent = dict.fromkeys(["render + text layer", "page PNG + thumbnail", "chunking"], 0.0)
     chunks, pages = [], 0
     with tempfile.TemporaryDirectory(prefix="pagehop-pdf-stages-") as folder:
         for path in sorted(args.documents.glob("*.pdf"))[: args.limit]:
@@ -236,26 +242,23 @@ def pdf_stage_profile(args: argparse.Namespace) -> None:
                                   with_context=cut.heading_context)  # fmt: skip
             spent["chunking"] += time.process_time() - started
             pages += len(raw)
-        groups = [chunks[i : i + TEXT_BATCH] for i in range(0, len(chunks), TEXT_BATCH)]
-        started = time.process_time()
-        for group in groups:
-            embedder.encode([indexed_text(c) for c in group], normalize_embeddings=True)
-        spent["chunk embedding (MiniLM)"] = time.process_time() - started
-        started = time.process_time()
-        extracted = [extractor.extract(group) for group in groups]
-        spent["spaCy extraction"] = time.process_time() - started
+        extracted = timed_model_stages(embedder, extractor, chunks, spent)
         store = NetworkxGraphStore(Path(folder) / "graph.pkl")
         indexer = GraphIndexer(store, extractor, EntityResolver(store))
         started = time.process_time()
         for graph in extracted:
             indexer.store_extracted(graph)
         spent["graph resolution + store"] = time.process_time() - started
-    tokenizer = embedder.tokenizer if hasattr(embedder, "tokenizer") else None
-    tokens = [len(e.ids) for e in tokenizer.encode_batch([indexed_text(c) for c in chunks])] if tokenizer else []
+    # the int8 embedder holds a `tokenizers` tokenizer, sentence-transformers a transformers one around it (which
+    # pads a batch to its longest text: off, to count each chunk's own tokens; the models are done with it)
+    tokenizer = getattr(embedder.tokenizer, "backend_tokenizer", embedder.tokenizer)
+    tokenizer.no_padding()
+    tokens = [len(e.ids) for e in tokenizer.encode_batch([indexed_text(c) for c in chunks])]
     total = sum(spent.values())
     print(f"\nIngest stages on {pages} PDF pages ({len(chunks)} chunks), one thread, CPU s")
-    if tokens:
-        print(f"MiniLM tokens per chunk: mean {sum(tokens) / len(tokens):.0f}, {sum(t >= 256 for t in tokens)} at 256")
+    print(
+        f"MiniLM tokens per chunk: mean {sum(tokens) / len(tokens):.0f}, {sum(t >= 256 for t in tokens)} at 256 or more"
+    )
     print("| stage | CPU s | CPU s per page | share |\n|---|---|---|---|")
     for name, seconds in spent.items():
         print(f"| {name} | {seconds:.1f} | {seconds / pages:.3f} | {100 * seconds / total:.0f} % |")
