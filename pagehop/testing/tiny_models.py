@@ -17,6 +17,7 @@ import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 from PIL import Image, ImageDraw
@@ -41,6 +42,7 @@ from pagehop.llm.qwen3vl_processor import Qwen3VLImageOnlyProcessor
 __all__ = [
     "COLMODERNVBERT_EMBEDDING_DIM",
     "QWEN3VL_CHAT_TEMPLATE",
+    "build_full_size_colmodernvbert",
     "build_tiny_colmodernvbert",
     "build_tiny_qwen3vl",
     "load_tiny_qwen3vl_processor",
@@ -108,39 +110,83 @@ def build_tiny_colmodernvbert(out_dir: Path, *, seed: int = 0, image_size: int =
     """
     if image_size % patch_size or (image_size // patch_size) % 2:
         raise ValueError("image_size / patch_size must be an even integer (pixel shuffle factor 2)")
+    return _save_colmodernvbert(
+        out_dir,
+        seed=seed,
+        # Production reads the last layer's attention; ModernBERT's last layer is global there
+        # (22 layers, every third global), so keep the last tiny layer global too.
+        text={
+            "hidden_size": 64,
+            "intermediate_size": 128,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "layer_types": ["sliding_attention", "full_attention"],
+            "local_attention": 32,
+            "max_position_embeddings": 2048,
+        },
+        vision={"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2},
+        image_size=image_size,
+        patch_size=patch_size,
+        pixel_shuffle=2,
+    )
+
+
+def build_full_size_colmodernvbert(out_dir: Path, *, seed: int = 0) -> Path:
+    """Save a ColModernVBERT of the released model's shapes with random weights into `out_dir`: a SigLIP
+    512/16 vision tower (base size, 12 layers), a 22-layer ModernBERT-base (every third layer global, the
+    last among them), pixel shuffle 4 (64 image tokens per 512-px tile: 1,088 for a US-letter page).
+
+    For speed and memory benchmarks only (GPU page encoding): its vectors carry no page semantics. The
+    tokenizer is the tiny one's; the vocabulary is sized like ModernBERT's so the embedding table is too.
+    """
+    return _save_colmodernvbert(
+        out_dir,
+        seed=seed,
+        text={
+            "vocab_size": 50_368,
+            "hidden_size": 768,
+            "intermediate_size": 1152,
+            "num_hidden_layers": 22,
+            "num_attention_heads": 12,
+            "layer_types": ["full_attention" if i % 3 == 0 else "sliding_attention" for i in range(22)],
+            "local_attention": 128,
+            "max_position_embeddings": 8192,
+        },
+        vision={"hidden_size": 768, "intermediate_size": 3072, "num_hidden_layers": 12, "num_attention_heads": 12},
+        image_size=512,
+        patch_size=16,
+        pixel_shuffle=4,
+    )
+
+
+def _save_colmodernvbert(
+    out_dir: Path,
+    *,
+    seed: int,
+    text: dict[str, Any],
+    vision: dict[str, Any],
+    image_size: int,
+    patch_size: int,
+    pixel_shuffle: int,
+) -> Path:
+    """A random-weight ColModernVBERT of the given shapes, its processor and tokenizer, saved to `out_dir`."""
     out_dir = Path(out_dir)
     tokenizer = _bert_style_tokenizer()
     text_config = ModernBertConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        max_position_embeddings=2048,
-        # Production reads the last layer's attention; ModernBERT's last layer is global there
-        # (22 layers, every third global), so keep the last tiny layer global too.
-        layer_types=["sliding_attention", "full_attention"],
-        local_attention=32,
+        **{"vocab_size": len(tokenizer), **text},
         pad_token_id=tokenizer.pad_token_id,
         cls_token_id=tokenizer.cls_token_id,
         sep_token_id=tokenizer.sep_token_id,
         bos_token_id=tokenizer.cls_token_id,
         eos_token_id=tokenizer.sep_token_id,
     )
-    vision_config = SiglipVisionConfig(
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        image_size=image_size,
-        patch_size=patch_size,
-    )
+    vision_config = SiglipVisionConfig(**vision, image_size=image_size, patch_size=patch_size)
     config = ColModernVBertConfig(
         vlm_config=ModernVBertConfig(
             text_config=text_config,
             vision_config=vision_config,
             image_token_id=_token_id(tokenizer, "<image>"),
-            pixel_shuffle_factor=2,
+            pixel_shuffle_factor=pixel_shuffle,
         ),
         embedding_dim=COLMODERNVBERT_EMBEDDING_DIM,
     )
@@ -154,7 +200,7 @@ def build_tiny_colmodernvbert(out_dir: Path, *, seed: int = 0, image_size: int =
     processor = ColModernVBertProcessor(
         image_processor=image_processor,
         tokenizer=tokenizer,
-        image_seq_len=(image_size // patch_size) ** 2 // 4,
+        image_seq_len=(image_size // patch_size) ** 2 // pixel_shuffle**2,
     )
     model.save_pretrained(out_dir)
     processor.save_pretrained(out_dir)
