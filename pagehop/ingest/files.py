@@ -7,6 +7,7 @@ with a clear message instead of reaching a parser.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -49,12 +50,15 @@ class SourceFile:
     doc_id: str
 
 
-def content_doc_id(path: Path) -> str:
-    """sha256 of the file's bytes, first 16 hex digits: the same content always gets the same id."""
+def content_doc_id(path: Path, copy_to: Path | None = None) -> str:
+    """sha256 of the file's bytes, first 16 hex digits: the same content always gets the same id.
+    ``copy_to``: also write the bytes read there, so the copy's id is the one returned."""
     digest = hashlib.sha256()
-    with path.open("rb") as fh:
+    with path.open("rb") as fh, copy_to.open("xb") if copy_to else contextlib.nullcontext() as out:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
+            if out is not None:
+                out.write(block)
     return digest.hexdigest()[:16]
 
 
