@@ -111,9 +111,7 @@ def test_concurrent_requests_and_an_ingest_draw_pages_side_by_side(workspace: Wo
     assert not list(workspace.doc_pages_dir(doc_id).glob(".*"))
 
 
-def test_no_image_gets_none_and_a_reason(
-    workspace: Workspace, docs: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_no_image_gets_none_and_a_reason(workspace: Workspace, docs: Path, caplog: pytest.LogCaptureFixture) -> None:
     pdf = write_pdf(docs / "notes.pdf", PAGES[:2])
     (docs / "plain.md").write_text("# Plain\n\nA text file has no page image.\n")
     report = ingest(workspace, [docs], ocr="never", progress=False)
