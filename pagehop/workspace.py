@@ -162,6 +162,7 @@ class Workspace:
         self.hooks: list[DerivedDataHook] = list(hooks)
         self._text_index: HybridTextIndex | None = None
         self._lock = threading.RLock()
+        self._drawing = threading.Lock()  # page_image drawing a page
         self._writer = threading.RLock()  # writer_lock() between threads of this process
         self._writer_depth = 0
         for folder in (
@@ -257,20 +258,25 @@ class Workspace:
         from pagehop.ingest.page_images import save_page_image, save_thumbnail
 
         image_file = self.absolute(found.image_path)
-        try:
-            if image_file.is_file():  # only the thumbnail is missing
-                with Image.open(image_file) as stored:
-                    save_thumbnail(stored, target, self.settings.ingest.thumbnail_px)
+        # One page drawn at a time (pdfium runs one call at a time anyway): concurrent requests for a page draw it
+        # once, and the others find the file.
+        with self._drawing:
+            if target.is_file():
                 return target
-            stored = self._draw_page(found)
-        except (OSError, ValueError, IngestError) as exc:
-            log.warning("no image for page %d of %s: %s", page, doc_id, exc)
-            return None
-        if thumbnail:
-            save_thumbnail(stored, target, self.settings.ingest.thumbnail_px)
-        else:
-            save_page_image(stored, target)
-        return target
+            try:
+                if image_file.is_file():  # only the thumbnail is missing
+                    with Image.open(image_file) as stored:
+                        save_thumbnail(stored, target, self.settings.ingest.thumbnail_px)
+                    return target
+                drawn = self._draw_page(found)
+            except (OSError, ValueError, IngestError) as exc:
+                log.warning("no image for page %d of %s: %s", page, doc_id, exc)
+                return None
+            if thumbnail:
+                save_thumbnail(drawn, target, self.settings.ingest.thumbnail_px)
+            else:
+                save_page_image(drawn, target)
+            return target
 
     def _draw_page(self, page: Page) -> Image.Image:
         """A page drawn from its document's kept copy, in the form ingest stores it (1-bit when blank)."""
