@@ -28,7 +28,6 @@ import shutil
 import sqlite3
 import threading
 import time
-import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 from PIL import Image
 
 from pagehop.config import Settings
+from pagehop.durable import replacing
 from pagehop.graph.base import GraphUnavailable
 from pagehop.models import text_embedder_id
 from pagehop.retrieval.base import PageEncoder, PageIndex
@@ -233,14 +233,9 @@ class Workspace:
         kept = self.kept_source(doc_id)
         if kept.is_file():
             return
-        kept.parent.mkdir(parents=True, exist_ok=True)
-        partial = kept.with_name(f".{uuid.uuid4().hex}.tmp")
-        try:
-            if content_doc_id(path, copy_to=partial) != doc_id:
+        with replacing(kept) as copy:  # an error (the check below) leaves no copy
+            if content_doc_id(path, copy_to=copy) != doc_id:
                 raise ValueError(f"{path} changed while it was being ingested")
-            partial.replace(kept)
-        finally:
-            partial.unlink(missing_ok=True)
 
     def page_image(self, doc_id: str, page: int, *, thumbnail: bool = False) -> Path | None:
         """The image (or thumbnail) file of a ready document's page, the only way to one: a PDF page not drawn at

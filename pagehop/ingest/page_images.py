@@ -1,4 +1,4 @@
-"""Page images on disk: the PNG a reader sees and its JPEG thumbnail, each written atomically.
+"""Page images on disk: the PNG a reader sees and its JPEG thumbnail, each replaced whole (``pagehop.durable``).
 
 Ingest writes them for image files, and the PNG of a PDF page it draws for OCR (tesseract reads the file);
 every other PDF page is drawn from the document's kept copy the first time something asks for it
@@ -7,11 +7,11 @@ every other PDF page is drawn from the document's kept copy the first time somet
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
-from typing import Any
 
 from PIL import Image
+
+from pagehop.durable import replacing
 
 THUMBNAIL_QUALITY = 80
 
@@ -23,21 +23,13 @@ def stored_form(image: Image.Image, blank: bool) -> Image.Image:
 
 
 def save_page_image(stored: Image.Image, target: Path) -> None:
-    _save_atomically(stored, target, "PNG", compress_level=1)  # fast; page PNGs are a cache, not an archive
+    with replacing(target) as handle:  # concurrent server requests never see half a file
+        stored.save(handle, format="PNG", compress_level=1)  # fast; page PNGs are a cache, not an archive
 
 
 def save_thumbnail(stored: Image.Image, target: Path, thumbnail_px: int) -> None:
     """``stored`` is the page image as stored (1-bit when blank), read back or still in memory."""
     thumbnail = stored.convert("L") if stored.mode == "1" else stored.copy()
     thumbnail.thumbnail((thumbnail_px, thumbnail_px))
-    _save_atomically(thumbnail, target, "JPEG", quality=THUMBNAIL_QUALITY)
-
-
-def _save_atomically(image: Image.Image, target: Path, image_format: str, **params: Any) -> None:
-    """Readers (concurrent server requests drawing the same page) never see half a file."""
-    partial = target.with_name(f".{uuid.uuid4().hex}.tmp")  # one per writer
-    try:
-        image.save(partial, format=image_format, **params)
-        partial.replace(target)
-    finally:
-        partial.unlink(missing_ok=True)
+    with replacing(target) as handle:
+        thumbnail.save(handle, format="JPEG", quality=THUMBNAIL_QUALITY)
