@@ -31,9 +31,13 @@ class Page(BaseModel):
     page: int = Field(ge=1)
     text: str = ""
     text_source: TextSource = "none"
-    image_path: str | None = Field(None, description="relative to the workspace")
+    image_path: str | None = Field(
+        None,
+        description="relative to the workspace; a PDF page's file may not exist until first asked for: "
+        "read it through Workspace.page_image, which draws it",
+    )
     thumbnail_path: str | None = None
-    width: int | None = None
+    width: int | None = Field(None, description="of the page image in pixels (known before it is drawn)")
     height: int | None = None
 
 

@@ -4,7 +4,8 @@ Layout (everything an embedded deployment writes)::
 
     <workspace>/
         catalog.sqlite                 documents, pages, chunks (the source of truth)
-        pages/<doc_id>/<n>.png         rendered page n (1-based), and <n>.thumb.jpg
+        pages/<doc_id>/<n>.png         rendered page n (1-based), and <n>.thumb.jpg (see page_image)
+        pages/<doc_id>/source.pdf      a PDF's kept copy: its pages are drawn from it when first asked for
         text_index/                    the hybrid text channel (rebuildable from the catalog)
         page_index/                    the visual channel's store (owned by its backend)
         graph/                         the embedded graph store (owned by its backend)
@@ -32,7 +33,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
+from PIL import Image
+
 from pagehop.config import Settings
+from pagehop.durable import replacing
 from pagehop.graph.base import GraphUnavailable
 from pagehop.models import text_embedder_id
 from pagehop.retrieval.base import PageEncoder, PageIndex
@@ -42,6 +46,10 @@ from pagehop.text import heading
 if TYPE_CHECKING:
     from pagehop.graph.base import GraphStore
     from pagehop.retrieval.text_index import HybridTextIndex
+
+log = logging.getLogger(__name__)
+
+KEPT_SOURCE = "source.pdf"
 
 DocStatus = Literal["pending", "ready", "deleting"]
 
@@ -154,6 +162,7 @@ class Workspace:
         self.hooks: list[DerivedDataHook] = list(hooks)
         self._text_index: HybridTextIndex | None = None
         self._lock = threading.RLock()
+        self._drawing = threading.Lock()  # page_image drawing a page
         self._writer = threading.RLock()  # writer_lock() between threads of this process
         self._writer_depth = 0
         for folder in (
@@ -210,6 +219,71 @@ class Workspace:
 
     def doc_pages_dir(self, doc_id: str) -> Path:
         return self.pages_dir / doc_id
+
+    def kept_source(self, doc_id: str) -> Path:
+        """Where a PDF document's copy is kept (its pages are drawn from it on request, see :meth:`page_image`);
+        inside the document's page folder, so whatever removes the document removes the copy too."""
+        return self.doc_pages_dir(doc_id) / KEPT_SOURCE
+
+    def keep_source(self, doc_id: str, path: Path) -> None:
+        """Copy the file ``doc_id`` was read from into the workspace, once per content.
+        ValueError when the file no longer has that content (it changed while being ingested)."""
+        from pagehop.ingest.files import content_doc_id
+
+        kept = self.kept_source(doc_id)
+        if kept.is_file():
+            return
+        with replacing(kept) as copy:  # an error (the check below) leaves no copy
+            if content_doc_id(path, copy_to=copy) != doc_id:
+                raise ValueError(f"{path} changed while it was being ingested")
+
+    def page_image(self, doc_id: str, page: int, *, thumbnail: bool = False) -> Path | None:
+        """The image (or thumbnail) file of a ready document's page, the only way to one: a PDF page not drawn at
+        ingest is drawn from the kept copy now, as ingest would have drawn it, and stored for the next request.
+        None when the page has no image (a text file, a page with nothing on it, no such page) or it cannot be
+        made (a workspace from before copies were kept whose file is gone; the reason is logged)."""
+        found = self.get_page(doc_id, page)
+        relative = (found.thumbnail_path if thumbnail else found.image_path) if found else None
+        if found is None or relative is None or found.image_path is None:
+            return None
+        target = self.absolute(relative)
+        if target.is_file():
+            return target
+        from pagehop.ingest.files import IngestError
+        from pagehop.ingest.page_images import save_page_image, save_thumbnail
+
+        image_file = self.absolute(found.image_path)
+        # One page drawn at a time (pdfium runs one call at a time anyway): concurrent requests for a page draw it
+        # once, and the others find the file.
+        with self._drawing:
+            if target.is_file():
+                return target
+            try:
+                if image_file.is_file():  # only the thumbnail is missing
+                    with Image.open(image_file) as stored:
+                        save_thumbnail(stored, target, self.settings.ingest.thumbnail_px)
+                    return target
+                drawn = self._draw_page(found)
+            except (OSError, ValueError, IngestError) as exc:
+                log.warning("no image for page %d of %s: %s", page, doc_id, exc)
+                return None
+            if thumbnail:
+                save_thumbnail(drawn, target, self.settings.ingest.thumbnail_px)
+            else:
+                save_page_image(drawn, target)
+            return target
+
+    def _draw_page(self, page: Page) -> Image.Image:
+        """A page drawn from its document's kept copy, in the form ingest stores it (1-bit when blank)."""
+        from pagehop.ingest.loaders import render_pdf_page
+        from pagehop.ingest.ocr import is_blank
+        from pagehop.ingest.page_images import stored_form
+
+        source = self.kept_source(page.doc_id)
+        if not source.is_file() or page.width is None or page.height is None:
+            raise FileNotFoundError("its file is missing and no copy of the document was kept")
+        image = render_pdf_page(source, page.page, (page.width, page.height))
+        return stored_form(image, is_blank(image))
 
     def absolute(self, relative: str) -> Path:
         """A path stored in the catalog (relative to the workspace, e.g. ``Page.image_path``) made absolute."""

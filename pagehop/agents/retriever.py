@@ -180,10 +180,6 @@ class WorkspaceRetriever:
             found = workspace.get_page(doc_id, page)
             return found.text if found else ""
 
-        def page_image(doc_id: str, page: int) -> Path | None:
-            found = workspace.get_page(doc_id, page)
-            return workspace.absolute(found.image_path) if found and found.image_path else None
-
         graph: GraphFactSource | None = None
         if graph_retriever is not None:
             graph = GraphRetrieverFacts(graph_retriever, workspace.get_chunk)
@@ -211,7 +207,7 @@ class WorkspaceRetriever:
             page_encoder=workspace.page_encoder if has_pages else None,
             graph=graph,
             page_text=page_text,
-            page_image_path=page_image,
+            page_image_path=workspace.page_image,
             titles=workspace.document_name,
             names=workspace.document_names,
             names_version=workspace.ready_signature,

@@ -11,6 +11,7 @@ import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from pagehop.schema import DocKind
 
@@ -49,12 +50,15 @@ class SourceFile:
     doc_id: str
 
 
-def content_doc_id(path: Path) -> str:
-    """sha256 of the file's bytes, first 16 hex digits: the same content always gets the same id."""
+def content_doc_id(path: Path, copy_to: BinaryIO | None = None) -> str:
+    """sha256 of the file's bytes, first 16 hex digits: the same content always gets the same id.
+    ``copy_to``: also write the bytes read there, so the copy's id is the one returned."""
     digest = hashlib.sha256()
     with path.open("rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
+            if copy_to is not None:
+                copy_to.write(block)
     return digest.hexdigest()[:16]
 
 

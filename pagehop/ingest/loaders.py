@@ -1,6 +1,8 @@
-"""Open a source file and yield its pages one at a time: rendered image and text layer.
+"""Open a source file and yield its pages one at a time: text layer, and the page image or a way to draw it.
 
-Pages are produced lazily so a 500-page PDF never sits in memory as 500 bitmaps. Opening
+Pages are produced lazily so a 500-page PDF never sits in memory as 500 bitmaps, and a PDF page is drawn
+only when something asks for its pixels (``RawPage.render``: OCR, the page encoder); its size as drawn is
+known without drawing it. :func:`render_pdf_page` draws a page later, from a kept copy of the file. Opening
 validates everything that can be checked up front (encryption, page count, pixel limits),
 so most bad files fail before the pipeline writes anything.
 
@@ -12,7 +14,9 @@ where in it a passage sits. Splitting into artificial pages would invent citatio
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+import math
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -27,15 +31,29 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# pdfium is not thread-safe, not even across documents: every pdfium call of this process (ingest reading a
+# PDF, a server thread drawing a page on request) holds this lock.
+PDFIUM_LOCK = threading.RLock()
+
 
 @dataclass
 class RawPage:
     number: int  # 1-based
-    image: Image.Image | None  # RGB; None for text files
+    image: Image.Image | None  # RGB, for image files; None for text files and PDF pages (see ``render``)
     text: str  # the embedded text layer ("" if none)
     image_area: float  # share of the page covered by embedded pictures, 0..1 (1 for scans/photos)
     char_boxes: CharBoxes | None = None  # where each character of ``text`` is drawn (see pagehop.ingest.layout)
     blank: bool = False  # a PDF page with nothing on it: not rendered, no image, no OCR
+    size: tuple[int, int] | None = None  # (width, height) of the page image in pixels; None: it has none
+    render: Callable[[], Image.Image] | None = None  # draws a PDF page (RGB, at ``size``); call it before the next
+
+    def pixels(self) -> Image.Image:
+        """The page image: the image file's frame, or the PDF page drawn now."""
+        if self.image is None:
+            if self.render is None:
+                raise ValueError(f"page {self.number} has no image")
+            self.image = self.render()
+        return self.image
 
 
 class PageSource(Protocol):
@@ -57,16 +75,16 @@ def open_source(source: SourceFile, dpi: int, max_image_pixels: int) -> PageSour
 
 class PdfSource:
     def __init__(self, path: Path, dpi: int, max_image_pixels: int) -> None:
-
         self.path = path
         self.dpi = dpi
         self.max_image_pixels = max_image_pixels
-        self._pdf = _open_pdf(path)
-        self.num_pages = len(self._pdf)
-        if self.num_pages == 0:
-            self._pdf.close()
-            raise IngestError(f"{path}: the PDF has no pages (or its page tree is unreadable)")
-        metadata_title = (self._pdf.get_metadata_dict().get("Title") or "").strip()
+        with PDFIUM_LOCK:
+            self._pdf = _open_pdf(path)
+            self.num_pages = len(self._pdf)
+            if self.num_pages == 0:
+                self._pdf.close()
+                raise IngestError(f"{path}: the PDF has no pages (or its page tree is unreadable)")
+            metadata_title = (self._pdf.get_metadata_dict().get("Title") or "").strip()
         self.title = metadata_title or path.stem
 
     def pages(self) -> Iterator[RawPage]:
@@ -74,9 +92,11 @@ class PdfSource:
 
         for index in range(self.num_pages):
             try:
-                yield self._page(index)
+                with PDFIUM_LOCK:  # not held while the caller works on the page
+                    raw = self._page(index)
             except pdfium.PdfiumError as exc:
                 raise IngestError(f"{self.path}: page {index + 1} cannot be read ({exc}); the PDF is damaged") from None
+            yield raw
 
     def _page(self, index: int) -> RawPage:
         page = self._pdf[index]
@@ -84,12 +104,27 @@ class PdfSource:
             if _is_empty(page):  # white: nothing to render, read, OCR or show (a 3,000-page blank PDF is cheap)
                 return RawPage(index + 1, None, "", 0.0, blank=True)
             width_pt, height_pt = page.get_size()
-            scale = self._scale(width_pt, height_pt, index + 1)
-            image = page.render(scale=scale).to_pil().convert("RGB")
+            size = rendered_size(width_pt, height_pt, self._scale(width_pt, height_pt, index + 1))
             layer = pdf_page_text(page)
-            return RawPage(index + 1, image, layer.text, _image_area(page, width_pt * height_pt), layer.char_boxes)
+            return RawPage(
+                index + 1,
+                None,
+                layer.text,
+                _image_area(page, width_pt * height_pt),
+                layer.char_boxes,
+                size=size,
+                render=lambda: self._render(index, size),
+            )
         finally:
             page.close()
+
+    def _render(self, index: int, size: tuple[int, int]) -> Image.Image:
+        with PDFIUM_LOCK:
+            page = self._pdf[index]
+            try:
+                return _render(page, size)
+            finally:
+                page.close()
 
     def _scale(self, width_pt: float, height_pt: float, number: int) -> float:
         """dpi/72, lowered for a page so large that rendering it would exceed max_image_pixels."""
@@ -106,7 +141,48 @@ class PdfSource:
         return scale
 
     def close(self) -> None:
-        self._pdf.close()
+        with PDFIUM_LOCK:
+            self._pdf.close()
+
+
+def rendered_size(width_pt: float, height_pt: float, scale: float) -> tuple[int, int]:
+    """The pixel size pdfium draws a page at ``scale`` (pypdfium2 rounds each side up)."""
+    return math.ceil(width_pt * scale), math.ceil(height_pt * scale)
+
+
+def _render(page: pdfium.PdfPage, size: tuple[int, int]) -> Image.Image:
+    """Draw ``page`` at the pixel size recorded when it was read. pdfium's output depends only on that size, so
+    any scale inside the range that gives it draws the same pixels as at ingest; the middle of the range is
+    safe from rounding."""
+    width_pt, height_pt = page.get_size()
+    (width, height) = size
+    low = max((width - 1) / width_pt, (height - 1) / height_pt)
+    high = min(width / width_pt, height / height_pt)
+    image = page.render(scale=(low + high) / 2).to_pil().convert("RGB")
+    if image.size != size:  # a page whose size is not what the catalog says: not the file that was ingested
+        raise ValueError(f"page drawn at {image.size}, expected {size}")
+    return image
+
+
+def render_pdf_page(path: Path, number: int, size: tuple[int, int]) -> Image.Image:
+    """Page ``number`` (1-based) of the PDF at ``path`` drawn at ``size`` as ingest would have drawn it.
+    IngestError when the file cannot be opened or has no such page."""
+    import pypdfium2 as pdfium
+
+    with PDFIUM_LOCK:
+        pdf = _open_pdf(path)
+        try:
+            if not 1 <= number <= len(pdf):
+                raise IngestError(f"{path}: no page {number} (the PDF has {len(pdf)})")
+            page = pdf[number - 1]
+            try:
+                return _render(page, size)
+            finally:
+                page.close()
+        except (pdfium.PdfiumError, ValueError) as exc:
+            raise IngestError(f"{path}: page {number} cannot be drawn ({exc})") from None
+        finally:
+            pdf.close()
 
 
 def _open_pdf(path: Path) -> pdfium.PdfDocument:
@@ -189,7 +265,7 @@ class ImageSource:
                 image = self._image.convert("RGB")
             except (OSError, SyntaxError, ValueError, EOFError) as exc:
                 raise IngestError(f"{self.path}: image page {frame + 1} is damaged ({exc})") from None
-            yield RawPage(frame + 1, image, "", 1.0)
+            yield RawPage(frame + 1, image, "", 1.0, size=image.size)
 
     def close(self) -> None:
         self._image.close()

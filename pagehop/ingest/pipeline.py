@@ -5,8 +5,10 @@ group of prepared documents together (``_Group``):
 
 1. check the file (type by magic bytes, size, encryption, page count) — nothing written yet;
 2. catalog row ``pending``;
-3. per page: render, save image + thumbnail (on a thread), text layer or OCR (in a process pool), page
-   vectors (streamed to the page encoder on a thread);
+3. a PDF's copy kept in the workspace; per page: text layer, the page drawn only when OCR or the page
+   encoder needs its pixels (any other page is drawn from the kept copy when first asked for:
+   ``Workspace.page_image``), OCR (in a process pool, reading the page PNG written for it), page vectors
+   (streamed to the page encoder on a thread); an image file's pages stored with thumbnails (on a thread);
 4. chunks and their text embeddings, beside the derived-data hooks (graph extraction, ...); a group's
    model work (its chunk embedding on a thread, graph parsing in a spawned process: ``StartsAhead``) starts
    when it closes, up to ``AHEAD_GROUPS`` groups ahead of the one being resolved, stored and committed, so
@@ -53,6 +55,7 @@ from pagehop.ingest.files import IngestError, SourceFile, expand_paths, inspect_
 from pagehop.ingest.layout import CharBoxes, PageText, line_boxes
 from pagehop.ingest.loaders import RawPage, open_source
 from pagehop.ingest.ocr import OcrMode, OcrPool, OcrUnavailable, is_blank, ocr_workers, wants_ocr
+from pagehop.ingest.page_images import save_page_image, save_thumbnail, stored_form
 from pagehop.limits import Deadline, DeadlineExceeded, check_deadline, deadline, remaining_seconds, resumed
 from pagehop.retrieval.chunking import chunk_pages
 from pagehop.schema import Chunk, Document, Page
@@ -73,7 +76,6 @@ GROUP_MAX_WAIT_S = 10.0
 # Groups whose model work runs while ingest reads the next files: two keep the parsing process fed while one
 # group is resolved and stored and the next one fills; more would only hold more documents pending.
 AHEAD_GROUPS = 2
-THUMBNAIL_QUALITY = 80
 OCR_TIMEOUT_S = 300.0  # one page; a tesseract stuck longer than this is killed and the page keeps its text layer
 IMAGE_WRITES_QUEUED = 8  # rendered pages waiting for the image writer, per document: bounds memory
 OCR_QUEUE_PER_WORKER = 2  # pages waiting for OCR per tesseract process: keeps every core busy, bounds disk use
@@ -230,8 +232,8 @@ def ingest(
     files = _unique(expand_paths(Path(p) for p in paths))
     show = sys.stderr.isatty() if progress is None else progress
     ocr_pool = OcrPool(ocr_workers(settings.ocr_workers), options.ocr_lang)
-    # Page PNGs and thumbnails are written by a thread (PIL's encoders release the GIL) while the next pages
-    # render and the group's models run; a document waits for its images only before its commit.
+    # Page PNGs and thumbnails drawn at ingest are written by a thread (PIL's encoders release the GIL) while the
+    # next pages render and the group's models run; a document waits for its images only before its commit.
     image_writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pagehop-images")
     # Chunk embeddings run on this thread beside the hooks (spaCy), in group order.
     chunk_embedder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pagehop-embed")
@@ -708,6 +710,11 @@ def _build_document(
             doc, builder, [], older, loader.num_pages if num_pages < loader.num_pages else None, budget
         )
         try:
+            if source.kind == "pdf":  # its pages are drawn from this copy when asked for, even if the file goes
+                try:
+                    workspace.keep_source(doc.doc_id, source.path)
+                except ValueError as exc:
+                    raise IngestError(str(exc)) from None
             for raw in loader.pages():
                 if raw.number > num_pages:
                     break
@@ -737,17 +744,13 @@ def _build_document(
 
 
 def _write_page_images(image: Image.Image, blank: bool, image_file: Path, thumb_file: Path, thumbnail_px: int) -> None:
-    # A page without ink loses nothing visible as a 1-bit image, which writes ~20x faster
-    # (a 3,000-page blank PDF spends most of its time here otherwise).
-    stored = image.convert("1") if blank else image
-    stored.save(image_file, compress_level=1)  # fast; page PNGs are a cache, not an archive
-    thumbnail = stored.convert("L") if blank else stored.copy()
-    thumbnail.thumbnail((thumbnail_px, thumbnail_px))
-    thumbnail.save(thumb_file, quality=THUMBNAIL_QUALITY)
+    stored = stored_form(image, blank)
+    save_page_image(stored, image_file)
+    save_thumbnail(stored, thumb_file, thumbnail_px)
 
 
 class _PageBuilder:
-    """Turns raw pages into stored images, text (OCR'd when needed) and page vectors.
+    """Turns raw pages into page records, text (OCR'd when needed), page vectors, and the images drawn for them.
 
     OCR runs in ``ocr_pool`` while later pages render; :meth:`finish` collects it, so
     ``pages`` is complete only after that.
@@ -782,20 +785,13 @@ class _PageBuilder:
         self.folder.mkdir(parents=True, exist_ok=True)
 
     def add(self, raw: RawPage) -> None:
-        if raw.image is None:  # a text file's page, or a PDF page with nothing on it
+        if raw.size is None:  # a text file's page, or a PDF page with nothing on it
             source = "none" if raw.blank else "text"
             self.pages.append(Page(doc_id=self.doc_id, page=raw.number, text=raw.text, text_source=source))
             self.blank_pages += raw.blank
             return
         image_file = self.folder / f"{raw.number}.png"
         thumb_file = self.folder / f"{raw.number}.thumb.jpg"
-        blank = is_blank(raw.image)
-        while len(self._image_writes) >= IMAGE_WRITES_QUEUED:  # bounds the rendered pages held in memory
-            self._image_writes.pop(0).result()
-        write = self.image_writer.submit(
-            _write_page_images, raw.image, blank, image_file, thumb_file, self.options.thumbnail_px
-        )
-        self._image_writes.append(write)
         if raw.char_boxes is not None:
             self.char_boxes[raw.number] = raw.char_boxes
         self.pages.append(
@@ -804,22 +800,38 @@ class _PageBuilder:
                 page=raw.number,
                 text=raw.text,
                 text_source="pdf" if raw.text.strip() else "none",
-                image_path=self.workspace.relative(image_file),
+                image_path=self.workspace.relative(image_file),  # written now, or when first asked for
                 thumbnail_path=self.workspace.relative(thumb_file),
-                width=raw.image.width,
-                height=raw.image.height,
+                width=raw.size[0],
+                height=raw.size[1],
             )
         )
-        if blank:
-            self.blank_pages += 1  # nothing for tesseract to read
-        elif wants_ocr(self.options.ocr, raw.text, raw.image_area, has_image=True):
-            write.result()  # tesseract reads the file
-            self._start_ocr(len(self.pages) - 1, image_file)
         encoder, index = self.workspace.page_encoder, self.workspace.page_index
+        encode = encoder is not None and index is not None
+        ocr = wants_ocr(self.options.ocr, raw.text, raw.image_area, has_image=True)
+        # An image file's pages are stored now (no copy of it is kept); a PDF page is drawn only for a reader of its
+        # pixels here, and stored only for tesseract, which reads a file.
+        store = raw.image is not None
+        if not (store or ocr or encode):
+            return
+        image = raw.pixels()
+        blank = is_blank(image)
+        self.blank_pages += blank
+        ocr = ocr and not blank  # nothing for tesseract to read
+        if store or ocr:
+            while len(self._image_writes) >= IMAGE_WRITES_QUEUED:  # bounds the rendered pages held in memory
+                self._image_writes.pop(0).result()
+            write = self.image_writer.submit(
+                _write_page_images, image, blank, image_file, thumb_file, self.options.thumbnail_px
+            )
+            self._image_writes.append(write)
+            if ocr:
+                write.result()  # tesseract reads the file
+                self._start_ocr(len(self.pages) - 1, image_file)
         if encoder is not None and index is not None:
             if self._vectors is None:
                 self._vectors = _PageVectorStream(encoder, index, self.doc_id)
-            self._vectors.put(raw.number, raw.image)
+            self._vectors.put(raw.number, image)
 
     def finish(self) -> None:
         """Wait for the document's OCR and for the vectors of its last pages."""

@@ -258,13 +258,9 @@ def _document_or_404(state: ServerState, doc_id: str) -> Document:
 
 
 def _page_file(state: ServerState, doc_id: str, page_number: int, *, thumbnail: bool) -> FileResponse:
-    page = state.workspace.get_page(doc_id, page_number)
-    relative = (page.thumbnail_path if thumbnail else page.image_path) if page else None
-    if relative is None:
+    path = state.workspace.page_image(doc_id, page_number, thumbnail=thumbnail)  # drawn on the first request
+    if path is None:
         raise ApiError(404, f"no {'thumbnail' if thumbnail else 'image'} for page {page_number} of {doc_id!r}")
-    path = state.workspace.absolute(relative)
-    if not path.is_file():
-        raise ApiError(404, f"the image of page {page_number} of {doc_id!r} is missing")
     return FileResponse(path)
 
 

@@ -27,12 +27,9 @@ def highlighted_page_image(workspace: Workspace, doc_id: str, page_number: int, 
     ApiError 404 when the page has no image or the chunk is not on that page. A chunk without
     boxes (plain text, or ingested before boxes were kept) gets the plain page image.
     """
-    page = workspace.get_page(doc_id, page_number)
-    if page is None or page.image_path is None:
+    source = workspace.page_image(doc_id, page_number)
+    if source is None:
         raise ApiError(404, f"no image for page {page_number} of {doc_id!r}")
-    source = workspace.absolute(page.image_path)
-    if not source.is_file():
-        raise ApiError(404, f"the image of page {page_number} of {doc_id!r} is missing")
     chunk = workspace.get_chunk(chunk_id)
     if chunk is None or chunk.doc_id != doc_id or not chunk.page_start <= page_number <= chunk.page_end:
         raise ApiError(404, f"chunk {chunk_id!r} is not on page {page_number} of {doc_id!r}")

@@ -140,11 +140,9 @@ def _documents_tab(state: Any, blocks: gr.Blocks) -> None:
     def pages_of(doc_id: str | None) -> list[tuple[str, str]]:
         workspace = state().workspace
         pages = workspace.get_pages(doc_id) if doc_id else []
-        return [
-            (str(workspace.absolute(p.thumbnail_path)), f"p. {p.page} ({p.text_source})")
-            for p in pages
-            if p.thumbnail_path
-        ]
+        # A thumbnail not drawn yet is drawn now (the first look at a long document waits for them).
+        thumbnails = [(p, workspace.page_image(p.doc_id, p.page, thumbnail=True)) for p in pages]
+        return [(str(path), f"p. {p.page} ({p.text_source})") for p, path in thumbnails if path is not None]
 
     # Gradio injects a live progress tracker where a parameter defaults to gr.Progress().
     def ingest_files(paths: list[str] | None, progress: gr.Progress = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
@@ -284,14 +282,14 @@ def _source_image(workspace: Workspace, citation: Citation) -> str | None:
     """A URL the UI can load for the cited page, highlighted when the citation names its chunk."""
     from pagehop.server.evidence import highlighted_page_image
 
-    page = workspace.get_page(citation.doc_id, citation.page) if citation.page else None
-    if page is None or page.image_path is None:
+    page = citation.page
+    path = workspace.page_image(citation.doc_id, page) if page else None
+    if page is None or path is None:
         return None
-    path = workspace.absolute(page.image_path)
     if citation.chunk_id:
         with contextlib.suppress(ApiError):  # a chunk from another page: show the page plainly
-            path = highlighted_page_image(workspace, citation.doc_id, page.page, citation.chunk_id)
-    return file_url(path) if path.is_file() else None
+            path = highlighted_page_image(workspace, citation.doc_id, page, citation.chunk_id)
+    return file_url(path)
 
 
 def file_url(path: Path) -> str:

@@ -35,6 +35,7 @@ import numpy as np
 
 from pagehop.testing.hostile import text_picture
 from pagehop.testing.pdf import write_pdf
+from pagehop.workspace import KEPT_SOURCE
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RUN_TIMEOUT_S = 600.0
@@ -364,15 +365,23 @@ def _read_neo4j(settings: Any, snap: Snapshot) -> None:
 
 
 def _check_files(root: Path, files: set[str], snap: Snapshot) -> None:
-    """Orphans: page files of no stored page, segment files no manifest names, temp files anywhere."""
-    expected = set(FIXED_FILES)
+    """Orphans: page files of no stored page, kept copies of no PDF document, segment files no manifest names,
+    temp files anywhere. Missing: a PDF's kept copy, or a page file that no kept copy can draw."""
+    kept = {doc_id: f"pages/{doc_id}/{KEPT_SOURCE}" for doc_id, facts in snap.documents.items() if facts[2] == "pdf"}
+    expected = set(FIXED_FILES) | set(kept.values())
     for facts in snap.pages.values():
         expected.update(path for path in facts[2:4] if path)  # image_path, thumbnail_path
     expected.update(snap.index_files)
     orphans = sorted(files - expected)
     if orphans:
         snap.problems.append(f"orphan files: {orphans}")
-    missing = sorted(p for facts in snap.pages.values() for p in facts[2:4] if p and p not in files)
+    missing = sorted(
+        p
+        for (doc_id, _), facts in snap.pages.items()
+        for p in facts[2:4]
+        if p and p not in files and kept.get(doc_id) not in files  # a PDF's pages are drawn when asked for
+    )
+    missing += sorted(path for path in kept.values() if path not in files)
     if missing:
         snap.problems.append(f"page files missing: {missing}")
 

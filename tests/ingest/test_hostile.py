@@ -47,14 +47,12 @@ def test_hostile_folder_names_every_broken_file_and_ingests_every_good_one(tmp_p
     assert len(ingested) + len(failed) == len(corpus)
     assert_nothing_partial(workspace)
     assert len(workspace.list_documents()) == len(ingested)
-    # The blank PDF's pages are stored but were never rendered, OCR'd or saved as images.
+    # The blank PDF's pages are stored but were never rendered, OCR'd or saved as images (its copy is kept).
     blank = next(d for d in report.ingested if "blank-" in d.path)
     assert (blank.pages, blank.ocr_pages) == (120, 0) and report.blank_pages >= 120
     blank_pages = workspace.get_pages(blank.doc_id)
     assert len(blank_pages) == 120 and all(p.image_path is None and p.text_source == "none" for p in blank_pages)
-    assert not workspace.doc_pages_dir(blank.doc_id).exists() or not any(
-        workspace.doc_pages_dir(blank.doc_id).iterdir()
-    )
+    assert [p.name for p in workspace.doc_pages_dir(blank.doc_id).iterdir()] == ["source.pdf"]
     assert f"{report.blank_pages} blank" in report.summary()
     # The TIFF's pages came back from the OCR pool in page order.
     tiff = workspace.find_document(tmp_path / "docs/good/frames-12.tif")

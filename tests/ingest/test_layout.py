@@ -35,9 +35,9 @@ def ink(image: Image.Image, box: Box | None = None) -> int:
 def only_chunk(workspace: Workspace) -> tuple[Chunk, Image.Image]:
     (doc,) = workspace.list_documents()
     (chunk,) = workspace.get_chunks(doc.doc_id)
-    page = workspace.get_page(doc.doc_id, chunk.page_start)
-    assert page is not None and page.image_path is not None
-    return chunk, Image.open(workspace.absolute(page.image_path))
+    image = workspace.page_image(doc.doc_id, chunk.page_start)
+    assert image is not None
+    return chunk, Image.open(image)
 
 
 def assert_boxes_cover_the_ink(chunk: Chunk, image: Image.Image, lines: int) -> None:

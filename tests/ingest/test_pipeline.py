@@ -60,8 +60,9 @@ def test_ingest_pdf_and_markdown_then_find_them(workspace: Workspace, docs: Path
     assert pdf_doc is not None and (pdf_doc.title, pdf_doc.kind, pdf_doc.num_pages) == ("Field Notes", "pdf", 2)
     page2 = workspace.get_page(pdf_doc.doc_id, 2)
     assert page2 is not None and page2.text == EIFFEL and page2.text_source == "pdf"
-    assert page2.image_path and workspace.absolute(page2.image_path).is_file()
-    assert page2.thumbnail_path and workspace.absolute(page2.thumbnail_path).is_file()
+    assert page2.image_path and not workspace.absolute(page2.image_path).exists()  # drawn when first asked for
+    assert workspace.page_image(pdf_doc.doc_id, 2) == workspace.absolute(page2.image_path)
+    assert page2.thumbnail_path and workspace.page_image(pdf_doc.doc_id, 2, thumbnail=True)
     for chunk in workspace.get_chunks(pdf_doc.doc_id):
         page = workspace.get_page(chunk.doc_id, chunk.page_start)
         assert page is not None and page.text[chunk.char_start : chunk.char_end] == chunk.text
@@ -279,7 +280,7 @@ def test_a_documents_pages_reach_the_encoder_as_one_stream(settings: Settings, d
     assert report.ok and encoder.streams == [10]  # one stream, not one call per batch of pages
     doc_id = workspace.find_document(path).doc_id  # type: ignore[union-attr]
     assert sorted(page_index.pages()) == [(doc_id, n) for n in range(1, 11)]
-    rendered = [Image.open(workspace.root / workspace.get_page(doc_id, n).image_path) for n in (1, 7)]  # type: ignore[union-attr, operator]
+    rendered = [Image.open(workspace.page_image(doc_id, n)) for n in (1, 7)]  # type: ignore[arg-type]
     for n, direct in zip((1, 7), encoder.encoder.encode_pages(rendered), strict=True):
         np.testing.assert_allclose(page_index.get_vectors(doc_id, n), direct.vectors, atol=2e-3)  # type: ignore[arg-type]
     workspace.close()

@@ -89,6 +89,42 @@ def test_documents_pages_and_images(client: httpx.Client) -> None:
     assert_error(client.get("/api/pages/0000000000000000/1/thumbnail"), 404)
 
 
+def test_a_pdf_page_is_drawn_on_the_first_request_even_after_its_file_is_gone(
+    client: httpx.Client, server: Any
+) -> None:
+    import io
+
+    import numpy as np
+    import pypdfium2 as pdfium
+    from PIL import Image
+
+    from pagehop.testing.pdf import pdf_bytes
+
+    pdf = pdf_bytes(["Lantern Guild minutes, page one.", "The guild meets on Thursdays at the old mill."])
+    response = client.post("/api/documents", files=[("files", ("minutes.pdf", pdf, "application/pdf"))])
+    assert response.status_code == 201, response.text
+    doc = response.json()["ingested"][0]
+    workspace = server.state.workspace
+    folder = workspace.doc_pages_dir(doc["doc_id"])
+    assert not list(folder.glob("*.png")) and workspace.kept_source(doc["doc_id"]).read_bytes() == pdf
+    Path(doc["source_path"]).unlink()  # the uploaded file is gone: the workspace's copy draws the page
+
+    image = client.get(f"/api/pages/{doc['doc_id']}/2/image")
+    thumbnail = client.get(f"/api/pages/{doc['doc_id']}/2/thumbnail")
+
+    assert image.status_code == 200 and image.headers["content-type"] == "image/png"
+    assert thumbnail.status_code == 200 and thumbnail.content.startswith(b"\xff\xd8")
+    document = pdfium.PdfDocument(pdf)
+    eager = document[1].render(scale=server.settings.ingest.dpi / 72).to_pil().convert("RGB")  # as ingest drew it
+    document.close()
+    np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(image.content)).convert("RGB")), np.asarray(eager))
+    assert client.get(f"/api/pages/{doc['doc_id']}/2/image").content == image.content  # stored, served again
+    assert_error(client.get(f"/api/pages/{doc['doc_id']}/3/image"), 404)
+    assert_error(client.get(f"/api/pages/{doc['doc_id']}/0/thumbnail"), 404)
+    assert client.delete(f"/api/documents/{doc['doc_id']}").status_code == 200
+    assert not folder.exists()  # the kept copy went with the document
+
+
 def test_graph_entities_and_neighbours(client: httpx.Client) -> None:
     entities = client.get("/api/graph/entities", params={"q": "Kestrel Optics"}).json()
     assert entities and entities[0]["name"] == "Kestrel Optics"
