@@ -73,8 +73,8 @@ def encode_row(args: argparse.Namespace) -> None:
             for raw in source.pages():
                 if pages >= args.pages:
                     break
-                if raw.image is not None:
-                    stream.put(raw.number, raw.image)
+                if raw.size is not None:  # a page with something to draw
+                    stream.put(raw.number, raw.pixels())
                     pages += 1
             source.close()
             for _, embedding in stream.finish():

@@ -1,9 +1,10 @@
 """Ingestion throughput on the CPU: the MMLongBench-Doc PDFs and the 2Wiki passage corpus, with the graph.
 
 Each row is the full pipeline into a fresh workspace, run in its own child process (so its peak RSS is its
-own): render at --dpi, write the page PNG and thumbnail, text layer (or tesseract), chunk, embed the chunks
-into the hybrid text index, extract the knowledge graph with spaCy into the embedded networkx store
-(``--no-graph``: skip it), commit to the catalog. Rows:
+own): read the text layer (a page is drawn at --dpi only for tesseract, which reads its stored PNG; other
+pages are drawn when first viewed), keep a copy of the PDF, chunk, embed the chunks into the hybrid text
+index, extract the knowledge graph with spaCy into the embedded networkx store (``--no-graph``: skip it),
+commit to the catalog. Rows:
 
 - ``pdf``: the 27 MMLongBench PDFs (``--limit N``: the first N by name), text layer, ``ocr=never``;
 - ``ocr``: OCR forced on the smallest PDFs until ``--ocr-pages`` pages (OCR costs ~1-2 s a page on one core);
@@ -208,9 +209,10 @@ def stage_profile(args: argparse.Namespace) -> None:
 
 def pdf_stage_profile(args: argparse.Namespace) -> None:
     """CPU seconds of each ingest stage on the MMLongBench PDFs (``--limit N``: the first N), text layer, one
-    thread, one stage after the other: rendering and reading the text layer (``PdfSource.pages``), writing the
-    page PNG and thumbnail, chunking, chunk embedding, spaCy extraction, and the graph's resolution and store;
-    with each chunk's MiniLM token count, which sets the embedding's cost."""
+    thread, one stage after the other: reading the text layer and page sizes (``PdfSource.pages``), chunking,
+    chunk embedding, spaCy extraction, and the graph's resolution and store; with each chunk's MiniLM token
+    count, which sets the embedding's cost. Apart, not in the total (ingest does it only for OCR or the page
+    encoder, or when a page is first viewed): drawing each page and writing its PNG and thumbnail."""
     from pagehop.graph.indexer import GraphIndexer
     from pagehop.graph.networkx_store import NetworkxGraphStore
     from pagehop.graph.resolution import EntityResolver
@@ -221,21 +223,22 @@ def pdf_stage_profile(args: argparse.Namespace) -> None:
 
     settings, embedder, extractor = one_thread_models(args.quantization)
     cut = settings.ingest
-    spent = dict.fromkeys(["render + text layer", "page PNG + thumbnail", "chunking"], 0.0)
+    spent = dict.fromkeys(["text layer + page sizes", "chunking"], 0.0)
+    drawn = 0.0  # drawing pages and writing their images: on request, not in ingest's total
     chunks, pages = [], 0
     with tempfile.TemporaryDirectory(prefix="pagehop-pdf-stages-") as folder:
         for path in sorted(args.documents.glob("*.pdf"))[: args.limit]:
             started = time.process_time()
             source = open_source(inspect_file(path, 1e9), args.dpi, settings.ingest.max_image_pixels)
             raw = list(source.pages())
-            source.close()
-            spent["render + text layer"] += time.process_time() - started
+            spent["text layer + page sizes"] += time.process_time() - started
             started = time.process_time()
             for page in raw:
-                if page.image is not None:
+                if page.size is not None:
                     image_file, thumb_file = Path(folder) / f"{page.number}.png", Path(folder) / "t.jpg"
-                    _write_page_images(page.image, page.blank, image_file, thumb_file, cut.thumbnail_px)
-            spent["page PNG + thumbnail"] += time.process_time() - started
+                    _write_page_images(page.pixels(), page.blank, image_file, thumb_file, cut.thumbnail_px)
+            drawn += time.process_time() - started
+            source.close()
             started = time.process_time()
             chunks += chunk_pages(path.stem, source.title, [(p.number, p.text) for p in raw],
                                   chunk_chars=cut.chunk_chars, chunk_overlap=cut.chunk_overlap,
@@ -263,6 +266,7 @@ def pdf_stage_profile(args: argparse.Namespace) -> None:
     for name, seconds in spent.items():
         print(f"| {name} | {seconds:.1f} | {seconds / pages:.3f} | {100 * seconds / total:.0f} % |")
     print(f"| total | {total:.1f} | {total / pages:.3f} | |")
+    print(f"| (on request, not in ingest) a page drawn, its PNG and thumbnail | {drawn:.1f} | {drawn / pages:.3f} | |")
 
 
 def extraction_profile(args: argparse.Namespace) -> None:
