@@ -68,10 +68,12 @@ def test_pdf_pages_have_text_layer_title_and_image(tmp_path: Path) -> None:
     source = load(path)
     assert (source.title, source.num_pages) == ("Annual Report", 2)
     pages = list(source.pages())
-    source.close()
     assert [p.number for p in pages] == [1, 2]
     assert pages[0].text == "First page (intro)\nsecond line"
-    assert pages[0].image is not None and pages[0].image.size == (425, 550)  # US letter at 50 dpi
+    # a PDF page is drawn only when asked for, at the size recorded without drawing it
+    assert pages[0].image is None and pages[0].size == (425, 550)  # US letter at 50 dpi
+    assert pages[0].pixels().size == (425, 550) and pages[0].image is not None
+    source.close()
     assert pages[0].image_area == 0.0
 
 
