@@ -21,6 +21,7 @@ import hashlib
 import itertools
 import json
 import logging
+import os
 import re
 import sqlite3
 import sys
@@ -55,6 +56,10 @@ SUBJECT_PRONOUNS = frozenset({"he", "she", "it", "they"})
 MAX_COOCCURRING = 8  # beyond this many entities in a sentence, only neighbours are linked
 # spaCy lemmatises "born" to "bear": keep the word people use for the relation.
 VERB_NAMES = {"bear": "BORN"}
+# Parsing processes side by side: ingest starts a group's parse up to two groups ahead, so two keep both
+# parsed while the caller embeds and stores (on PDF text the parse is the slower side: 27 PDFs 164-171 s with
+# one, 151 s with two; docs/benchmarks.md). Each holds its own pipeline (~300-500 MiB).
+PARSING_PROCESSES = 2
 # Penn tags of verbs: the attribute ruler's rules for other tags never make a verb (see _verb_attribute_rules).
 VERB_TAGS = frozenset({"VB", "VBD", "VBG", "VBN", "VBP", "VBZ", "MD"})
 
@@ -196,8 +201,9 @@ class SpacyExtractor:
         """``extract`` in a parsing process of its own, so the caller's core stays free (see ``ExtractsAhead``).
 
         The process is *spawned*, not forked: the caller holds torch / onnxruntime thread pools, which a
-        fork copies in whatever state they are in. Calls run one after the other, in order. Without a
-        model name (an ``nlp`` built by hand) the work is done here and now.
+        fork copies in whatever state they are in. Up to ``PARSING_PROCESSES`` calls run side by side, each in
+        a process of its own; each future holds its own call's graph. Without a model name (an ``nlp`` built by
+        hand) the work is done here and now.
         """
         if self.model is None:
             done: Future[ExtractedGraph] = Future()
@@ -222,7 +228,7 @@ class SpacyExtractor:
                 import multiprocessing
 
                 self._process = ProcessPoolExecutor(
-                    max_workers=1,
+                    max_workers=min(PARSING_PROCESSES, os.cpu_count() or 1),
                     mp_context=multiprocessing.get_context("spawn"),
                     initializer=_load_parser,
                     initargs=(model, self.batch_size),

@@ -10,9 +10,10 @@ group of prepared documents together (``_Group``):
    ``Workspace.page_image``), OCR (in a process pool, reading the page PNG written for it), page vectors
    (streamed to the page encoder on a thread); an image file's pages stored with thumbnails (on a thread);
 4. chunks and their text embeddings, beside the derived-data hooks (graph extraction, ...); a group's
-   model work (its chunk embedding on a thread, graph parsing in a spawned process: ``StartsAhead``) starts
-   when it closes, up to ``AHEAD_GROUPS`` groups ahead of the one being resolved, stored and committed, so
-   both cores stay busy (the process is spawned as soon as the files promise a full group);
+   model work (its chunk embedding on a thread, graph parsing in spawned processes, two groups side by side:
+   ``StartsAhead``) starts when it closes, up to ``AHEAD_GROUPS`` groups ahead of the one being resolved,
+   stored and committed, so both cores stay busy (a process is spawned as soon as the files promise a full
+   group);
 5. one transaction: pages + chunks + ``ready`` (+ the replaced old version marked ``deleting``);
 6. the replaced old version purged; the chunks (embedded in step 4, inside the file's time budget)
    added to the text index in batches across documents, the index saved every ``TEXT_SAVE_SECONDS``
@@ -73,7 +74,7 @@ TEXT_SAVE_SECONDS = 120.0  # a long ingest saves the text index this often, so a
 # A group of prepared documents is closed once its oldest member has waited this long, before the next
 # file is prepared: small files become searchable soon even when slow files (OCR, huge PDFs) follow them.
 GROUP_MAX_WAIT_S = 10.0
-# Groups whose model work runs while ingest reads the next files: two keep the parsing process fed while one
+# Groups whose model work runs while ingest reads the next files: two keep the parsing processes fed while one
 # group is resolved and stored and the next one fills; more would only hold more documents pending.
 AHEAD_GROUPS = 2
 OCR_TIMEOUT_S = 300.0  # one page; a tesseract stuck longer than this is killed and the page keeps its text layer
@@ -370,7 +371,7 @@ class _Group:
     otherwise pay: its chunk embedding and its hooks' model work begin, and it is finished (resolved, stored,
     committed) as soon as that work is done (checked before each file), or when more than ``AHEAD_GROUPS``
     are started (the oldest then waits). So the next files are read, and earlier groups stored, while a
-    group's models run, and the parsing process always has the next group queued. Groups are finished one at
+    group's models run, and the parsing processes always have the next group. Groups are finished one at
     a time and in order; a crash leaves a started group ``pending`` like any other.
     """
 
