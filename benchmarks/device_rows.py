@@ -5,9 +5,9 @@ of the MMLongBench-Doc PDFs (name order) are rendered at ``--dpi`` and fed, as i
 ``_PageVectorStream`` to a ColModernVBERT of the released model's shapes with random weights
 (``pagehop.testing.tiny_models.build_full_size_colmodernvbert``, built once into ``--model-dir``), DocPruner
 on, into a fresh ``LocalPageIndex``. The text channel and the graph are left out: this row is the page
-encoder's, and it needs no package beyond torch, transformers, pypdfium2 and pydantic-settings. Prints pages
-per wall second, image tokens and kept vectors per page, peak GPU memory and peak RSS; loading the model
-and two warm-up pages are not timed.
+encoder's, and it needs no package beyond torch, transformers, pypdfium2 and pydantic (the seven wheels
+``scripts/device-prepare`` stages). Prints pages per wall second, image tokens and kept vectors per page,
+peak GPU memory and peak RSS; loading the model and two warm-up pages are not timed.
 
 ``search``: ``ResidentMaxSim`` — the exhaustive MaxSim that ``LocalPageIndex`` searches with when its vectors
 are resident on CUDA — over ``--pages`` synthetic clustered pages x ``--vectors`` 128-d float16 vectors (each
