@@ -11,8 +11,9 @@ process, the embedder's included). The first question is asked once before timin
 for an ablation row (see ``ABLATIONS``); ``--passage-graph`` turns on the passage graph's PageRank ranking
 (off by default; the first question builds or loads the graph, counted in the start-up time). The run
 folder holds ``predictions.jsonl`` in the format of `pagehop eval`, so `benchmarks/split_metrics.py`
-splits it into dev / test halves. The workspace is only read (no ingestion, no knowledge graph; the
-passage graph's cache is written beside its text index); the page channel is left out (text workspaces).
+splits it into dev / test halves. The workspace is only read (no ingestion; the passage graph's cache
+is written beside its text index); the page channel is left out (text workspaces); ``--channels both``
+adds the knowledge graph's channel from the workspace's graph store, as `pagehop ask` uses it.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from pagehop.eval.engine_adapter import ablated_settings, engine_for_eval
 from pagehop.eval.metrics import mean, percentile
 from pagehop.eval.records import score_record
 from pagehop.eval.runner import CorpusNames, answer_one
+from pagehop.graph.store import make_graph_store
 from pagehop.workspace import Workspace
 
 
@@ -92,13 +94,19 @@ def main() -> None:
     parser.add_argument("--profile", type=Path, default=None, help="write a cProfile of the timed questions")
     parser.add_argument("--ablate", choices=sorted(ABLATIONS), default="none")
     parser.add_argument(
+        "--channels",
+        choices=("documents", "both"),
+        default="documents",
+        help="both: the knowledge graph's channel too, from the workspace's graph store",
+    )
+    parser.add_argument(
         "--passage-graph",
         action="store_true",
         help="turn on the passage graph's PageRank ranking (agent.passage_graph)",
     )
     args = parser.parse_args()
 
-    ablation = Ablation(name="agent-documents-nollm", channels="documents", use_llm=False)
+    ablation = Ablation(name=f"agent-{args.channels}-nollm", channels=args.channels, use_llm=False)
     settings = ablated_settings(load_settings(None, workspace=args.workspace), ablation)
     if args.passage_graph:
         settings.agent.passage_graph = True
@@ -108,8 +116,12 @@ def main() -> None:
     end = None if args.limit is None else args.offset + args.limit
     examples = examples[args.offset : end]
 
+    store = make_graph_store(settings, args.workspace.resolve()) if args.channels == "both" else None
     started = time.perf_counter()
-    with Workspace.open(settings) as workspace, engine_for_eval(settings, open_retriever(workspace), ablation) as qa:
+    with (
+        Workspace.open(settings, graph_store=store) as workspace,
+        engine_for_eval(settings, open_retriever(workspace), ablation) as qa,
+    ):
         qa.ask(examples[0].question)  # loads the embedder, spaCy and the title index
         warmup_s = time.perf_counter() - started
         profiler = cProfile.Profile() if args.profile else None

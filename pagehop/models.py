@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from functools import cache
+from collections.abc import Callable
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 if TYPE_CHECKING:
     from spacy.language import Language
+    from spacy.tokens import Doc
 
     from pagehop.config import Settings
     from pagehop.retrieval.base import TextEmbedder
@@ -110,10 +112,29 @@ def load_sentence_embedder(ref: str, device: str = "auto") -> TextEmbedder:
 
 @cache
 def load_spacy(name: str) -> Language:
-    """One shared full spaCy pipeline per name for extraction and graph retrieval (spaCy is thread-safe to call)."""
+    """One shared full spaCy pipeline per name for graph extraction (spaCy is thread-safe to call)."""
     import spacy
 
     return spacy.load(name)
+
+
+QUESTION_PARSES = 4096  # remembered parses of short texts (a few KiB each)
+
+
+@cache
+def question_parser(name: str) -> Callable[[str], Doc]:
+    """Parses of questions and sub-queries (the full pipeline less the lemmatizer), remembered: the agent's
+    question analysis and the graph channel's entity linking read the same sub-queries, and a parse was an
+    eighth of a question's CPU with the graph channel on (py-spy, MuSiQue). A parse is only read."""
+    import spacy
+
+    nlp = spacy.load(name, disable=["lemmatizer"])
+
+    @lru_cache(maxsize=QUESTION_PARSES)
+    def parse(text: str) -> Doc:
+        return nlp(text)
+
+    return parse
 
 
 @cache

@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Literal
 from pagehop.text import content_terms, name_tokens
 
 if TYPE_CHECKING:
-    from spacy.language import Language
     from spacy.tokens import Doc, Token
 
 Direction = Literal["min", "max"]
@@ -132,13 +131,14 @@ class QuestionAnalysis:
 
 
 class QuestionAnalyzer:
-    """Parses questions with a spaCy pipeline (parser + NER)."""
+    """Reads questions parsed by a spaCy pipeline with parser and NER (``parse``: the pipeline itself, or
+    `pagehop.models.question_parser`)."""
 
-    def __init__(self, nlp: Language) -> None:
-        self.nlp = nlp
+    def __init__(self, parse: Callable[[str], Doc]) -> None:
+        self.parse = parse
 
     def __call__(self, question: str) -> QuestionAnalysis:
-        doc = self.nlp(question.strip())
+        doc = self.parse(question.strip())
         names = _names(doc)
         sides = _sides(doc, names)
         if sides:  # a span read across "or" holds both sides: the sides replace it

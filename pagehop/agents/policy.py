@@ -89,14 +89,10 @@ class NoLLMPolicy:
         self._spacy_model = spacy_model
 
     @cached_property
-    def nlp(self) -> Language:
-        import spacy
-
-        return spacy.load(self._spacy_model, disable=["lemmatizer"])
-
-    @cached_property
     def _analyzer(self) -> QuestionAnalyzer:
-        return QuestionAnalyzer(self.nlp)
+        from pagehop.models import question_parser
+
+        return QuestionAnalyzer(question_parser(self._spacy_model))
 
     def analyze(self, question: str) -> QuestionAnalysis:
         return _cached_analysis(self._analyzer, question)

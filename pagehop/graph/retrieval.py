@@ -17,12 +17,16 @@ from __future__ import annotations
 import itertools
 import re
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from pagehop.config import Settings
 from pagehop.graph.base import Entity, GraphPath, GraphStore
 from pagehop.graph.resolution import normalise_name
+
+if TYPE_CHECKING:
+    from spacy.tokens import Doc
 
 PARTIAL_MATCH = 0.5  # seed weight of an entity whose name the question contains but did not say as one mention
 _DISAMBIGUATION = re.compile(r"\s*\([^)]*\)\s*$")  # "Swamp Thing (film)" -> "Swamp Thing"
@@ -41,18 +45,19 @@ class GraphRetriever:
     def __init__(
         self,
         store: GraphStore,
-        nlp: Any,
+        parse: Callable[[str], Doc],
         candidates_per_mention: int = 5,
         max_paths: int = 5,
     ) -> None:
+        """``parse``: a spaCy pipeline with parser and NER, or `pagehop.models.question_parser`'s."""
         self.store = store
-        self.nlp = nlp
+        self.parse = parse
         self.candidates_per_mention = candidates_per_mention
         self.max_paths = max_paths
 
     def mentions(self, query: str) -> list[str]:
         """Named entities and noun chunks of ``query``, wh-words and pronouns dropped."""
-        doc = self.nlp(query)
+        doc = self.parse(query.strip())
         spans = [e.text for e in doc.ents] + [
             nc.text for nc in doc.noun_chunks if nc.root.pos_ not in ("PRON",) and nc.root.lower_ not in WH_WORDS
         ]
@@ -114,7 +119,8 @@ def _name_match(mention_key: str, query_tokens: set[str], entity: Entity) -> flo
 
 
 def make_graph_retriever(settings: Settings, store: GraphStore) -> GraphRetriever:
-    """spaCy finds the question's entities; names link them to the graph."""
-    from pagehop.models import load_spacy
+    """spaCy finds the question's entities (the parse the agent's question analysis shares); names link
+    them to the graph."""
+    from pagehop.models import question_parser
 
-    return GraphRetriever(store, load_spacy(settings.models.spacy_model))
+    return GraphRetriever(store, question_parser(settings.models.spacy_model))

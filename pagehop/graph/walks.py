@@ -83,8 +83,7 @@ def simple_paths(graph: nx.MultiDiGraph, source_id: str, target_id: str, max_hop
     """
     if source_id not in graph or target_id not in graph or source_id == target_id:
         return []
-    undirected = graph.to_undirected(as_view=True)
-    to_target = nx.single_source_shortest_path_length(undirected, target_id, cutoff=max_hops)
+    to_target = _distances(graph, target_id, max_hops)
     if source_id not in to_target:
         return []
     found: list[list[str]] = []
@@ -99,6 +98,22 @@ def simple_paths(graph: nx.MultiDiGraph, source_id: str, target_id: str, max_hop
             else:
                 stack.append([*walk, neighbour])
     return [path_of(graph, walk) for walk in sorted(found, key=lambda w: (len(w), w))[:limit]]
+
+
+def _distances(graph: nx.MultiDiGraph, start: str, cutoff: int) -> dict[str, int]:
+    """Steps from ``start`` to every node within ``cutoff``, edges taken both ways (a breadth-first
+    search over the adjacency: an undirected view of the graph costs more to build than the search)."""
+    distance = {start: 0}
+    frontier = [start]
+    for step in range(1, cutoff + 1):
+        next_frontier = []
+        for node in frontier:
+            for neighbour in undirected_neighbours(graph, node):
+                if neighbour not in distance:
+                    distance[neighbour] = step
+                    next_frontier.append(neighbour)
+        frontier = next_frontier
+    return distance
 
 
 def path_of(graph: nx.MultiDiGraph, walk: Sequence[str]) -> GraphPath:
