@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
+from typing import TypeAlias
 
 import numpy as np
 from scipy import sparse
@@ -18,6 +19,7 @@ from scipy import sparse
 DAMPING = 0.5  # HippoRAG's setting: restart often, stay close to the seeds.
 MAX_ITERATIONS = 100  # networkx's defaults: at DAMPING 0.5 the error halves each step
 TOLERANCE = 1e-6  # per node
+Matrix: TypeAlias = sparse.csr_array  # a relation matrix
 
 
 def personalized_pagerank(
@@ -32,8 +34,13 @@ def personalized_pagerank(
     ``relations`` holds one (source, target) pair per relation; ``chunk_mentions`` maps each
     entity id to the chunk ids that mention it.
     """
-    if top_k <= 0:
-        raise ValueError(f"top_k must be positive, got {top_k}")
+    nodes, adjacency = relation_matrix(entity_ids, relations)
+    return rank_by_pagerank(nodes, adjacency, chunk_mentions, seeds, top_k)
+
+
+def relation_matrix(entity_ids: Iterable[str], relations: Iterable[tuple[str, str]]) -> tuple[list[str], Matrix]:
+    """The nodes (``entity_ids`` first, then any other end of a relation) and the symmetric matrix whose
+    entry counts the relations between two of them either way; a relation of a node to itself is left out."""
     nodes = list(dict.fromkeys(entity_ids))
     index = {node: i for i, node in enumerate(nodes)}
     sources, targets = [], []
@@ -46,13 +53,30 @@ def personalized_pagerank(
                 nodes.append(node)
         sources.append(index[source])
         targets.append(index[target])
+    rows = np.array(sources + targets, dtype=np.int64)
+    cols = np.array(targets + sources, dtype=np.int64)
+    shape = (len(nodes), len(nodes))
+    return nodes, sparse.csr_array((np.ones(len(rows)), (rows, cols)), shape=shape)  # duplicates add up
+
+
+def rank_by_pagerank(
+    nodes: list[str],
+    adjacency: Matrix,
+    chunk_mentions: Mapping[str, Iterable[str]],
+    seeds: Mapping[str, float],
+    top_k: int,
+) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
+    """:func:`personalized_pagerank` over a matrix of :func:`relation_matrix`'s (or rows and columns of one)."""
+    if top_k <= 0:
+        raise ValueError(f"top_k must be positive, got {top_k}")
+    index = {node: i for i, node in enumerate(nodes)}
     personalization = np.zeros(len(nodes))
     for node, weight in seeds.items():
         if node in index and weight > 0:
             personalization[index[node]] = weight
     if not personalization.any():
         return [], []
-    scores = _pagerank(nodes, sources, targets, personalization / personalization.sum())
+    scores = _pagerank(adjacency, personalization / personalization.sum())
     entity_ranking = _top(zip(nodes, scores, strict=True), top_k)
     chunk_scores: dict[str, float] = defaultdict(float)
     for entity_id, score in zip(nodes, scores, strict=True):
@@ -61,15 +85,12 @@ def personalized_pagerank(
     return entity_ranking, _top(chunk_scores.items(), top_k)
 
 
-def _pagerank(nodes: list[str], sources: list[int], targets: list[int], restart: np.ndarray) -> list[float]:
-    """networkx's ``pagerank`` (its scipy power iteration) on the undirected graph whose edge weights
-    count the relations between two nodes, without building a networkx graph per query: that and
-    its conversion to a sparse matrix took about half of PageRank's time (py-spy, MuSiQue questions).
-    A node without edges sends its score back along the restart vector, as networkx does."""
-    n = len(nodes)
-    rows = np.array(sources + targets, dtype=np.int64)
-    cols = np.array(targets + sources, dtype=np.int64)
-    adjacency = sparse.csr_array((np.ones(len(rows)), (rows, cols)), shape=(n, n))  # duplicates add up
+def _pagerank(adjacency: Matrix, restart: np.ndarray) -> list[float]:
+    """networkx's ``pagerank`` (its scipy power iteration) over ``adjacency``, without building a networkx
+    graph per query: that and its conversion to a sparse matrix took about half of PageRank's time
+    (py-spy, MuSiQue questions). A node without edges sends its score back along the restart vector, as
+    networkx does."""
+    n = adjacency.shape[0]
     out_weight = np.asarray(adjacency.sum(axis=1)).ravel()
     dangling = out_weight == 0
     inverse = np.divide(1.0, out_weight, out=np.zeros(n), where=~dangling)

@@ -163,6 +163,17 @@ def test_personalized_pagerank_ranks_entities_and_chunks(curie: GraphStore) -> N
     assert curie.personalized_pagerank({"e_missing": 1.0}) == ([], [])
 
 
+def test_pagerank_follows_writes(curie: GraphStore) -> None:
+    """A relation written after a query joins the next walk; a deleted document's relations leave it."""
+    ranked = [e for e, _ in curie.personalized_pagerank({WARSAW: 1.0}, top_k=10)[0]]
+    assert LONELY not in ranked
+    link = _rel(WARSAW, "NEAR", LONELY, "doc4", "c6", 1)
+    curie.upsert([], [link], [Mention(entity_id=e, doc_id="doc4", chunk_id="c6", page=1) for e in (WARSAW, LONELY)])
+    assert LONELY in [e for e, _ in curie.personalized_pagerank({WARSAW: 1.0}, top_k=10)[0]]
+    curie.delete_document("doc4")
+    assert LONELY not in [e for e, _ in curie.personalized_pagerank({WARSAW: 1.0}, top_k=10)[0]]
+
+
 def test_both_backends_rank_identically(curie: GraphStore) -> None:
     entities, chunks = curie.personalized_pagerank({PARIS: 1.0, WARSAW: 0.5}, top_k=3)
     assert [e for e, _ in entities] == [PARIS, PIERRE, WARSAW]
