@@ -118,7 +118,9 @@ def load_spacy(name: str) -> Language:
     return spacy.load(name)
 
 
-QUESTION_PARSES = 4096  # remembered parses of short texts (a few KiB each)
+# Remembered parses: the reuse is within one question (its sub-queries), and a parse of an 18-token question
+# holds ~15 KiB (tracemalloc), so 1,024 hold ~15 MiB.
+QUESTION_PARSES = 1024
 
 
 @cache

@@ -63,6 +63,6 @@ def test_simple_paths_walk_both_directions_shortest_first() -> None:
     for source, target in [("a", "b"), ("c", "b"), ("c", "d"), ("a", "e"), ("e", "d")]:
         graph.add_edge(source, target, key="R", **evidence)
     paths = simple_paths(graph, "a", "d", max_hops=3, limit=5)
-    assert [p.entity_ids for p in paths] == [["a", "b", "c", "d"], ["a", "e", "d"]][::-1]
+    assert [p.entity_ids for p in paths] == [["a", "e", "d"], ["a", "b", "c", "d"]]
     assert paths[1].relations == ["R", "^R", "R"]  # b <- c is walked against its direction
     assert simple_paths(graph, "a", "d", max_hops=1, limit=5) == []
