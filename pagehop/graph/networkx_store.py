@@ -277,10 +277,10 @@ class NetworkxGraphStore:
         self, seeds: Mapping[str, float], top_k: int = 20
     ) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
         selected = self._neighbourhood(list(seeds), self.ppr_hops, self.ppr_max_entities)
-        chunk_mentions = {e: list(self._mentions.get(e, {})) for e in selected}
         index, adjacency = self._relation_matrix()
         rows = np.array([index[e] for e in selected], dtype=np.int64)
-        return rank_by_pagerank(selected, adjacency[rows][:, rows], chunk_mentions, seeds, top_k)
+        # an entity's mentions are keyed by chunk id: read in place, not copied for every entity
+        return rank_by_pagerank(selected, adjacency[rows][:, rows], self._mentions, seeds, top_k)
 
     @_locked
     def chunk_mention_counts(self, entity_ids: Sequence[str]) -> dict[str, int]:

@@ -79,19 +79,22 @@ def simple_paths(graph: nx.MultiDiGraph, source_id: str, target_id: str, max_hop
     """Simple paths of at most ``max_hops`` steps, shortest first, at most ``limit``.
 
     A depth-first search pruned by the breadth-first distance to the target: it only steps onto
-    nodes that can still reach the target in time, so hubs do not blow it up.
+    nodes that can still reach the target in time, so hubs do not blow it up. A node stepped onto is
+    at least one step from the source, so distances up to ``max_hops - 1`` are all it needs (the
+    search's last ring, the largest around a hub, is never read).
     """
     if source_id not in graph or target_id not in graph or source_id == target_id:
         return []
-    to_target = _distances(graph, target_id, max_hops)
-    if source_id not in to_target:
-        return []
+    to_target = _distances(graph, target_id, max_hops - 1)
     found: list[list[str]] = []
     stack: list[list[str]] = [[source_id]]
     while stack and len(found) < MAX_ENUMERATED_PATHS:
         walk = stack.pop()
-        for neighbour in sorted(undirected_neighbours(graph, walk[-1])):
-            if neighbour in walk or len(walk) + to_target.get(neighbour, max_hops + 1) > max_hops:
+        steps_left = max_hops - len(walk)
+        # filtered before sorting: a hub's neighbours are many, the ones near the target few
+        onward = [n for n in undirected_neighbours(graph, walk[-1]) if to_target.get(n, max_hops) <= steps_left]
+        for neighbour in sorted(onward):
+            if neighbour in walk:
                 continue
             if neighbour == target_id:
                 found.append([*walk, neighbour])

@@ -48,6 +48,18 @@ def test_scores_and_order_match_networkx(seed: int) -> None:
     assert [c for c, _ in chunks] == sorted(chunk_totals, key=lambda c: (-chunk_totals[c], c))[: len(chunks)]
 
 
+def test_top_k_keeps_ties_at_the_cut_in_id_order() -> None:
+    # a star: the leaves tie, so which of them make the top 3 is decided by id alone
+    leaves = [f"leaf{i}" for i in (7, 2, 9, 4, 1)]
+    relations = [("hub", leaf) for leaf in leaves]
+    mentions = {leaf: [f"c-{leaf}"] for leaf in leaves} | {"hub": ["c-hub", "c-leaf9"]}
+    entities, chunks = personalized_pagerank(["hub", *leaves], relations, mentions, {"hub": 1.0}, top_k=3)
+    assert [e for e, _ in entities] == ["hub", "leaf1", "leaf2"]
+    assert entities[1][1] == entities[2][1]
+    # c-leaf9 is mentioned by the hub and a leaf, so it sums both; the other leaves' chunks tie
+    assert [c for c, _ in chunks] == ["c-leaf9", "c-hub", "c-leaf1"]
+
+
 def test_seeds_outside_the_graph_rank_nothing() -> None:
     assert personalized_pagerank(["a", "b"], [("a", "b")], {}, {"z": 1.0}, top_k=3) == ([], [])
     assert personalized_pagerank(["a", "b"], [("a", "b")], {}, {"a": 0.0}, top_k=3) == ([], [])
