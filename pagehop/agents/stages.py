@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field
 from pagehop import prompts
 from pagehop.agents.citations import cite_claims
 from pagehop.agents.policy import NoLLMPolicy
-from pagehop.agents.retriever import DocumentNames, Retriever
+from pagehop.agents.retriever import Retriever
 from pagehop.agents.state import (
     NO_LLM,
     PLACEHOLDER,
@@ -474,9 +474,7 @@ def expand(
         max_new=max(1, min(settings.max_sub_queries, room)),
     )
     if reply is None:
-        retriever = meter.deps.retriever
-        named = retriever.documents_named_in if isinstance(retriever, DocumentNames) else None
-        return meter.deps.policy.expand(question, sub_queries, evidence, round_, named)
+        return meter.deps.policy.expand(question, sub_queries, evidence, round_)
     new = _renumber(reply.sub_queries, start=next_id, limit=max(0, room), existing=sub_queries)
     return [*sub_queries, *(sq.model_copy(update={"round": round_}) for sq in new)]
 

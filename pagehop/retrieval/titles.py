@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from pagehop.text import STOPWORDS, name_aliases
+from pagehop.text import STOPWORDS, name_aliases, name_tokens
 
 _TOKEN = re.compile(r"\w+")
 MAX_NAME_TOKENS = 12
@@ -50,7 +50,7 @@ class TitleIndex:
     def named_in(self, text: str) -> list[NamedDocument]:
         """Documents whose name ``text`` mentions, in order of mention; longest match wins a span."""
         tokens = [(m.group(0), m.start()) for m in _TOKEN.finditer(text)]
-        lowered = [token.lower() for token, _ in tokens]
+        lowered = ["".join(name_tokens(token)) for token, _ in tokens]  # as the aliases are: "Pérez" is "perez"
         found: list[NamedDocument] = []
         seen: set[str] = set()
         i = 0

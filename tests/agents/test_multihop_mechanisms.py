@@ -66,6 +66,12 @@ def test_title_index_finds_the_documents_a_text_names() -> None:
     assert index.named_in("Ridley Scott's Alien (film)")[1].tokens == 2  # the qualified title matches whole
 
 
+def test_title_index_finds_a_name_whatever_its_accents() -> None:
+    index = TitleIndex([("d1", "Isabel Luísa, Princess of Beira"), ("d2", "Aschenbrodel")])
+    assert [f.doc_id for f in index.named_in("Who was the mother of Isabel Luísa, Princess of Beira?")] == ["d1"]
+    assert [f.doc_id for f in index.named_in("Isabel Luisa, Princess of Beira met Aschenbrödel.")] == ["d1", "d2"]
+
+
 def test_title_channel_ranks_the_passage_about_a_named_entity_first(index: HybridTextIndex) -> None:
     hits = _retriever(index).search("Mirela Vostan", 3)
     assert hits[0].doc_id == DOC_OF["Mirela Vostan"]

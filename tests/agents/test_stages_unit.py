@@ -147,13 +147,12 @@ def test_bridge_hop_takes_the_documents_the_evidence_names_first() -> None:
         Evidence(id="e1", sub_query_id="1", channel="text", doc_id="d1", page=1, title="Starfall Harbor", text=text)
     ]
     question = "Who founded the studio that made Starfall Harbor?"
-    policy = NoLLMPolicy()
     sub_queries = [SubQuery(id="1", text=question, status="answered")]
-    with_names = policy.expand(question, sub_queries, evidence, 1, titles.named_in)
+    with_names = NoLLMPolicy(document_names=titles.named_in).expand(question, sub_queries, evidence, 1)
     bridges = [sq.text for sq in with_names if sq.round == 1]
     assert bridges[:2] == ["Varnholm Film Guild", "Keldra"]  # the collection's documents, in order of mention
     assert len(bridges) == len(set(bridges))  # a name found both ways is asked once
-    without = [sq.text for sq in policy.expand(question, sub_queries, evidence, 1) if sq.round == 1]
+    without = [sq.text for sq in NoLLMPolicy().expand(question, sub_queries, evidence, 1) if sq.round == 1]
     assert "Keldra" not in without[:1]  # spaCy's own order differs: the documents' names made the difference
 
 
@@ -165,5 +164,5 @@ def test_a_one_word_name_without_its_qualifier_is_no_bridge() -> None:
     ]
     question = "Where was Starfall Harbor shot?"
     sub_queries = [SubQuery(id="1", text=question, status="answered")]
-    bridges = [sq.text for sq in NoLLMPolicy().expand(question, sub_queries, evidence, 1, titles.named_in)]
+    bridges = [sq.text for sq in NoLLMPolicy(document_names=titles.named_in).expand(question, sub_queries, evidence, 1)]
     assert "Keldra" in bridges and "United (album)" not in bridges

@@ -1,0 +1,92 @@
+"""Namesakes told apart by how the question writes a name: the qualifier after it ("Glass Tide (1952 Film)")
+is part of the name, and a passage whose title carries another qualifier is not about it; a name of the
+collection's documents written whole ("Oren Valsh, 3rd Count of Keldra") is one name, not the pieces
+spaCy reads inside it."""
+
+from __future__ import annotations
+
+from pagehop.agents.policy import NoLLMPolicy
+from pagehop.agents.state import Evidence, SubQuery
+from pagehop.config import AgentSettings
+from pagehop.retrieval.titles import TitleIndex
+from pagehop.testing.passages import PassageWorld
+
+# An invented world: three works share a name; the question's qualifier says which one it means.
+WORLD = PassageWorld(
+    {
+        "Glass Tide (1931 film)": "Glass Tide is a 1931 film directed by Oren Valsh.",
+        "Glass Tide (1952 film)": "Glass Tide is a 1952 film directed by Ilse Marrow.",
+        "Glass Tide (novel)": "Glass Tide is a novel by Petra Quill.",
+        "Oren Valsh": "Oren Valsh was a film director born in Porto.",
+        "Ilse Marrow": "Ilse Marrow was a film director born in Lisbon.",
+    }
+)
+
+
+def _evidence(world: PassageWorld, title: str, rank: int) -> Evidence:
+    """A passage of ``world`` as the ``rank``-th retrieval hit of one sub-query."""
+    return Evidence(
+        id=f"E{rank}",
+        sub_query_id="1",
+        channel="text",
+        doc_id=world.doc_of[title],
+        page=1,
+        chunk_id=f"c{rank}",
+        title=title,
+        text=f"{title}\n\n{world.passages[title]}",
+        score=1.0 / rank,
+    )
+
+
+def test_the_qualifier_written_after_a_name_belongs_to_it() -> None:
+    analysis = NoLLMPolicy().analyze("Where was the director of film Glass Tide (1952 Film) born?")
+    assert analysis.names == ["Glass Tide (1952 Film)"]  # not "Glass Tide" and a name "Film"
+    assert "1952" not in analysis.relation_terms
+
+
+def test_the_qualified_film_and_its_director_answer_end_to_end() -> None:
+    with WORLD.engine(AgentSettings(hits_per_query=3, graph_facts_per_query=0)) as engine:
+        answer = engine.ask("Where was the director of film Glass Tide (1952 Film) born?")
+    cited = [citation.doc_id for citation in answer.citations]
+    assert answer.answer == "Lisbon"
+    assert cited[:2] == [WORLD.doc_of["Glass Tide (1952 film)"], WORLD.doc_of["Ilse Marrow"]]
+
+
+def test_the_namesake_retrieved_first_is_ranked_behind_the_qualified_passage() -> None:
+    question = "Who directed Glass Tide (1952 Film)?"
+    titles = ["Glass Tide (1931 film)", "Glass Tide (1952 film)", "Glass Tide (novel)"]  # retrieval order
+    evidence = [_evidence(WORLD, title, i) for i, title in enumerate(titles, start=1)]
+    ranked = NoLLMPolicy().rank(question, [SubQuery(id="1", text=question)], evidence)
+    assert ranked[0].title == "Glass Tide (1952 film)"
+
+
+# Titled namesakes: the question writes one document's name whole, commas and all.
+COUNTS = PassageWorld(
+    {
+        "Oren Valsh, 3rd Count of Keldra": "Oren Valsh, 3rd Count of Keldra was a nobleman who held the coast. "
+        "His mother was Petra Quill.",
+        "Oren Valsh, 4th Count of Keldra": "Oren Valsh, 4th Count of Keldra was the son of Oren Valsh, 3rd Count "
+        "of Keldra. The mother of the 4th Count was Ilse Marrow.",
+        "Keldra": "Keldra is a county on the northern coast, ruled by counts.",
+    }
+)
+
+
+def test_a_document_name_written_whole_is_one_name() -> None:
+    titles = TitleIndex((doc_id, title) for title, doc_id in COUNTS.doc_of.items())
+    question = "Who was the mother of Oren Valsh, 3rd Count of Keldra?"
+    assert NoLLMPolicy().analyze(question).names == ["Oren Valsh", "3rd Count of Keldra"]  # spaCy alone
+    analysis = NoLLMPolicy(document_names=titles.named_in).analyze(question)
+    assert analysis.names == ["Oren Valsh, 3rd Count of Keldra"]
+    assert "count" not in analysis.relation_terms
+
+
+def test_the_passage_named_whole_ranks_first_and_answers() -> None:
+    titles = TitleIndex((doc_id, title) for title, doc_id in COUNTS.doc_of.items())
+    question = "Who was the mother of Oren Valsh, 3rd Count of Keldra?"
+    order = ["Oren Valsh, 4th Count of Keldra", "Oren Valsh, 3rd Count of Keldra", "Keldra"]  # retrieval order
+    evidence = [_evidence(COUNTS, title, i) for i, title in enumerate(order, start=1)]
+    policy = NoLLMPolicy(document_names=titles.named_in)
+    sub_queries = [SubQuery(id="1", text=question)]
+    assert policy.rank(question, sub_queries, evidence)[0].title == "Oren Valsh, 3rd Count of Keldra"
+    assert policy.draft(question, sub_queries, evidence).answer == "Petra Quill"
