@@ -114,3 +114,20 @@ def test_the_catalog_signature_follows_adds_deletes_and_a_delete_plus_an_add(tmp
         assert len({empty, two, one, swapped}) == 4 and swapped[0] == two[0] == 2
         retriever = WorkspaceRetriever.from_workspace(workspace)
         assert [h.title for h in retriever.named_documents("Who founded Harbor?", 5)] == ["harbor"]
+
+
+def test_the_catalog_signature_sees_what_another_process_committed(tmp_path: Path) -> None:
+    # The signature is re-read only when the catalog changed; a commit by another connection (an ingest
+    # in another process) must count as a change, not only this connection's own commits.
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "kestrel.md").write_text(f"# kestrel\n\n{TEXTS['d1']}\n")
+    settings = Settings(workspace=tmp_path / "ws", ingest={"dpi": 50, "thumbnail_px": 64})
+    with Workspace.open(settings) as server:
+        empty = server.ready_signature()
+        assert server.ready_signature() == empty
+        with Workspace.open(settings) as other:
+            ingest(other, [docs], ocr="never", progress=False)
+        assert server.ready_signature()[0] == 1
+        retriever = WorkspaceRetriever.from_workspace(server)
+        assert [h.title for h in retriever.named_documents("Who founded Kestrel?", 5)] == ["kestrel"]
