@@ -510,7 +510,9 @@ def compose_answer(
     for item in evidence:
         if item.id not in cited:
             by_query.setdefault(item.sub_query_id, []).append(item)
-    # The sub-queries' rankings fused per page: a page found by several sub-queries ranks higher.
+    # The sub-queries' rankings fused per page. Evidence is held once, under the sub-query that found it
+    # first, so a page gains from several sub-queries only through different evidence of it (another chunk,
+    # a graph path), not by being found again.
     fused = reciprocal_rank_fusion(list(by_query.values()), key=page_key)
     retrieved = [_citation(item) for item, _ in fused[:MAX_RETRIEVED_LISTED]]
     per_stage: dict[str, float] = {}
