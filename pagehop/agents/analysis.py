@@ -138,9 +138,11 @@ class QuestionAnalyzer:
     def __init__(self, parse: Callable[[str], Doc]) -> None:
         self.parse = parse
 
-    def __call__(self, question: str) -> QuestionAnalysis:
+    def __call__(self, question: str, whole: tuple[tuple[int, int], ...] = ()) -> QuestionAnalysis:
+        """``whole``: character spans of the stripped question known to be one name each (a document of the
+        collection written whole); they replace the names the parser read inside them."""
         doc = self.parse(question.strip())
-        names = _names(doc)
+        names = _names(doc, whole)
         sides = _sides(doc, names)
         if sides:  # a span read across "or" holds both sides: the sides replace it
             names = [*dict.fromkeys([*sides, *(n for n in names if not (sides[0] in n and sides[1] in n))])]
@@ -198,8 +200,10 @@ def _circumstances(doc: Doc, names: list[str]) -> set[str]:
     return out
 
 
-def _names(doc: Doc) -> list[str]:
-    """Entities, proper-noun runs and quoted spans, longest first where they overlap, in order."""
+def _names(doc: Doc, whole: tuple[tuple[int, int], ...] = ()) -> list[str]:
+    """Entities, proper-noun runs and quoted spans, longest first where they overlap, in order. A ``whole``
+    span replaces the names inside it: "Robert Petre, 8th Baron Petre" is one name, not "Robert Petre" and
+    "Baron Petre"."""
     spans: list[tuple[int, int]] = []
     for ent in doc.ents:
         if ent.label_ not in ("DATE", "TIME", "CARDINAL", "ORDINAL", "QUANTITY", "PERCENT", "MONEY"):
@@ -222,7 +226,11 @@ def _names(doc: Doc) -> list[str]:
             kept[-1] = (kept[-1][0], max(kept[-1][1], end))
             continue
         kept.append((start, end))
-    names = [_bare(part) for s, e in kept for part in text[s:e].split(" or ")]
+    for start, end in whole:
+        inside = [(s, e) for s, e in kept if start <= s and (e <= end or text[end:e] in ("'s", "\u2019s"))]
+        if inside and inside != [(start, end)]:
+            kept = sorted([span for span in kept if span not in inside] + [(start, end)])
+    names = [_bare(part) for s, e in kept for part in ([text[s:e]] if (s, e) in whole else text[s:e].split(" or "))]
     return [n for n in dict.fromkeys(names) if name_tokens(n) and content_terms(n)]
 
 

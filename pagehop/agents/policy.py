@@ -24,7 +24,7 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING
 
@@ -102,10 +102,12 @@ class NoLLMPolicy:
         return QuestionAnalyzer(question_parser(self._spacy_model))
 
     def analyze(self, question: str) -> QuestionAnalysis:
-        analysis = _cached_analysis(self._analyzer, question)
-        if self.document_names is None:
-            return analysis
-        return _with_document_names(analysis, self.document_names(question))
+        """The question read with spaCy; a document of the collection the question names whole (all its
+        words, the qualifier too: "Alien" is not "Alien (film)") is one name, whatever spaCy read inside
+        it ("Flute Sonata in C major, BWV 1033")."""
+        named = self.document_names(question.strip()) if self.document_names else []
+        whole = tuple((m.start, m.end) for m in named if m.tokens == len(name_tokens(m.name)))
+        return _cached_analysis(self._analyzer, question, whole)
 
     @cached_property
     def _passage_nlp(self) -> Language:
@@ -791,34 +793,9 @@ def _chain_texts(chain: list[str], first_id: int) -> list[str]:
     return [hop.replace(HOP_ANSWER, f"#{first_id + i - 1}") for i, hop in enumerate(chain)]
 
 
-def _with_document_names(analysis: QuestionAnalysis, named: list[NamedDocument]) -> QuestionAnalysis:
-    """The collection's document names the question writes whole (``named``) take the place of the names
-    spaCy read inside them: "Robert Petre, 8th Baron Petre" is one name, not "Robert Petre" and "8th Baron
-    Petre", and "Flute Sonata in C major, BWV 1033" not "Flute Sonata in C" and "BWV 1033"."""
-    names = list(analysis.names)
-    for found in named:
-        whole = name_tokens(found.name)
-        if found.tokens != len(whole):  # only part of the name written: "Alien" for "Alien (film)"
-            continue
-        inside = [n for n in names if name_tokens(n) != whole and _contains(whole, name_tokens(n))]
-        if inside:
-            at = names.index(inside[0])
-            names = [*names[:at], found.name, *(n for n in names[at:] if n not in inside)]
-    if names == analysis.names:
-        return analysis
-    name_terms = {term for name in names for term in content_terms(name)}
-    return replace(
-        analysis,
-        names=names,
-        name_terms=name_terms,
-        relation_terms=analysis.relation_terms - name_terms,
-        roles=analysis.roles - name_terms,
-    )
-
-
 @lru_cache(maxsize=512)
-def _cached_analysis(analyzer: QuestionAnalyzer, question: str) -> QuestionAnalysis:
-    return analyzer(question)
+def _cached_analysis(analyzer: QuestionAnalyzer, question: str, whole: tuple[tuple[int, int], ...]) -> QuestionAnalysis:
+    return analyzer(question, whole)
 
 
 class DocCache:

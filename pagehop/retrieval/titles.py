@@ -22,7 +22,8 @@ MAX_NAME_TOKENS = 12
 class NamedDocument:
     doc_id: str
     name: str  # the document's name as indexed
-    start: int  # character offset of the mention in the text
+    start: int  # character offsets of the mention in the text
+    end: int
     tokens: int  # length of the match in words
 
 
@@ -62,10 +63,11 @@ class TitleIndex:
                 owners = self._by_alias.get(tuple(lowered[i : i + length]))
                 if owners is None:
                     continue
+                last, at = tokens[i + length - 1]
                 for doc_id, name in owners:
                     if doc_id not in seen:
                         seen.add(doc_id)
-                        found.append(NamedDocument(doc_id=doc_id, name=name, start=tokens[i][1], tokens=length))
+                        found.append(NamedDocument(doc_id, name, tokens[i][1], at + len(last), length))
                 i += length - 1
                 break
             i += 1

@@ -81,6 +81,18 @@ def test_a_document_name_written_whole_is_one_name() -> None:
     assert "count" not in analysis.relation_terms
 
 
+def test_a_description_chain_and_the_sides_of_a_comparison_keep_a_name_written_whole() -> None:
+    titles = TitleIndex((doc_id, title) for title, doc_id in COUNTS.doc_of.items())
+    policy = NoLLMPolicy(document_names=titles.named_in)
+    # The question writes the name in its own case, with a possessive: the chain asks about the whole name.
+    question = "When was Oren Valsh, 3Rd Count Of Keldra's mother born?"
+    hops = [sq.text for sq in policy.decompose(question, 6)[1:]]
+    assert hops[0] == "which mother of Oren Valsh, 3Rd Count Of Keldra", hops
+    assert "#2" in hops[1] and "Keldra" not in hops[1]
+    sides = policy.analyze("Who was born first, Oren Valsh, 3rd Count of Keldra or Ilse Marrow?").sides
+    assert sides == ("Oren Valsh, 3rd Count of Keldra", "Ilse Marrow")
+
+
 def test_the_passage_named_whole_ranks_first_and_answers() -> None:
     titles = TitleIndex((doc_id, title) for title, doc_id in COUNTS.doc_of.items())
     question = "Who was the mother of Oren Valsh, 3rd Count of Keldra?"
