@@ -63,11 +63,12 @@ class TitleIndex:
                 owners = self._by_alias.get(tuple(lowered[i : i + length]))
                 if owners is None:
                     continue
-                last, at = tokens[i + length - 1]
+                last_word, last_start = tokens[i + length - 1]
+                start, end = tokens[i][1], last_start + len(last_word)
                 for doc_id, name in owners:
                     if doc_id not in seen:
                         seen.add(doc_id)
-                        found.append(NamedDocument(doc_id, name, tokens[i][1], at + len(last), length))
+                        found.append(NamedDocument(doc_id=doc_id, name=name, start=start, end=end, tokens=length))
                 i += length - 1
                 break
             i += 1
