@@ -477,7 +477,8 @@ def _descriptions(doc: Doc, name_spans: list[tuple[int, int]]) -> list[_Descript
         after, object_ = doc[last.i + 1], doc[last.i + 2]
         if after.lower_ in RELATIVIZERS or (after.pos_ == "ADP" and object_.lower_ in ("which", "whom")):
             found[start] = _Description(start, _clause_end(doc, after, text, in_name), head, head_end)
-        elif after.lower_ == "of" and TYPE_NOUNS.get(token.lower_) != PLACE:  # "the city of Paris" names it
+        # "the city of Paris" names the city; "the place of birth of X" (a head already qualified) does not
+        elif after.lower_ == "of" and (last is not token or TYPE_NOUNS.get(token.lower_) != PLACE):
             at = object_.idx
             name_end = next((e for s, e in name_spans if s == at and not text[e:].startswith(("'s", "\u2019s"))), None)
             inner = found.get(at)

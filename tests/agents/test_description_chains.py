@@ -74,6 +74,12 @@ def test_a_question_through_descriptions_becomes_a_chain_innermost_first(policy:
         "which city of birth of Corin Vale",
         f"Which region is {HOP_ANSWER} located in?",
     ]
+    # "the place of birth of X" is a description of X; "the city of Keldra" names a city
+    assert policy.analyze("What river flows through the place of birth of Corin Vale?").chain == [
+        "which place of birth of Corin Vale",
+        f"What river flows through {HOP_ANSWER}?",
+    ]
+    assert policy.analyze("What river flows through the city of Keldra?").chain == []
     # what the question asks ("what kind of ...") and a lone description are no chain
     assert policy.analyze("What kind of plane did Corin Vale fly?").chain == []
     assert policy.analyze("Who is the wife of Corin Vale?").chain == []
