@@ -476,7 +476,7 @@ def _descriptions(doc: Doc, name_spans: list[tuple[int, int]]) -> list[_Descript
             continue
         after, object_ = doc[last.i + 1], doc[last.i + 2]
         if after.lower_ in RELATIVIZERS or (after.pos_ == "ADP" and object_.lower_ in ("which", "whom")):
-            found[start] = _Description(start, _clause_end(doc, after, text, in_name), head, head_end)
+            found[start] = _Description(start, _clause_end(doc, last, after, text, in_name), head, head_end)
         # "the city of Paris" names the city; "the place of birth of X" (a head already qualified) does not
         elif after.lower_ == "of" and (last is not token or TYPE_NOUNS.get(token.lower_) != PLACE):
             at = object_.idx
@@ -488,10 +488,13 @@ def _descriptions(doc: Doc, name_spans: list[tuple[int, int]]) -> list[_Descript
     return sorted(found.values(), key=lambda d: d.start)
 
 
-def _clause_end(doc: Doc, opener: Token, text: str, in_name: Callable[[int], bool]) -> int:
-    """Where a relative clause ends: the end of its verb's subtree when the parser found one, else the
-    next comma or full stop outside a name, else the question's end."""
-    verb = next((t for t in doc[opener.i + 1 :] if t.dep_ in ("relcl", "acl")), None)
+def _clause_end(doc: Doc, noun: Token, opener: Token, text: str, in_name: Callable[[int], bool]) -> int:
+    """Where the relative clause on ``noun`` ends: the end of its verb's subtree when the parser found one
+    (the clause attached to ``noun``, not one of a description nested inside it: "the country where the
+    garden of the school where X studied is located" ends after "located"), else the next comma or full
+    stop outside a name, else the question's end."""
+    clauses = [t for t in doc[opener.i + 1 :] if t.dep_ in ("relcl", "acl")]
+    verb = next((t for t in clauses if t.head.i == noun.i), clauses[0] if clauses else None)
     if verb is not None and verb.right_edge.i >= verb.i:
         edge = verb.right_edge
         return min(len(text), edge.idx + len(edge.text))

@@ -80,6 +80,14 @@ def test_a_question_through_descriptions_becomes_a_chain_innermost_first(policy:
         f"What river flows through {HOP_ANSWER}?",
     ]
     assert policy.analyze("What river flows through the city of Keldra?").chain == []
+    # a relative clause ends where the clause on its own noun ends, not where a nested one does
+    assert policy.analyze(
+        "Who was the mother of the king under whom the army that crossed Keldra reached the sea?"
+    ).chain == [
+        "which army that crossed Keldra",
+        f"which king under whom {HOP_ANSWER} reached the sea",
+        f"which mother of {HOP_ANSWER}",
+    ]
     # what the question asks ("what kind of ...") and a lone description are no chain
     assert policy.analyze("What kind of plane did Corin Vale fly?").chain == []
     assert policy.analyze("Who is the wife of Corin Vale?").chain == []
