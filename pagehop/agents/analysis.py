@@ -490,8 +490,8 @@ def _descriptions(doc: Doc, name_spans: list[tuple[int, int]]) -> list[_Descript
 
 def _clause_end(doc: Doc, noun: Token, opener: Token, text: str, in_name: Callable[[int], bool]) -> int:
     """Where the relative clause on ``noun`` ends: the end of its verb's subtree when the parser found one
-    (the clause attached to ``noun``, not one of a description nested inside it: "the country where the
-    garden of the school where X studied is located" ends after "located"), else the next comma or full
+    (the clause attached to ``noun``, not one of a description nested inside it: "the king under whom the
+    army that crossed Keldra reached the sea" ends after "sea", not "Keldra"), else the next comma or full
     stop outside a name, else the question's end."""
     clauses = [t for t in doc[opener.i + 1 :] if t.dep_ in ("relcl", "acl")]
     verb = next((t for t in clauses if t.head.i == noun.i), clauses[0] if clauses else None)
