@@ -110,12 +110,46 @@ def load_sentence_embedder(ref: str, device: str = "auto") -> TextEmbedder:
     return load_onnx_int8_embedder(model_id, resolve_text_embedder(model_id))
 
 
+LINE_BOUND_ENTITIES = "pagehop_line_bound_entities"
+
+
+def _line_bound_entities(doc: Doc) -> Doc:
+    """Entities cut at line breaks: the recogniser reads a passage's title line and its first words as one
+    name ("Formula One Arcade\n\nFormula One Arcade"), which is neither."""
+    from spacy.tokens import Span
+
+    if not any("\n" in ent.text for ent in doc.ents):  # the common case: nothing to cut
+        return doc
+    pieces = []
+    for ent in doc.ents:
+        start = ent.start
+        for token in ent:
+            if "\n" in token.text_with_ws:
+                end = token.i if token.is_space else token.i + 1
+                if start < end:
+                    pieces.append(Span(doc, start, end, label=ent.label))
+                start = token.i + 1
+        if start < ent.end:
+            pieces.append(Span(doc, start, ent.end, label=ent.label))
+    doc.ents = pieces
+    return doc
+
+
+def _with_line_bound_entities(nlp: Language) -> Language:
+    from spacy.language import Language
+
+    if not Language.has_factory(LINE_BOUND_ENTITIES):
+        Language.component(LINE_BOUND_ENTITIES, func=_line_bound_entities)
+    nlp.add_pipe(LINE_BOUND_ENTITIES, after="ner")
+    return nlp
+
+
 @cache
 def load_spacy(name: str) -> Language:
     """One shared full spaCy pipeline per name for graph extraction (spaCy is thread-safe to call)."""
     import spacy
 
-    return spacy.load(name)
+    return _with_line_bound_entities(spacy.load(name))
 
 
 # Remembered parses: the reuse is within one question (its sub-queries), and a parse of an 18-token question
@@ -130,7 +164,7 @@ def question_parser(name: str) -> Callable[[str], Doc]:
     eighth of a question's CPU with the graph channel on (py-spy, MuSiQue). A parse is only read."""
     import spacy
 
-    nlp = spacy.load(name, disable=["lemmatizer"])
+    nlp = _with_line_bound_entities(spacy.load(name, disable=["lemmatizer"]))
 
     @lru_cache(maxsize=QUESTION_PARSES)
     def parse(text: str) -> Doc:
@@ -150,4 +184,4 @@ def load_spacy_passages(name: str) -> Language:
         nlp.enable_pipe("senter")
     elif "senter" not in nlp.pipe_names:
         nlp.add_pipe("sentencizer", first=True)
-    return nlp
+    return _with_line_bound_entities(nlp)

@@ -98,6 +98,7 @@ QUANTIFIERS = frozenset(["more", "most", "fewer", "fewest", "less", "least"])  #
 # Words of English grammar that open a relative clause after a noun ("the state *where* ...").
 RELATIVIZERS = frozenset(["where", "which", "that", "who", "whom", "whose", "when"])
 PHRASE_DEPS = frozenset(["det", "amod", "compound", "nummod", "advmod"])  # words of a noun phrase before its noun
+POSSESSIVES = frozenset(["'s", "\u2019s", "'"])  # the possessive ending, as spaCy splits it off a name
 QUALIFIER = re.compile(r"\s*\([^()]{1,80}\)")  # "Camille (1926 Film)": a parenthesis written right after a name
 HOP_ANSWER = "{answer}"  # in a chain hop: the answer of the hop before it
 YES_NO_OPENERS = frozenset(
@@ -468,6 +469,9 @@ def _descriptions(doc: Doc, name_spans: list[tuple[int, int]]) -> list[_Descript
         start, head_end = first.idx, last.idx + len(last.text)
         definite = first.lower_ == "the" or any(c.dep_ == "poss" for c in token.children)
         owner = next((c for c in token.children if c.dep_ == "poss" and in_name(c.idx)), None)
+        if owner is None and first.i >= 2 and doc[first.i - 1].lower_ in POSSESSIVES and in_name(doc[first.i - 2].idx):
+            # "X (Died 1241)'s father": the parser may hang the possessive elsewhere, the words say it
+            owner = doc[first.i - 2]
         if owner is not None:
             s, e = next(span for span in name_spans if span[0] <= owner.idx < span[1])
             found[min(start, s)] = _Description(min(start, s), head_end, head, head_end, owner=text[s:e])
@@ -476,7 +480,10 @@ def _descriptions(doc: Doc, name_spans: list[tuple[int, int]]) -> list[_Descript
             continue
         after, object_ = doc[last.i + 1], doc[last.i + 2]
         if after.lower_ in RELATIVIZERS or (after.pos_ == "ADP" and object_.lower_ in ("which", "whom")):
-            found[start] = _Description(start, _clause_end(doc, last, after, text, in_name), head, head_end)
+            clause_end = _clause_end(doc, last, after, text, in_name)
+            if not any(t.pos_ == "VERB" for t in doc if not start <= t.idx < clause_end):
+                clause_end = _predicate_kept(doc, after, clause_end, in_name)
+            found[start] = _Description(start, clause_end, head, head_end)
         # "the city of Paris" names the city; "the place of birth of X" (a head already qualified) does not
         elif after.lower_ == "of" and (last is not token or TYPE_NOUNS.get(token.lower_) != PLACE):
             at = object_.idx
@@ -502,6 +509,25 @@ def _clause_end(doc: Doc, noun: Token, opener: Token, text: str, in_name: Callab
         (m.start() for m in re.finditer(r"[,.]", text[opener.idx :]) if not in_name(opener.idx + m.start())), None
     )
     return opener.idx + stop if stop is not None else len(text)
+
+
+def _predicate_kept(doc: Doc, opener: Token, end: int, in_name: Callable[[int], bool]) -> int:
+    """A clause that left its question no verb may have taken the question's predicate: in "When was the
+    country that produced Fist Power taken by the British?" the parser hangs "taken" on the name as a
+    participle clause. Such a participle, on a name that follows the clause's own verb, is the question's,
+    and the clause ends before it; else at ``end`` ("where X was born" has no verb before "born")."""
+    clause = [t for t in doc[opener.i + 1 :] if t.idx < end]
+    for token in clause:
+        name = token.head
+        if (
+            token.tag_ in ("VBN", "VBG")
+            and token.dep_ == "acl"
+            and in_name(name.idx)
+            and any(t.pos_ == "VERB" and t.i < name.i for t in clause)
+        ):
+            before = doc[token.i - 1]
+            return before.idx + len(before.text)
+    return end
 
 
 def _bare_noun(token: Token, in_name: Callable[[int], bool]) -> bool:

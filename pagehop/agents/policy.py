@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from spacy.language import Language
-    from spacy.tokens import Doc
+    from spacy.tokens import Doc, Span
 
     from pagehop.retrieval.titles import NamedDocument
 
@@ -53,6 +53,7 @@ PRONOUNS = {"she": "", "he": "", "they": "", "it": "", "him": "", "her": "'s", "
 YEAR = re.compile(r"\b(1\d{3}|20\d{2})\b")
 NUMBER_TEXT = re.compile(r"\d[\d,]*(?:\.\d+)?")
 BRIDGE_LABELS = frozenset({"PERSON", "ORG", "GPE", "LOC", "FAC", "NORP", "WORK_OF_ART", "EVENT", "PRODUCT"})
+WIDENED_LABELS = frozenset({"PERSON", "ORG", "WORK_OF_ART", "EVENT", "PRODUCT"})  # see _whole_name
 HOLDER_LABELS = tuple(sorted(BRIDGE_LABELS - {"NORP"}))  # what can hold a role (a nationality cannot)
 BRIDGES_PER_ROUND = 5  # new bridge sub-queries per expand round
 DOCUMENT_BRIDGE_BONUS = 1.0  # a bridge name that is a document of the collection, against one spaCy found
@@ -91,7 +92,7 @@ class NoLLMPolicy:
         document_names: Callable[[str], list[NamedDocument]] | None = None,
     ) -> None:
         """``document_names``: which of the collection's documents a text names (the retriever's title
-        channel), for names the question writes whole and for bridges."""
+        channel), for the names a question writes, for bridges and for answers inside a longer name."""
         self._spacy_model = spacy_model
         self.document_names = document_names
 
@@ -102,11 +103,11 @@ class NoLLMPolicy:
         return QuestionAnalyzer(question_parser(self._spacy_model))
 
     def analyze(self, question: str) -> QuestionAnalysis:
-        """The question read with spaCy; a document of the collection the question names whole (all its
-        words, the qualifier too: "Alien" is not "Alien (film)") is one name, whatever spaCy read inside
-        it ("Flute Sonata in C major, BWV 1033")."""
+        """The question read with spaCy; a document of the collection the question names
+        (:func:`_writes_document_name`) is one name, whatever spaCy read inside it ("Flute Sonata in C major,
+        BWV 1033", "Welcome to the Show")."""
         named = self.document_names(question.strip()) if self.document_names else []
-        whole = tuple((m.start, m.end) for m in named if m.tokens == len(name_tokens(m.name)))
+        whole = tuple((m.start, m.end) for m in named if _writes_document_name(m))
         return _cached_analysis(self._analyzer, question, whole)
 
     @cached_property
@@ -374,14 +375,19 @@ class NoLLMPolicy:
         seen: set[tuple[str, ...]] = set()
         for rank, (item, doc) in enumerate(zip(ranked, self._docs([e.text for e in ranked]), strict=True)):
             own = name_tokens(item.title)
-            # (name, offset, a document's name?): documents the passage names first, so they win a tie
-            mentions = [
-                (m.name, m.start, True)
-                for m in (self.document_names(doc.text) if self.document_names else [])
-                # a one-word name without its qualifier ("United" for "United (album)") is too often a word
-                if m.tokens > 1 or m.tokens == len(name_tokens(m.name))
+            documents = [
+                m for m in (self.document_names(doc.text) if self.document_names else []) if _writes_document_name(m)
             ]
-            mentions += [(ent.text.strip(), ent.start_char, False) for ent in doc.ents if ent.label_ in BRIDGE_LABELS]
+            # (name, offset, a document's name?): documents the passage names first, so they win a tie; not
+            # the recogniser's part of a document's name ("3rd Duke" of "Juan Alfonso Pérez de Guzmán, 3rd Duke
+            # of Medina Sidonia")
+            mentions = [(m.name, m.start, True) for m in documents]
+            mentions += [
+                (ent.text.strip(), ent.start_char, False)
+                for ent in doc.ents
+                if ent.label_ in BRIDGE_LABELS
+                and not any(m.start <= ent.start_char and ent.end_char <= m.end for m in documents)
+            ]
             for name, start, is_document in mentions:
                 tokens = name_tokens(name)
                 key = tokens[1:] if tokens[:1] in (("the",), ("a",), ("an",)) else tokens  # "the X Guild" is "X Guild"
@@ -493,9 +499,26 @@ class NoLLMPolicy:
         for (score, item, sentence), doc in zip(best, docs, strict=True):
             entity = _entity(doc, item, analysis.answer_labels, wanted, question_terms)
             if entity is not None:
-                found.append((score - 0.3 * entity[1], entity[0], item, sentence))
+                found.append((score - 0.3 * entity[1], self._whole_name(entity[0]), item, sentence))
         found.sort(key=lambda entry: -entry[0])
         return [(answer, item, sentence) for _, answer, item, sentence in found]
+
+    def _whole_name(self, entity: Span) -> str:
+        """The entity, or the collection's document name its sentence writes around it when the recogniser
+        read a part of a name ("5th Earl" of "Simon de Montfort, 5th Earl of Leicester"). Not for a place:
+        "Leicester" there is a place of its own."""
+        if self.document_names is None or entity.label_ not in WIDENED_LABELS:
+            return entity.text
+        text = entity.doc.text
+        around = [
+            m
+            for m in self.document_names(text)
+            if m.start <= entity.start_char
+            and entity.end_char <= m.end
+            and m.end - m.start > len(entity.text)
+            and _writes_document_name(m)
+        ]
+        return text[around[0].start : around[0].end] if around else entity.text
 
     def _unfollowed_roles(
         self, analysis: QuestionAnalysis, ranked: list[Passage], asked: set[tuple[str, ...]]
@@ -524,7 +547,7 @@ class NoLLMPolicy:
         for doc in self._docs(stating):
             found = _entity(doc, head.evidence, HOLDER_LABELS, cues, question_terms, best_label_first=False)
             if found is not None:
-                return found[0]
+                return self._whole_name(found[0])
         return ""
 
     def _compare(self, analysis: QuestionAnalysis, ranked: list[Passage]) -> tuple[str, list[tuple[Evidence, str]]]:
@@ -612,7 +635,7 @@ def _entity(
     question_terms: set[str],
     *,
     best_label_first: bool = True,
-) -> tuple[str, int] | None:
+) -> tuple[Span, int] | None:
     """The entity of a sentence of ``item`` and the rank of its label among ``labels`` (0: the type asked
     for first): of the best label (or of any, without ``best_label_first``), the one nearest after the
     question's relation words."""
@@ -638,8 +661,8 @@ def _entity(
         nearest = min(
             ents, key=lambda ent: min(abs(ent.start_char - c) + (50 if ent.start_char < c else 0) for c in cues)
         )
-        return nearest.text, best_label
-    return ents[0].text, best_label
+        return nearest, best_label
+    return ents[0], best_label
 
 
 def _last_hop_cited(
@@ -713,6 +736,13 @@ def _magnitude(value: str, labels: tuple[str, ...]) -> float | None:
         return float(years[0]) if years else None
     found = NUMBER_TEXT.search(value)
     return float(found.group(0).replace(",", "")) if found else None
+
+
+def _writes_document_name(mention: NamedDocument) -> bool:
+    """The text writes a document's name: all its words, or all but its qualifier when more than one is
+    left ("Welcome to the Show" of "Welcome to the Show (TV series)"; "United" alone, of "United (album)",
+    is too often a word)."""
+    return mention.tokens > 1 or mention.tokens == len(name_tokens(mention.name))
 
 
 def _contains(tokens: tuple[str, ...], name: tuple[str, ...]) -> bool:

@@ -81,6 +81,14 @@ def test_a_document_name_written_whole_is_one_name() -> None:
     assert "count" not in analysis.relation_terms
 
 
+def test_a_document_name_written_without_its_qualifier_is_one_name() -> None:
+    titles = TitleIndex([("d1", "Welcome to the Harbour (TV series)"), ("d2", "Ostrel (band)")])
+    question = "Who performed in both Welcome to the Harbour and the band Ostrel?"
+    assert NoLLMPolicy().analyze(question).names == ["Welcome", "Harbour", "Ostrel"]  # spaCy alone
+    # several words are a name; one word without its qualifier ("Ostrel") stays as spaCy read it
+    assert NoLLMPolicy(document_names=titles.named_in).analyze(question).names == ["Welcome to the Harbour", "Ostrel"]
+
+
 def test_a_description_chain_and_the_sides_of_a_comparison_keep_a_name_written_whole() -> None:
     titles = TitleIndex((doc_id, title) for title, doc_id in COUNTS.doc_of.items())
     policy = NoLLMPolicy(document_names=titles.named_in)
@@ -102,3 +110,28 @@ def test_the_passage_named_whole_ranks_first_and_answers() -> None:
     sub_queries = [SubQuery(id="1", text=question)]
     assert policy.rank(question, sub_queries, evidence)[0].title == "Oren Valsh, 3rd Count of Keldra"
     assert policy.draft(question, sub_queries, evidence).answer == "Petra Quill"
+
+
+def test_a_hop_answered_inside_a_document_name_answers_the_whole_name() -> None:
+    # spaCy reads "3rd Count" of "Oren Valsh, 3rd Count of Keldra" as the person; the collection has the name.
+    titles = TitleIndex((doc_id, title) for title, doc_id in COUNTS.doc_of.items())
+    evidence = [_evidence(COUNTS, "Oren Valsh, 4th Count of Keldra", 1)]
+    hop = "which father of Oren Valsh, 4th Count of Keldra"
+    assert NoLLMPolicy(document_names=titles.named_in).answer(hop, evidence)[0] == "Oren Valsh, 3rd Count of Keldra"
+
+
+def test_a_part_of_a_document_name_is_no_bridge() -> None:
+    titles = TitleIndex((doc_id, title) for title, doc_id in COUNTS.doc_of.items())
+    question = "Who was the grandmother of Oren Valsh, 4th Count of Keldra?"
+    evidence = [_evidence(COUNTS, "Oren Valsh, 4th Count of Keldra", 1)]
+    policy = NoLLMPolicy(document_names=titles.named_in)
+    bridges = [sq.text for sq in policy.expand(question, [SubQuery(id="1", text=question)], evidence, 1)[1:]]
+    assert bridges == ["Oren Valsh, 3rd Count of Keldra"]  # not also spaCy's "3rd Count"
+
+
+def test_a_possessive_after_a_qualifier_is_a_description() -> None:
+    # The parser hangs "'s father" on "place"; the words still say whose father.
+    titles = TitleIndex([("d1", "Irna Dovel (died 1241)")])
+    question = "Where was the place of death of Irna Dovel (Died 1241)'s father?"
+    hops = [sq.text for sq in NoLLMPolicy(document_names=titles.named_in).decompose(question, 6)[1:]]
+    assert hops == ["which father of Irna Dovel (Died 1241)", "which place of death of #2"]

@@ -57,6 +57,14 @@ def test_spacy_passive_agent_and_title_entity(nlp) -> None:
     assert "1995" not in {e.name for e in graph.entities}  # dates would join unrelated passages
 
 
+def test_an_entity_ends_at_a_line_break(nlp) -> None:
+    # A chunk's text opens with its title line; the recogniser alone reads "Ostrel Rail Transit\n\nOstrel
+    # Rail Transit" as one name.
+    text = "Ostrel Rail Transit\n\nOstrel Rail Transit is a rapid transit system in Hawaii."
+    graph = SpacyExtractor(nlp).extract([chunk(text, title="Ostrel Rail Transit")])
+    assert {e.name for e in graph.entities} == {"Ostrel Rail Transit", "Hawaii"}
+
+
 def test_spacy_without_title_or_entities(nlp) -> None:
     graph = SpacyExtractor(nlp).extract([chunk("nothing named here at all.")])
     assert (graph.entities, graph.relations, graph.mentions) == ([], [], [])

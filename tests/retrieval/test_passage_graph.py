@@ -18,6 +18,7 @@ from pagehop.retrieval.passage_graph import (
     Passage,
     PassageGraph,
     build_passage_graph,
+    entity_names_in,
     load_parts,
     synonym_pairs,
 )
@@ -80,6 +81,11 @@ def test_pagerank_reaches_a_second_hop_passage_that_shares_no_word_with_the_ques
     cut = [c.model_copy(update={"text": c.text.replace("Mirela Vostan", "her")}) for c in CHUNKS[:1]] + CHUNKS[1:]
     unlinked, _ = build_passage_graph(cut, names.get, load_spacy_passages(SPACY), None)
     assert second_hop.chunk_id not in [p.chunk_id for p, _ in unlinked.rank(QUESTION, first_round, len(CHUNKS))]
+
+
+def test_a_title_line_and_the_first_words_are_two_mentions() -> None:
+    text = "Prell International Airport\n\nPrell International Airport is an airport in Canada."
+    assert entity_names_in(load_spacy_passages(SPACY), [text]) == [["Prell International Airport", "Canada"]]
 
 
 def test_passage_seeds_alone_spread_to_the_passages_they_name() -> None:
