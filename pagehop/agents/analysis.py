@@ -101,6 +101,7 @@ PHRASE_DEPS = frozenset(["det", "amod", "compound", "nummod", "advmod"])  # word
 POSSESSIVES = frozenset(["'s", "\u2019s", "'"])  # the possessive ending, as spaCy splits it off a name
 QUALIFIER = re.compile(r"\s*\([^()]{1,80}\)")  # "Camille (1926 Film)": a parenthesis written right after a name
 HOP_ANSWER = "{answer}"  # in a chain hop: the answer of the hop before it
+WH_TAGS = frozenset(["WDT", "WP", "WP$", "WRB"])  # what, which, who, whose, where, when, how
 YES_NO_OPENERS = frozenset(
     ["is", "are", "was", "were", "do", "does", "did", "has", "have", "had", "can", "could", "will", "would", "should"]
 )
@@ -144,7 +145,7 @@ class QuestionAnalyzer:
         collection written whole); they replace the names the parser read inside them."""
         doc = self.parse(question.strip())
         names = _names(doc, whole)
-        sides = _sides(doc, names)
+        sides = _sides(doc, names, whole)
         if sides:  # a span read across "or" holds both sides: the sides replace it
             names = [*dict.fromkeys([*sides, *(n for n in names if not (sides[0] in n and sides[1] in n))])]
         name_terms = {term for name in names for term in content_terms(name)}
@@ -203,12 +204,14 @@ def _circumstances(doc: Doc, names: list[str]) -> set[str]:
 
 def _names(doc: Doc, whole: tuple[tuple[int, int], ...] = ()) -> list[str]:
     """Entities, proper-noun runs and quoted spans, longest first where they overlap, in order. A ``whole``
-    span replaces the names inside it: "Robert Petre, 8th Baron Petre" is one name, not "Robert Petre" and
-    "Baron Petre"."""
+    span replaces the names inside it or across its edges: "Robert Petre, 8th Baron Petre" is one name, not
+    "Robert Petre" and "Baron Petre"."""
     spans: list[tuple[int, int]] = []
     for ent in doc.ents:
         if ent.label_ not in ("DATE", "TIME", "CARDINAL", "ORDINAL", "QUANTITY", "PERCENT", "MONEY"):
-            spans.append((ent.start_char, ent.end_char))
+            # the question's first word is capitalised as a sentence's, not as a name's ("Are X and Y ...?")
+            opener = ent.start == 0 and len(ent) > 1 and (doc[0].lower_ in YES_NO_OPENERS or doc[0].tag_ in WH_TAGS)
+            spans.append((doc[1].idx if opener else ent.start_char, ent.end_char))
     spans += _proper_runs(doc)
     text = doc.text
     spans = [(start, _qualified_end(text, end)) for start, end in spans]
@@ -228,7 +231,14 @@ def _names(doc: Doc, whole: tuple[tuple[int, int], ...] = ()) -> list[str]:
             continue
         kept.append((start, end))
     for start, end in whole:
-        inside = [(s, e) for s, e in kept if start <= s and (e <= end or text[end:e] in ("'s", "\u2019s"))]
+        # the names inside a whole span, and those that cross its edge ("Max" and "Helen or Held Einer Nacht"
+        # across "Max And Helen"); a longer name around it stays
+        around = [(s, e) for s, e in kept if s <= start and end <= e and (s, e) != (start, end)]
+        inside = [
+            (s, e)
+            for s, e in kept
+            if s < end and start < e and ((s, e) not in around or (s == start and text[end:e] in ("'s", "\u2019s")))
+        ]
         if inside and inside != [(start, end)]:
             kept = sorted([span for span in kept if span not in inside] + [(start, end)])
     names = [_bare(part) for s, e in kept for part in ([text[s:e]] if (s, e) in whole else text[s:e].split(" or "))]
@@ -287,10 +297,11 @@ def _proper_runs(doc: Doc) -> list[tuple[int, int]]:
     return runs
 
 
-def _sides(doc: Doc, names: list[str]) -> tuple[str, str] | None:
-    """Two alternatives joined by "or" (or by "and" in a yes/no question): "..., A or B?"."""
+def _sides(doc: Doc, names: list[str], whole: tuple[tuple[int, int], ...] = ()) -> tuple[str, str] | None:
+    """Two alternatives joined by "or" (or by "and" in a yes/no question): "..., A or B?". A joiner inside a
+    ``whole`` name ("Max And Helen", a document's) joins nothing."""
     for token in doc:
-        if token.lower_ not in ("or", "and"):
+        if token.lower_ not in ("or", "and") or any(s <= token.idx < e for s, e in whole):
             continue
         lowered = doc.text.lower()
         if token.lower_ == "and" and not (

@@ -89,6 +89,17 @@ def test_a_document_name_written_without_its_qualifier_is_one_name() -> None:
     assert NoLLMPolicy(document_names=titles.named_in).analyze(question).names == ["Welcome to the Harbour", "Ostrel"]
 
 
+def test_a_joiner_inside_a_document_name_joins_no_sides() -> None:
+    titles = TitleIndex([("d1", "Tarn and Vell"), ("d2", "Ostrel Harbour Museum"), ("d3", "Keldra Museum")])
+    policy = NoLLMPolicy(document_names=titles.named_in)
+    analysis = policy.analyze("Which film came out first, Tarn And Vell or Glass Tide?")
+    assert analysis.names == ["Tarn And Vell", "Glass Tide"]  # not "Tarn" and "Vell or Glass Tide"
+    assert analysis.sides == ("Tarn And Vell", "Glass Tide")
+    # the question's first word is capitalised as a sentence's: it is not part of the first name
+    analysis = policy.analyze("Are Ostrel Harbour Museum and Keldra Museum located in the same country?")
+    assert analysis.sides == ("Ostrel Harbour Museum", "Keldra Museum")
+
+
 def test_a_description_chain_and_the_sides_of_a_comparison_keep_a_name_written_whole() -> None:
     titles = TitleIndex((doc_id, title) for title, doc_id in COUNTS.doc_of.items())
     policy = NoLLMPolicy(document_names=titles.named_in)
