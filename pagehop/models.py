@@ -124,10 +124,9 @@ def _line_bound_entities(doc: Doc) -> Doc:
     for ent in doc.ents:
         start = ent.start
         for token in ent:
-            if "\n" in token.text_with_ws:
-                end = token.i if token.is_space else token.i + 1
-                if start < end:
-                    pieces.append(Span(doc, start, end, label=ent.label))
+            if token.is_space and "\n" in token.text:  # spaCy keeps a line break as a token of its own
+                if start < token.i:
+                    pieces.append(Span(doc, start, token.i, label=ent.label))
                 start = token.i + 1
         if start < ent.end:
             pieces.append(Span(doc, start, ent.end, label=ent.label))

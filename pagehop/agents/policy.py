@@ -385,8 +385,7 @@ class NoLLMPolicy:
             mentions += [
                 (ent.text.strip(), ent.start_char, False)
                 for ent in doc.ents
-                if ent.label_ in BRIDGE_LABELS
-                and not any(m.start <= ent.start_char and ent.end_char <= m.end for m in documents)
+                if ent.label_ in BRIDGE_LABELS and not any(_within(ent, m) for m in documents)
             ]
             for name, start, is_document in mentions:
                 tokens = name_tokens(name)
@@ -510,14 +509,7 @@ class NoLLMPolicy:
         if self.document_names is None or entity.label_ not in WIDENED_LABELS:
             return entity.text
         text = entity.doc.text
-        around = [
-            m
-            for m in self.document_names(text)
-            if m.start <= entity.start_char
-            and entity.end_char <= m.end
-            and m.end - m.start > len(entity.text)
-            and _writes_document_name(m)
-        ]
+        around = [m for m in self.document_names(text) if _within(entity, m) and _writes_document_name(m)]
         return text[around[0].start : around[0].end] if around else entity.text
 
     def _unfollowed_roles(
@@ -743,6 +735,11 @@ def _writes_document_name(mention: NamedDocument) -> bool:
     left ("Welcome to the Show" of "Welcome to the Show (TV series)"; "United" alone, of "United (album)",
     is too often a word)."""
     return mention.tokens > 1 or mention.tokens == len(name_tokens(mention.name))
+
+
+def _within(entity: Span, mention: NamedDocument) -> bool:
+    """The recogniser's ``entity`` lies inside the document name ``mention`` of the same text."""
+    return mention.start <= entity.start_char and entity.end_char <= mention.end
 
 
 def _contains(tokens: tuple[str, ...], name: tuple[str, ...]) -> bool:

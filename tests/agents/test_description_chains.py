@@ -88,8 +88,8 @@ def test_a_question_through_descriptions_becomes_a_chain_innermost_first(policy:
         f"which king under whom {HOP_ANSWER} reached the sea",
         f"which mother of {HOP_ANSWER}",
     ]
-    # a clause that would leave the question no words keeps the question's predicate (the parser hangs
-    # "taken" on the name)
+    # a clause that would leave the question no verb gives the question back its participle (the parser
+    # hangs "taken" on the name)
     assert policy.analyze("When was the country that produced Velmora Sunrise taken by the Dutch?").chain == [
         "which country that produced Velmora Sunrise",
         f"When was {HOP_ANSWER} taken by the Dutch?",
