@@ -660,38 +660,46 @@ def _entity(
 def _last_hop_cited(
     analysis: QuestionAnalysis, ranked: list[Passage], sub_queries: list[SubQuery], evidence: list[Evidence]
 ) -> list[Passage]:
-    """The chain's last fact among the cited passages. When the best page the last resolved hop brought (the
-    sub-query with the longest chain of answers behind it; evidence keeps the sub-query that found a page
-    first) ranks below the cited five and names an answer the hop was grounded with (a hop that went astray
-    moves nothing), it takes the slot of the lowest cited passage from the third on that names nothing the
-    question names: often the last fact is stated in a passage that names little of the question, so the
-    coverage order ranks it below passages that merely share the question's words. The first two keep
-    their places, and a cited passage that names the question's names keeps its own."""
+    """The chain's last fact among the cited passages. The last resolved hop is the sub-query with the
+    longest chain of answers behind it; its pages here are the best page it brought (evidence keeps the
+    sub-query that found a page first) and the page its answer was read from (which an earlier sub-query
+    may have found first: then the hop's own ranking began with it, but evidence holds it under the
+    other). Each that ranks below the cited five and names an answer the hop was grounded with (a hop
+    that went astray moves nothing) takes the slot of the lowest cited passage from the third on that
+    names nothing the question names: often the last fact is stated in a passage that names little of
+    the question, so the coverage order ranks it below passages that merely share the question's words.
+    The first two keep their places, and a cited passage that names the question's names, or was moved
+    here, keeps its own."""
     last = _last_hop(sub_queries)
     if last is None or len(ranked) <= CITED_PASSAGES:
         return ranked
     by_id = {sq.id: sq for sq in sub_queries}
     grounds = [name_tokens(by_id[d].answer) for d in last.depends_on if d in by_id and by_id[d].answer]
-    at = {page_key(p.evidence): i for i, p in enumerate(ranked)}
-    best = next((page_key(e) for e in evidence if e.sub_query_id == last.id and page_key(e) in at), None)
-    if best is None or at[best] < CITED_PASSAGES:
-        return ranked
-    moved = ranked[at[best]]
-    if not any(_about(moved, g) or _mentions(moved, g) for g in grounds):
-        return ranked
     names = [name_tokens(n) for n in analysis.names]
-    slot = next(
-        (
-            i
-            for i in range(CITED_PASSAGES - 1, 1, -1)
-            if not any(_about(ranked[i], n) or _mentions(ranked[i], n) for n in names)
-        ),
-        None,
-    )
-    if slot is None:
-        return ranked
-    rest = [p for p in ranked if p is not moved and p is not ranked[slot]]
-    return [*rest[:slot], moved, *rest[slot : CITED_PASSAGES - 1], ranked[slot], *rest[CITED_PASSAGES - 1 :]]
+    read = {fact.evidence_id for fact in last.facts}
+    pages = {page_key(p.evidence) for p in ranked}
+    brought = next((page_key(e) for e in evidence if e.sub_query_id == last.id and page_key(e) in pages), None)
+    answered = next((page_key(e) for e in evidence if e.id in read and page_key(e) in pages), None)
+    moved: list[Passage] = []
+    for key in dict.fromkeys(k for k in (brought, answered) if k is not None):
+        at = next(i for i, p in enumerate(ranked) if page_key(p.evidence) == key)
+        page = ranked[at]
+        if at < CITED_PASSAGES or not any(_about(page, g) or _mentions(page, g) for g in grounds):
+            continue
+        slot = next(
+            (
+                i
+                for i in range(CITED_PASSAGES - 1, 1, -1)
+                if ranked[i] not in moved and not any(_about(ranked[i], n) or _mentions(ranked[i], n) for n in names)
+            ),
+            None,
+        )
+        if slot is None:
+            break
+        rest = [p for p in ranked if p is not page and p is not ranked[slot]]
+        ranked = [*rest[:slot], page, *rest[slot : CITED_PASSAGES - 1], ranked[slot], *rest[CITED_PASSAGES - 1 :]]
+        moved.append(page)
+    return ranked
 
 
 def _last_hop(sub_queries: list[SubQuery]) -> SubQuery | None:

@@ -10,7 +10,7 @@ import pytest
 
 from pagehop.agents import policy as policy_module
 from pagehop.agents.policy import CITED_PASSAGES, NoLLMPolicy
-from pagehop.agents.state import Evidence, SubQuery
+from pagehop.agents.state import Evidence, Fact, SubQuery
 
 
 @pytest.fixture(scope="module")
@@ -84,3 +84,17 @@ def test_a_cited_passage_that_names_the_question_keeps_its_slot(policy: NoLLMPol
     sub_queries, evidence = _chain("The Lisk is a stream that flows through Venn and Ostra County.", naming)
     ranked = [e.title for e in policy.rank(CHAIN_QUESTION, sub_queries, evidence)]
     assert ranked.index("Lisk") >= CITED_PASSAGES
+
+
+def test_the_page_the_last_hop_answered_from_is_cited_though_found_first_by_another(policy: NoLLMPolicy) -> None:
+    # An earlier sub-query (the last bridge name's, as its second hit) found the last fact's page first, so
+    # evidence holds it under that one and the last hop brought no page of its own; its answer was read there.
+    sub_queries, evidence = _chain("The Lisk is a stream that flows through Venn and Ostra County.")
+    evidence[-1] = evidence[-1].model_copy(update={"sub_query_id": evidence[-2].sub_query_id})
+    without_fact = [e.title for e in policy.rank(CHAIN_QUESTION, sub_queries, evidence)]
+    assert without_fact.index("Lisk") >= CITED_PASSAGES
+    last = sub_queries[-1]
+    sub_queries[-1] = last.model_copy(update={"answer": "Lisk", "facts": [Fact(evidence_id="E99", text="The Lisk")]})
+    ranked = [e.title for e in policy.rank(CHAIN_QUESTION, sub_queries, evidence)]
+    assert ranked.index("Lisk") == CITED_PASSAGES - 1
+    assert ranked[0] == "Ilse Marrow"
