@@ -378,10 +378,13 @@ class NoLLMPolicy:
             documents = [
                 m for m in (self.document_names(doc.text) if self.document_names else []) if _writes_document_name(m)
             ]
-            # (name, offset, a document's name?): documents the passage names first, so they win a tie; not
-            # the recogniser's part of a document's name ("3rd Duke" of "Juan Alfonso Pérez de Guzmán, 3rd Duke
-            # of Medina Sidonia")
-            mentions = [(m.name, m.start, True) for m in documents]
+            # (name, offset, a document's name?): documents the passage names first, so they win a tie, but not
+            # where the words are the passage's own name (a namesake: "Scott Howell" in the consultant's passage
+            # is not the footballer); not the recogniser's part of a document's name ("3rd Duke" of "Juan
+            # Alfonso Pérez de Guzmán, 3rd Duke of Medina Sidonia")
+            mentions = [
+                (m.name, m.start, True) for m in documents if not _contains(own, name_tokens(doc.text[m.start : m.end]))
+            ]
             mentions += [
                 (ent.text.strip(), ent.start_char, False)
                 for ent in doc.ents

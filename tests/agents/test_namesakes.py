@@ -146,3 +146,21 @@ def test_a_possessive_after_a_qualifier_is_a_description() -> None:
     question = "Where was the place of death of Irna Dovel (Died 1241)'s father?"
     hops = [sq.text for sq in NoLLMPolicy(document_names=titles.named_in).decompose(question, 6)[1:]]
     assert hops == ["which father of Irna Dovel (Died 1241)", "which place of death of #2"]
+
+
+def test_a_namesake_of_the_passages_own_subject_is_no_bridge() -> None:
+    # The critic's passage writes "Tobin Marsh": its own subject, not the architect of the same name.
+    world = PassageWorld(
+        {
+            "Tobin Marsh (critic)": "Tobin Marsh was a critic. Tobin Marsh married the writer Ada Lind.",
+            "Tobin Marsh (architect)": "Tobin Marsh was an architect who built halls in Leeds.",
+            "Ada Lind": "Ada Lind was a writer who died of a fever.",
+        }
+    )
+    titles = TitleIndex((doc_id, title) for title, doc_id in world.doc_of.items())
+    question = "Why did the wife of the critic Tobin Marsh die?"
+    policy = NoLLMPolicy(document_names=titles.named_in)
+    evidence = [_evidence(world, "Tobin Marsh (critic)", 1)]
+    bridges = [sq.text for sq in policy.expand(question, [SubQuery(id="1", text=question)], evidence, 1)[1:]]
+    assert "Ada Lind" in bridges
+    assert "Tobin Marsh (architect)" not in bridges
