@@ -693,7 +693,8 @@ def _last_hop_cited(
             (
                 i
                 for i in range(CITED_PASSAGES - 1, 1, -1)
-                if ranked[i] not in moved and not any(_about(ranked[i], n) or _mentions(ranked[i], n) for n in names)
+                if all(ranked[i] is not p for p in moved)
+                and not any(_about(ranked[i], n) or _mentions(ranked[i], n) for n in names)
             ),
             None,
         )
