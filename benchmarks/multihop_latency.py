@@ -68,9 +68,13 @@ ABLATIONS: dict[str, Callable[[], AbstractContextManager[None]]] = {
     # with no passage about its names, a sub-query answered from any passage, not first from the sentences
     # that write its names
     "no-naming-answers": lambda: _patched(policy.NoLLMPolicy, "_answers_naming_names", lambda self, a, p: []),
-    # the last resolved hop's best page is not given a cited slot
+    # the last resolved hop's pages (its best, its answer's) are not given a cited slot
     "no-last-hop-cited": lambda: _patched(
         policy, "_last_hop_cited", lambda analysis, ranked, sub_queries, evidence: ranked
+    ),
+    # the page the last resolved hop's answer was read from is not given the second place
+    "no-answer-page-second": lambda: _patched(
+        policy, "_answer_page_second", lambda ranked, sub_queries, evidence: ranked
     ),
     # the answers of resolved chain hops are not followed by the bridge hop
     "no-follow-hops": lambda: _patched(policy.NoLLMPolicy, "_unfollowed_hops", lambda self, sq, passages, asked: []),

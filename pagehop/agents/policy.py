@@ -196,7 +196,7 @@ class NoLLMPolicy:
         order = {sq.id: i for i, sq in enumerate(sub_queries)}
         rankings = [by_query[key] for key in sorted(by_query, key=lambda key: order.get(key, len(order)))]
         covered = self._cover(analysis, self._passages(rankings), _resolved_hops(sub_queries))
-        return _last_hop_cited(analysis, covered, sub_queries, evidence)
+        return _answer_page_second(_last_hop_cited(analysis, covered, sub_queries, evidence), sub_queries, evidence)
 
     def _passages(self, rankings: list[list[Evidence]]) -> list[Passage]:
         """One passage per page, with the fused rank of its sub-queries' rankings as prior (0..1]."""
@@ -704,6 +704,29 @@ def _last_hop_cited(
         ranked = [*rest[:slot], page, *rest[slot : CITED_PASSAGES - 1], ranked[slot], *rest[CITED_PASSAGES - 1 :]]
         moved.append(page)
     return ranked
+
+
+def _answer_page_second(ranked: list[Passage], sub_queries: list[SubQuery], evidence: list[Evidence]) -> list[Passage]:
+    """The page the last resolved hop's answer was read from takes the second place when the answer's
+    sentence writes the name the hop was grounded with (the chain holds: the answer is said of what the hop
+    asked about) and the first passage does not name the second (then the second is the first's bridge, the
+    chain's middle link, which a hop answered wrongly must not displace). The first passage is the
+    question's own; the second is where the chain ends: a passage that states the last fact and so names
+    little of the question, which the coverage order ranks below passages merely sharing its words."""
+    last = _last_hop(sub_queries)
+    if last is None or len(ranked) < 3:
+        return ranked
+    by_id = {sq.id: sq for sq in sub_queries}
+    grounds = [name_tokens(by_id[d].answer) for d in last.depends_on if d in by_id and by_id[d].answer]
+    if not grounds or not any(_writes_name(fact.text, grounds) for fact in last.facts):
+        return ranked
+    read = {fact.evidence_id for fact in last.facts}
+    key = next((page_key(e) for e in evidence if e.id in read), None)
+    at = next((i for i, p in enumerate(ranked) if page_key(p.evidence) == key), None)
+    if at is None or at <= 1 or _names_passage(ranked[0], ranked[1]):
+        return ranked
+    page = ranked[at]
+    return [ranked[0], page, *(p for p in ranked[1:] if p is not page)]
 
 
 def _last_hop(sub_queries: list[SubQuery]) -> SubQuery | None:

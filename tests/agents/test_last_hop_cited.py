@@ -98,3 +98,30 @@ def test_the_page_the_last_hop_answered_from_is_cited_though_found_first_by_anot
     ranked = [e.title for e in policy.rank(CHAIN_QUESTION, sub_queries, evidence)]
     assert ranked.index("Lisk") == CITED_PASSAGES - 1
     assert ranked[0] == "Ilse Marrow"
+
+
+def _answered_from_lisk(fact: str, passages: dict[str, str] = CHAIN_PASSAGES) -> tuple[list[SubQuery], list[Evidence]]:
+    """The chain with its last hop answered from Lisk's passage (found first by another sub-query), ``fact``
+    being the sentence the answer was read from."""
+    sub_queries, evidence = _chain("The Lisk is a stream that flows through Venn and Ostra County.", passages)
+    evidence[-1] = evidence[-1].model_copy(update={"sub_query_id": evidence[-2].sub_query_id})
+    last = sub_queries[-1]
+    sub_queries[-1] = last.model_copy(update={"answer": "Lisk", "facts": [Fact(evidence_id="E99", text=fact)]})
+    return sub_queries, evidence
+
+
+def test_the_page_the_last_hop_answered_from_is_second_when_its_sentence_names_the_hop(policy: NoLLMPolicy) -> None:
+    sub_queries, evidence = _answered_from_lisk("The Lisk is a stream that flows through Venn and Ostra County.")
+    ranked = [e.title for e in policy.rank(CHAIN_QUESTION, sub_queries, evidence)]
+    assert ranked[:2] == ["Ilse Marrow", "Lisk"]
+    # an answer read from a sentence that does not write the town says nothing of the chain: no second place
+    sub_queries, evidence = _answered_from_lisk("The Lisk is a stream.")
+    assert [e.title for e in policy.rank(CHAIN_QUESTION, sub_queries, evidence)].index("Lisk") > 1
+
+
+def test_the_first_passages_bridge_keeps_the_second_place(policy: NoLLMPolicy) -> None:
+    # the first passage names the second ("Rivers of towns"): that is the chain's middle link, kept
+    naming = {**CHAIN_PASSAGES, "Ilse Marrow": CHAIN_PASSAGES["Ilse Marrow"] + " She wrote Rivers of towns."}
+    sub_queries, evidence = _answered_from_lisk("The Lisk flows through Venn.", naming)
+    ranked = [e.title for e in policy.rank(CHAIN_QUESTION, sub_queries, evidence)]
+    assert ranked[:2] == ["Ilse Marrow", "Rivers of towns"]
