@@ -676,18 +676,16 @@ def _last_hop_cited(
     last = _last_hop(sub_queries)
     if last is None or len(ranked) <= CITED_PASSAGES:
         return ranked
-    by_id = {sq.id: sq for sq in sub_queries}
-    grounds = [name_tokens(by_id[d].answer) for d in last.depends_on if d in by_id and by_id[d].answer]
+    grounds = _grounds(last, sub_queries)
     names = [name_tokens(n) for n in analysis.names]
-    read = {fact.evidence_id for fact in last.facts}
-    pages = {page_key(p.evidence) for p in ranked}
-    brought = next((page_key(e) for e in evidence if e.sub_query_id == last.id and page_key(e) in pages), None)
-    answered = next((page_key(e) for e in evidence if e.id in read and page_key(e) in pages), None)
+    brought = next((page_key(e) for e in evidence if e.sub_query_id == last.id), None)
     moved: list[Passage] = []
-    for key in dict.fromkeys(k for k in (brought, answered) if k is not None):
-        at = next(i for i, p in enumerate(ranked) if page_key(p.evidence) == key)
+    for key in dict.fromkeys(k for k in (brought, _answer_page(last, evidence)) if k is not None):
+        at = _place(ranked, key)
+        if at is None or at < CITED_PASSAGES:
+            continue
         page = ranked[at]
-        if at < CITED_PASSAGES or not any(_about(page, g) or _mentions(page, g) for g in grounds):
+        if not any(_about(page, g) or _mentions(page, g) for g in grounds):
             continue
         slot = next(
             (
@@ -716,17 +714,32 @@ def _answer_page_second(ranked: list[Passage], sub_queries: list[SubQuery], evid
     last = _last_hop(sub_queries)
     if last is None or len(ranked) < 3:
         return ranked
-    by_id = {sq.id: sq for sq in sub_queries}
-    grounds = [name_tokens(by_id[d].answer) for d in last.depends_on if d in by_id and by_id[d].answer]
+    grounds = _grounds(last, sub_queries)
     if not grounds or not any(_writes_name(fact.text, grounds) for fact in last.facts):
         return ranked
-    read = {fact.evidence_id for fact in last.facts}
-    key = next((page_key(e) for e in evidence if e.id in read), None)
-    at = next((i for i, p in enumerate(ranked) if page_key(p.evidence) == key), None)
+    key = _answer_page(last, evidence)
+    at = _place(ranked, key) if key is not None else None
     if at is None or at <= 1 or _names_passage(ranked[0], ranked[1]):
         return ranked
     page = ranked[at]
     return [ranked[0], page, *(p for p in ranked[1:] if p is not page)]
+
+
+def _grounds(hop: SubQuery, sub_queries: list[SubQuery]) -> list[tuple[str, ...]]:
+    """The answers ``hop`` was grounded with (of the sub-queries it depends on), as name tokens."""
+    by_id = {sq.id: sq for sq in sub_queries}
+    return [name_tokens(by_id[d].answer) for d in hop.depends_on if d in by_id and by_id[d].answer]
+
+
+def _answer_page(hop: SubQuery, evidence: list[Evidence]) -> tuple[str, int | None] | None:
+    """The page ``hop``'s answer was read from (its fact's evidence), None when it has none."""
+    read = {fact.evidence_id for fact in hop.facts}
+    return next((page_key(e) for e in evidence if e.id in read), None)
+
+
+def _place(ranked: list[Passage], key: tuple[str, int | None]) -> int | None:
+    """Where the passage of page ``key`` stands in ``ranked``."""
+    return next((i for i, p in enumerate(ranked) if page_key(p.evidence) == key), None)
 
 
 def _last_hop(sub_queries: list[SubQuery]) -> SubQuery | None:

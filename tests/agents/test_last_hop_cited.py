@@ -2,7 +2,8 @@
 
 Ported from the fifth pass (branch hops5): the last resolved hop's best page takes a cited slot when the
 coverage order ranks it below the five, not when the hop went astray, and not the slot of a passage that
-names the question's names."""
+names the question's names. The page its answer was read from does too, and takes the second place when
+the answer's sentence names what the hop asked about (fourteenth pass)."""
 
 from __future__ import annotations
 
@@ -86,20 +87,6 @@ def test_a_cited_passage_that_names_the_question_keeps_its_slot(policy: NoLLMPol
     assert ranked.index("Lisk") >= CITED_PASSAGES
 
 
-def test_the_page_the_last_hop_answered_from_is_cited_though_found_first_by_another(policy: NoLLMPolicy) -> None:
-    # An earlier sub-query (the last bridge name's, as its second hit) found the last fact's page first, so
-    # evidence holds it under that one and the last hop brought no page of its own; its answer was read there.
-    sub_queries, evidence = _chain("The Lisk is a stream that flows through Venn and Ostra County.")
-    evidence[-1] = evidence[-1].model_copy(update={"sub_query_id": evidence[-2].sub_query_id})
-    without_fact = [e.title for e in policy.rank(CHAIN_QUESTION, sub_queries, evidence)]
-    assert without_fact.index("Lisk") >= CITED_PASSAGES
-    last = sub_queries[-1]
-    sub_queries[-1] = last.model_copy(update={"answer": "Lisk", "facts": [Fact(evidence_id="E99", text="The Lisk")]})
-    ranked = [e.title for e in policy.rank(CHAIN_QUESTION, sub_queries, evidence)]
-    assert ranked.index("Lisk") == CITED_PASSAGES - 1
-    assert ranked[0] == "Ilse Marrow"
-
-
 def _answered_from_lisk(fact: str, passages: dict[str, str] = CHAIN_PASSAGES) -> tuple[list[SubQuery], list[Evidence]]:
     """The chain with its last hop answered from Lisk's passage (found first by another sub-query), ``fact``
     being the sentence the answer was read from."""
@@ -108,6 +95,17 @@ def _answered_from_lisk(fact: str, passages: dict[str, str] = CHAIN_PASSAGES) ->
     last = sub_queries[-1]
     sub_queries[-1] = last.model_copy(update={"answer": "Lisk", "facts": [Fact(evidence_id="E99", text=fact)]})
     return sub_queries, evidence
+
+
+def test_the_page_the_last_hop_answered_from_is_cited_though_found_first_by_another(policy: NoLLMPolicy) -> None:
+    # An earlier sub-query (the last bridge name's, as its second hit) found the last fact's page first, so
+    # evidence holds it under that one and the last hop brought no page of its own; its answer was read there.
+    sub_queries, evidence = _answered_from_lisk("The Lisk")
+    without_fact = [sq.model_copy(update={"facts": []}) for sq in sub_queries]
+    assert [e.title for e in policy.rank(CHAIN_QUESTION, without_fact, evidence)].index("Lisk") >= CITED_PASSAGES
+    ranked = [e.title for e in policy.rank(CHAIN_QUESTION, sub_queries, evidence)]
+    assert ranked.index("Lisk") == CITED_PASSAGES - 1
+    assert ranked[0] == "Ilse Marrow"
 
 
 def test_the_page_the_last_hop_answered_from_is_second_when_its_sentence_names_the_hop(policy: NoLLMPolicy) -> None:
