@@ -35,6 +35,7 @@ class GraphFact(BaseModel):
     page: int | None = None
     chunk_id: str | None = None
     score: float = 0.0
+    title: str = ""  # the name of the document it came from, when the retriever knows it
 
 
 @runtime_checkable
@@ -259,9 +260,12 @@ class WorkspaceRetriever:
         if self.graph is None or k <= 0:
             return []
         try:
-            return self.graph.facts(query, k)
+            facts = self.graph.facts(query, k)
         except UNREACHABLE as exc:  # the graph channel's door: a stopped Neo4j must not fail the question
             raise GraphUnavailable(f"{GRAPH_UNAVAILABLE} ({type(exc).__name__})") from exc
+        if self._titles is None:
+            return facts
+        return [fact.model_copy(update={"title": self._titles(fact.doc_id)}) for fact in facts]
 
     def page_image(self, doc_id: str, page: int) -> Path | None:
         return self._page_image_path(doc_id, page) if self._page_image_path else None

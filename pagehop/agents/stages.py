@@ -266,6 +266,7 @@ def retrieve(retriever: Retriever, settings: AgentSettings, sub_query: SubQuery)
             doc_id=fact.doc_id,
             page=fact.page,
             chunk_id=fact.chunk_id,
+            title=fact.title,
             text=fact.text,
             score=fact.score,
             graph_path=fact.path.render() if fact.path else None,

@@ -12,6 +12,7 @@ from pagehop.config import Settings
 from pagehop.graph.base import Entity, Mention, Relation
 from pagehop.graph.networkx_store import NetworkxGraphStore
 from pagehop.graph.retrieval import GraphRetriever
+from pagehop.ingest.pipeline import ingest
 from pagehop.schema import Chunk
 
 
@@ -49,3 +50,20 @@ def test_graph_channel_facts_carry_paths_and_provenance() -> None:
     retriever = WorkspaceRetriever(graph=GraphRetrieverFacts(graph, {"c1": chunk}.get))
     assert retriever.search("anything", 3) == []  # no text or page channel configured
     assert retriever.graph_search("Who directed Atomised and Oskar Roehler?", 3)
+
+
+def test_graph_evidence_is_cited_with_its_documents_title(tmp_path: Path) -> None:
+    doc = tmp_path / "atomised.md"
+    doc.write_text(
+        "# Atomised\n\nAtomised is a 2006 German film directed by Oskar Roehler. "
+        "Oskar Roehler was born in Starnberg. Gisela Elsner was the mother of Oskar Roehler.\n"
+    )
+    settings = Settings(workspace=tmp_path / "ws")
+    with open_workspace(settings) as workspace, open_engine(workspace) as engine:
+        assert ingest(workspace, [doc], progress=False).ok
+        (doc_id,) = [doc_id for doc_id, _ in workspace.document_names()]
+        answer = engine.ask("Who is the mother of the director of Atomised?")
+    from_graph = [c for c in [*answer.citations, *answer.retrieved] if c.graph_path]
+    assert from_graph, "the graph channel gave no evidence"
+    # A graph fact's citation names the document it was read from, like a passage's does.
+    assert {(c.doc_id, c.title) for c in from_graph} == {(doc_id, "Atomised")}
