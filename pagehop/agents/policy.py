@@ -455,11 +455,12 @@ class NoLLMPolicy:
     ) -> list[tuple[str, Evidence, str]]:
         """With no passage about them, a sub-query's names are answered from the sentences that write them
         (:func:`_writes_name`), in whichever passage: "the country where X was a citizen" is X's country, not
-        the country of a sentence that shares more of the question's words but names someone else. Only for
-        an asked type (an untyped "which X" would take any entity beside the name) and for the names the
-        sub-query asks about, not those saying where or when ("who broke the law in Belgium"). Empty when no
-        sentence that writes a name holds an entity of the asked type (the caller falls back)."""
-        if analysis.answer_labels in (None, UNTYPED):
+        the country of a sentence that shares more of the question's words but names someone else. An untyped
+        "which X" (any entity may answer it) takes only a sentence that also states half of what it asks:
+        "the airport in Wilmington" from the sentence writing "airport" and "Wilmington". Only the names the
+        sub-query asks about count, not those saying where or when ("who broke the law in Belgium"). Empty
+        when no such sentence holds an entity of the asked type (the caller falls back)."""
+        if analysis.answer_labels is None:
             return []
         names = [name_tokens(n) for n in analysis.names if n not in analysis.circumstances]
         naming = [p for p in passages if any(_mentions(p, n) for n in names)]
@@ -474,9 +475,11 @@ class NoLLMPolicy:
     ) -> list[tuple[str, Evidence, str]]:
         """Entities of the asked-for type nearest the question's relation words in the best sentences, best
         first (only sentences that share a relation word, unless ``any_sentence``; with ``naming``, only the
-        sentences that write one of those names, whatever words they share)."""
+        sentences that write one of those names, whatever words they share when a type is asked, half the
+        relation words when none is)."""
         wanted = stems(analysis.relation_terms)
         question_terms = stems(content_terms(analysis.text))
+        typed = analysis.answer_labels not in (None, UNTYPED)
         candidates: list[tuple[float, Evidence, str]] = []
         for rank, passage in enumerate(passages):
             item = passage.evidence
@@ -486,6 +489,8 @@ class NoLLMPolicy:
                 if naming and not _writes_name(sentence, naming):
                     continue
                 overlap = len(wanted & (stems(content_terms(sentence)) | about))
+                if naming and not typed and 2 * overlap < len(wanted):
+                    continue  # any entity may answer an untyped hop: the sentence must state half it asks
                 if overlap or any_sentence or naming:
                     candidates.append((overlap + hop - 0.1 * rank, item, sentence))
         candidates.sort(key=lambda entry: -entry[0])

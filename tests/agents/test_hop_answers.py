@@ -3,7 +3,9 @@
 "Which country was the composer of Lanterns of Ostrel a citizen of?" resolves the composer first (Dario
 Venn), then asks "What country was Dario Venn a citizen of?". No passage is about him; one passage names
 him with the country he lived in, another shares more of the hop's words ("composer", "citizen",
-"country") but is about someone else. The hop's answer must be his country, not the better-worded one.
+"country") but is about someone else. The hop's answer must be his country, not the better-worded one. A hop
+that asks no type ("the name of the bridge in Kestrin") reads a sentence writing its name only when that
+sentence also states half of what the hop asks.
 """
 
 from __future__ import annotations
@@ -89,3 +91,23 @@ def test_the_chain_takes_the_hops_answer_from_the_passage_naming_it(
     answer = engine.ask(QUESTION)
     grounded = {sq.grounded: sq.answer for sq in answer.sub_queries if sq.grounded}
     assert grounded["Which country was Dario Venn a citizen of?"] == "Switzerland"
+
+
+# An untyped hop ("the name of the bridge": any entity may answer) grounded with an invented town.
+UNTYPED_HOP = "What is the name of the stone bridge in Kestrin?"
+BETTER_WORDED = "The name of the best-known stone bridge in Lorvale is the Amsel Bridge."  # another town's
+
+
+def test_an_untyped_hop_is_answered_from_a_sentence_writing_its_name_and_half_its_words(policy: NoLLMPolicy) -> None:
+    other_town = _evidence(1, "Bridges of Lorvale", BETTER_WORDED)
+    naming = _evidence(2, "River Tamm", "The River Tamm flows through Kestrin under the Varden Bridge, built of stone.")
+    answer, facts = policy.answer(UNTYPED_HOP, [other_town, naming])
+    assert facts[0].evidence_id == "E2" and "Amsel" not in answer
+
+
+def test_an_untyped_hop_ignores_a_sentence_that_writes_its_name_and_little_it_asks(policy: NoLLMPolicy) -> None:
+    other_town = _evidence(1, "Bridges of Lorvale", BETTER_WORDED)
+    # writes the town and one word of three the hop asks ("stone"): any entity of it would be a guess
+    silent = _evidence(2, "Tamm Hotel", "The Tamm Hotel in Kestrin, a stone house, is owned by Ilse Marrow.")
+    answer, facts = policy.answer(UNTYPED_HOP, [other_town, silent])
+    assert (answer, facts[0].evidence_id) == ("the Amsel Bridge", "E1")
