@@ -235,6 +235,13 @@ class NoLLMPolicy:
         wanted_terms = stems(analysis.relation_terms)
         # What each passage offers is fixed; only what is covered changes as passages are chosen.
         about = [frozenset(i for i, n in enumerate(names) if _about(p, n)) for p in passages]
+        # A title written inside a longer name ("Come Running Back" in "I'll Come Running Back to You") is
+        # about it less than a title that is the whole name: each counts by its share of the best title's words.
+        written = [{n: _written_share(p, names[n]) for n in about[i]} for i, p in enumerate(passages)]
+        widest: dict[int, float] = {}
+        for shares in written:
+            for n, share in shares.items():
+                widest[n] = max(widest.get(n, 0.0), share)
         mentioned = [frozenset(i for i, n in enumerate(names) if _mentions(p, n)) for p in passages]
         terms = [p.terms & wanted_terms for p in passages]
         linked = [False] * len(passages)
@@ -246,7 +253,7 @@ class NoLLMPolicy:
         def gain(i: int) -> float:
             new_about = about[i] - covered_names
             return (
-                2.0 * sum(weight[n] for n in new_about)
+                2.0 * sum(weight[n] * written[i][n] / widest[n] for n in new_about)
                 + 0.5 * sum(weight[n] for n in mentioned[i] - covered_names - new_about)
                 + len(terms[i] - covered_terms) / max(1, len(wanted_terms))
                 + (1.0 if linked[i] else 0.0)
@@ -826,6 +833,12 @@ def _about(passage: Passage, name: tuple[str, ...]) -> bool:
         if alias == full or not rest or set(full) - set(alias) <= rest:
             return True
     return False
+
+
+def _written_share(passage: Passage, name: tuple[str, ...]) -> float:
+    """How much of ``name`` the longest of the passage's titles written inside it covers (0 when none is)."""
+    inside = [alias for alias in passage.title_aliases if _position(name, alias) >= 0]
+    return max((len(alias) for alias in inside), default=0) / max(1, len(name))
 
 
 def _mentions(passage: Passage, name: tuple[str, ...]) -> bool:

@@ -1,7 +1,7 @@
 """Namesakes told apart by how the question writes a name: the qualifier after it ("Glass Tide (1952 Film)")
 is part of the name, and a passage whose title carries another qualifier is not about it; a name of the
 collection's documents written whole ("Oren Valsh, 3rd Count of Keldra") is one name, not the pieces
-spaCy reads inside it."""
+spaCy reads inside it; a title that is the whole name outranks a shorter title written inside it."""
 
 from __future__ import annotations
 
@@ -164,3 +164,30 @@ def test_a_namesake_of_the_passages_own_subject_is_no_bridge() -> None:
     bridges = [sq.text for sq in policy.expand(question, [SubQuery(id="1", text=question)], evidence, 1)[1:]]
     assert "Ada Lind" in bridges
     assert "Tobin Marsh (architect)" not in bridges
+
+
+def test_a_title_that_is_the_whole_name_outranks_a_title_written_inside_it() -> None:
+    # "Silver Wind" is written inside "Ride The Silver Wind Home", so it is about that name too, and three
+    # sub-queries found it (a prior the whole title cannot match); the whole title still comes first.
+    question = "Where was the singer of the song Ride The Silver Wind Home born?"
+    partial = "Silver Wind is a 1971 song by the folk duo Harrow and Lane, recorded in Dublin."
+    whole = "Ride the Silver Wind Home is a 1964 song sung by Corin Vale."
+
+    def found(number: int, sub_query: str, title: str, text: str) -> Evidence:
+        return Evidence(
+            id=f"E{number}", sub_query_id=sub_query, channel="text", doc_id=title, page=1, title=title, text=text
+        )
+
+    evidence = [
+        found(1, "1", "Silver Wind", partial),
+        found(2, "1", "Ride the Silver Wind Home", whole),
+        found(3, "2", "Silver Wind", partial),
+        found(4, "3", "Silver Wind", partial),
+    ]
+    sub_queries = [
+        SubQuery(id="1", text=question, status="answered"),
+        SubQuery(id="2", text="Harrow and Lane", status="answered"),
+        SubQuery(id="3", text="Dublin", status="answered"),
+    ]
+    ranked = NoLLMPolicy().rank(question, sub_queries, evidence)
+    assert [item.title for item in ranked] == ["Ride the Silver Wind Home", "Silver Wind"]
