@@ -236,7 +236,8 @@ class NoLLMPolicy:
         # What each passage offers is fixed; only what is covered changes as passages are chosen.
         about = [frozenset(i for i, n in enumerate(names) if _about(p, n)) for p in passages]
         # A title written inside a longer name ("Come Running Back" in "I'll Come Running Back to You") is
-        # about it less than a title that is the whole name: each counts by its share of the best title's words.
+        # about it less than one that is the whole name: each counts by the share of the name it covers,
+        # relative to the widest title about that name (so a name only partial titles are about loses nothing).
         written = [{n: _written_share(p, names[n]) for n in about[i]} for i, p in enumerate(passages)]
         widest: dict[int, float] = {}
         for shares in written:
