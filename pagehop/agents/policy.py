@@ -858,8 +858,16 @@ def _writes_name(sentence: str, names: Sequence[tuple[str, ...]]) -> bool:
 
 
 def _names_passage(source: Passage, target: Passage) -> bool:
-    """``source`` mentions what ``target`` is about: a bridge link."""
-    return any(_mentions(source, alias) for alias in target.title_aliases[-1:])
+    """``source`` mentions what ``target`` is about: a bridge link. A target whose name is part of the
+    source's own ("John Middleton (architect)" beside "John Middleton Murry") is a namesake: the source
+    writing its own name does not name it, only a mention elsewhere does."""
+    if not target.title_aliases or not source.title_aliases:
+        return False
+    name, own = target.title_aliases[-1], source.title_aliases[-1]
+    if name != own and _contains(own, name):
+        elsewhere = re.sub(rf"(?<= ){re.escape(' '.join(own))}(?= )", "|", source.joined_text)
+        return f" {' '.join(name)} " in elsewhere
+    return _mentions(source, name)
 
 
 def _best_sentence(analysis: QuestionAnalysis, item: Evidence) -> str:

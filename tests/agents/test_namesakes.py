@@ -191,3 +191,20 @@ def test_a_title_that_is_the_whole_name_outranks_a_title_written_inside_it() -> 
     ]
     ranked = NoLLMPolicy().rank(question, sub_queries, evidence)
     assert [item.title for item in ranked] == ["Ride the Silver Wind Home", "Silver Wind"]
+
+
+def test_a_namesake_written_inside_the_first_passages_own_name_is_no_link() -> None:
+    # The critic's passage writes "Tobin Marsh" only as part of its own name: it names his wife, not the
+    # architect, so the wife's passage follows it although retrieval found the architect's first.
+    question = "Why did Tobin Marsh Grey's wife die?"
+    world = PassageWorld(
+        {
+            "Tobin Marsh Grey": "Tobin Marsh Grey was a critic. Tobin Marsh Grey married the writer Ada Lind.",
+            "Tobin Marsh (architect)": "Tobin Marsh was an architect who died in Leeds.",
+            "Ada Lind": "Ada Lind was a writer who died of a fever.",
+        }
+    )
+    titles = ["Tobin Marsh Grey", "Tobin Marsh (architect)", "Ada Lind"]  # retrieval order
+    evidence = [_evidence(world, title, i) for i, title in enumerate(titles, start=1)]
+    ranked = NoLLMPolicy().rank(question, [SubQuery(id="1", text=question)], evidence)
+    assert [item.title for item in ranked] == ["Tobin Marsh Grey", "Ada Lind", "Tobin Marsh (architect)"]
