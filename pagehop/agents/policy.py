@@ -861,9 +861,9 @@ def _names_passage(source: Passage, target: Passage) -> bool:
     """``source`` mentions what ``target`` is about: a bridge link. A target whose name is part of the
     source's own ("John Middleton (architect)" beside "John Middleton Murry") is a namesake: the source
     writing its own name does not name it, only a mention elsewhere does."""
-    if not target.title_aliases or not source.title_aliases:
+    if not target.title_aliases:
         return False
-    name, own = target.title_aliases[-1], source.title_aliases[-1]
+    name, own = target.title_aliases[-1], (source.title_aliases or [()])[-1]
     if name != own and _contains(own, name):
         elsewhere = re.sub(rf"(?<= ){re.escape(' '.join(own))}(?= )", "|", source.joined_text)
         return f" {' '.join(name)} " in elsewhere
