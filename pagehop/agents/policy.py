@@ -843,8 +843,13 @@ def _written_share(passage: Passage, name: tuple[str, ...]) -> float:
 
 
 def _mentions(passage: Passage, name: tuple[str, ...]) -> bool:
-    """The passage's text names ``name`` (a substring test on space-joined tokens: fast for long pages)."""
-    return bool(name) and f" {' '.join(name)} " in passage.joined_text
+    """The passage's text names ``name``."""
+    return _written_in(passage.joined_text, name)
+
+
+def _written_in(joined: str, name: tuple[str, ...]) -> bool:
+    """``name`` occurs in ``joined``, tokens joined by spaces (a substring test: fast for long pages)."""
+    return bool(name) and f" {' '.join(name)} " in joined
 
 
 def _writes_name(sentence: str, names: Sequence[tuple[str, ...]]) -> bool:
@@ -865,8 +870,7 @@ def _names_passage(source: Passage, target: Passage) -> bool:
         return False
     name, own = target.title_aliases[-1], (source.title_aliases or [()])[-1]
     if name != own and _contains(own, name):
-        elsewhere = re.sub(rf"(?<= ){re.escape(' '.join(own))}(?= )", "|", source.joined_text)
-        return f" {' '.join(name)} " in elsewhere
+        return _written_in(re.sub(rf"(?<= ){re.escape(' '.join(own))}(?= )", "|", source.joined_text), name)
     return _mentions(source, name)
 
 
