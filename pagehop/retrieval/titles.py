@@ -3,7 +3,8 @@
 The bridge mechanism of multi-hop search: a passage that names "Jacques Tourneur" leads to the
 passage *about* Jacques Tourneur. Matching is on word tokens, longest name first, and only where the
 text writes the name as a name (starting with a capital letter or a digit), so a document called
-"Music" is not named by every sentence about music.
+"Music" is not named by every sentence about music; nor is a name of one word where a capitalised word
+follows it ("Red" in "the Red Cross").
 """
 
 from __future__ import annotations
@@ -65,6 +66,14 @@ class TitleIndex:
                     continue
                 last_word, last_start = tokens[i + length - 1]
                 start, end = tokens[i][1], last_start + len(last_word)
+                # One word that goes on as a longer name the index does not know is no mention of its
+                # document: "Red" of "the Red Cross Society" (a name of several words rarely goes on so)
+                if length == 1 and _goes_on(text, end):
+                    while i + length < len(tokens) and _goes_on(text, end):
+                        end = tokens[i + length][1] + len(tokens[i + length][0])
+                        length += 1
+                    i += length - 1  # none of its words names a document either ("Cross")
+                    break
                 for doc_id, name in owners:
                     if doc_id not in seen:
                         seen.add(doc_id)
@@ -73,3 +82,8 @@ class TitleIndex:
                 break
             i += 1
         return found
+
+
+def _goes_on(text: str, end: int) -> bool:
+    """The name written up to ``end`` goes on with a capitalised word after one space."""
+    return text[end : end + 1] == " " and text[end + 1 : end + 2].isupper()

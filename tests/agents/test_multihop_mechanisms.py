@@ -74,6 +74,17 @@ def test_title_index_finds_a_name_whatever_its_accents() -> None:
     assert [f.doc_id for f in index.named_in("Isabel Luisa, Princess of Beira met Aschenbrödel.")] == ["d1", "d2"]
 
 
+def test_a_one_word_title_written_inside_a_longer_name_is_not_named() -> None:
+    # "Red" of "the Red Cross" is no mention of the colour's document, nor "Army" of "the Red Army"; a name of
+    # several words still counts when more follows ("Scott Howell III")
+    index = TitleIndex([("d1", "Red"), ("d2", "Army"), ("d3", "Switzerland"), ("d4", "Scott Howell")])
+    assert [f.doc_id for f in index.named_in("Switzerland is the birthplace of the Red Cross Society.")] == ["d3"]
+    text = "The Red Army entered Vienna. Red is the colour of liberty."
+    [red] = index.named_in(text)
+    assert red.doc_id == "d1" and red.start == text.index("Red is")
+    assert [f.doc_id for f in index.named_in("Herbert Weston Scott Howell III is a consultant.")] == ["d4"]
+
+
 def test_title_channel_ranks_the_passage_about_a_named_entity_first(index: HybridTextIndex) -> None:
     hits = _retriever(index).search("Mirela Vostan", 3)
     assert hits[0].doc_id == DOC_OF["Mirela Vostan"]
