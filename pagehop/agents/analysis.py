@@ -230,6 +230,10 @@ def _names(doc: Doc, whole: tuple[tuple[int, int], ...] = ()) -> list[str]:
             kept[-1] = (kept[-1][0], max(kept[-1][1], end))
             continue
         kept.append((start, end))
+    for s, e in list(kept):
+        held = [(start, end) for start, end in whole if s <= start and end <= e]
+        if len(held) > 1:  # names of two documents read as one: "Laserblast and The Life Of Juanita Castro"
+            kept = sorted([span for span in kept if span != (s, e)] + held)
     for start, end in whole:
         # the names inside a whole span, and those that cross its edge ("Max" and "Helen or Held Einer Nacht"
         # across "Max And Helen"); a longer name around it stays

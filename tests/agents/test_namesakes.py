@@ -101,6 +101,15 @@ def test_a_joiner_inside_a_document_name_joins_no_sides() -> None:
     assert analysis.sides == ("Ostrel Harbour Museum", "Keldra Museum")
 
 
+def test_two_document_names_the_recogniser_read_as_one_are_two_names() -> None:
+    titles = TitleIndex([("d1", "Laserfall"), ("d2", "The Life of Ida Corrin")])
+    question = "Did the movies Laserfall and The Life Of Ida Corrin, originate from the same country?"
+    assert NoLLMPolicy().analyze(question).names == ["Laserfall and The Life Of Ida Corrin"]  # spaCy alone
+    analysis = NoLLMPolicy(document_names=titles.named_in).analyze(question)
+    assert analysis.names == ["Laserfall", "The Life Of Ida Corrin"]
+    assert analysis.sides == ("Laserfall", "The Life Of Ida Corrin")
+
+
 def test_a_description_chain_and_the_sides_of_a_comparison_keep_a_name_written_whole() -> None:
     titles = TitleIndex((doc_id, title) for title, doc_id in COUNTS.doc_of.items())
     policy = NoLLMPolicy(document_names=titles.named_in)
