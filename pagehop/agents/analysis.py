@@ -236,7 +236,7 @@ def _names(doc: Doc, whole: tuple[tuple[int, int], ...] = ()) -> list[str]:
             kept = sorted([span for span in kept if span != (s, e)] + held)
     for start, end in whole:
         # the names inside a whole span, and those that cross its edge ("Max" and "Helen or Held Einer Nacht"
-        # across "Max And Helen"); a longer name around it stays
+        # across "Max And Helen"); a longer name around it stays, unless it holds two (split above)
         around = [(s, e) for s, e in kept if s <= start and end <= e and (s, e) != (start, end)]
         inside = [
             (s, e)

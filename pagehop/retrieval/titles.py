@@ -67,7 +67,8 @@ class TitleIndex:
                 last_word, last_start = tokens[i + length - 1]
                 start, end = tokens[i][1], last_start + len(last_word)
                 # One word that goes on as a longer name the index does not know is no mention of its
-                # document: "Red" of "the Red Cross Society" (a name of several words rarely goes on so)
+                # document: "Red" of "the Red Cross Society". A name of several words still is ("Scott
+                # Howell III" names Scott Howell).
                 if length == 1 and _goes_on(text, end):
                     while i + length < len(tokens) and _goes_on(text, end):
                         end = tokens[i + length][1] + len(tokens[i + length][0])

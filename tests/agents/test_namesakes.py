@@ -1,8 +1,9 @@
 """Namesakes told apart by how the question writes a name: the qualifier after it ("Glass Tide (1952 Film)")
 is part of the name, and a passage whose title carries another qualifier is not about it; a name of the
 collection's documents written whole ("Oren Valsh, 3rd Count of Keldra") is one name, not the pieces
-spaCy reads inside it; a title that is the whole name outranks a shorter title written inside it; a passage
-writing its own name does not thereby name a namesake whose name is part of it."""
+spaCy reads inside it, and two such names spaCy reads as one entity are two; a title that is the whole
+name outranks a shorter title written inside it; a passage writing its own name does not thereby name a
+namesake whose name is part of it."""
 
 from __future__ import annotations
 
