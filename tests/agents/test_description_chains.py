@@ -3,8 +3,9 @@
 A question that reaches its answer through descriptions ("the capital of the province where the singer
 of Velmora Sunrise died") is asked one link at a time, innermost first, each link grounded with the
 answer of the one before; sub-queries that name something are answered from the passage about it;
-the answers of resolved links count as names in the coverage ranking and are followed when no passage
-is about them; and names match without their accents.
+the answers of resolved links count as names in the coverage ranking (a passage that only mentions one
+does not stand in for the passage about it) and are followed when no passage is about them; and names
+match without their accents.
 """
 
 from __future__ import annotations
@@ -157,3 +158,20 @@ def test_names_match_without_accents_and_compounds_of_type_nouns_type_the_answer
     assert name_tokens("Tekezé River") == ("tekeze", "river")
     assert policy.analyze("What is the birthplace of Corin Vale?").answer_labels == PLACE
     assert policy.analyze("What is the statement of Corin Vale?").answer_labels != PLACE
+
+
+def test_a_resolved_hops_passage_is_not_replaced_by_a_mention_of_its_name(policy: NoLLMPolicy) -> None:
+    """The song's passage names the singer (the hop's answer) and a lyricist: the singer's own passage, the
+    chain's middle link, comes second although the lyricist's ranked better in retrieval."""
+    question = "Which province did the singer of Velmora Sunrise die in?"
+    sub_queries = [
+        SubQuery(id="1", text="which singer of Velmora Sunrise", status="answered", answer="Anselm Quarry"),
+        SubQuery(id="2", text="which province where #1 died", depends_on=["1"], status="answered", answer="Tasmania"),
+    ]
+    song = _evidence(
+        1, "Velmora Sunrise", "Velmora Sunrise is a folk song with words by Oskar Fenn, recorded by Anselm Quarry."
+    )
+    lyricist = _evidence(2, "Oskar Fenn", "Oskar Fenn wrote words for radio plays and hymns.")
+    singer = _evidence(3, "Anselm Quarry", "Anselm Quarry recorded folk songs on the fiddle.")
+    ranked = policy.rank(question, sub_queries, [song, lyricist, singer])
+    assert [e.title for e in ranked] == ["Velmora Sunrise", "Anselm Quarry", "Oskar Fenn"]

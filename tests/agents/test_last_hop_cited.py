@@ -27,14 +27,16 @@ def _evidence(title: str, body: str, number: int, sub_query: str = "1") -> Evide
 
 CHAIN_QUESTION = "What is the name of the river in the town where Ilse Marrow was born?"
 CHAIN_PASSAGES = {
-    # round-one passages that share the question's words and names
+    # round-one passages that share the question's words and names; they name the town as the last hop's
+    # passage does, so that mention gives it no place above them
     "Ilse Marrow": "Ilse Marrow was a painter born in Venn, a town of Dravia.",
     "Rivers of towns": "The river of a town is often named in the town's name; a town where a painter was born "
-    "may name its river after her.",
-    "Town names": "The name of a town where people were born often comes from the river that flows in it.",
-    "Painters born in towns": "Many painters were born in a town by a river whose name they painted.",
-    "River name": "A river name is the name of the river, and a town may be named after it.",
-    "Born by the river": "Born by the River is the name of a painting of a town and its river.",
+    "may name its river after her, as Venn did.",
+    "Town names": "The name of a town where people were born, such as Venn, often comes from the river that flows "
+    "in it.",
+    "Painters born in towns": "Many painters were born in a town by a river whose name they painted, in Venn too.",
+    "River name": "A river name is the name of the river, and a town such as Venn may be named after it.",
+    "Born by the river": "Born by the River is the name of a painting of Venn and its river.",
 }
 
 
