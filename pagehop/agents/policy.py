@@ -237,8 +237,9 @@ class NoLLMPolicy:
         # What each passage offers is fixed; only what is covered changes as passages are chosen.
         about = [frozenset(i for i, n in enumerate(names) if _about(p, n)) for p in passages]
         # A title written inside a longer name ("Come Running Back" in "I'll Come Running Back to You") is
-        # about it less than one that is the whole name: each counts by the share of the name it covers,
-        # relative to the widest title about that name (so a name only partial titles are about loses nothing).
+        # about it less than one that is the whole name: each counts by the share of the name it covers (half
+        # for a title that matches only without its qualifier), relative to the widest title about that name
+        # (so a name only partial or qualified titles are about loses nothing).
         written = [{n: _written_share(p, names[n]) for n in about[i]} for i, p in enumerate(passages)]
         widest: dict[int, float] = {}
         for shares in written:
@@ -838,9 +839,19 @@ def _about(passage: Passage, name: tuple[str, ...]) -> bool:
 
 
 def _written_share(passage: Passage, name: tuple[str, ...]) -> float:
-    """How much of ``name`` the longest of the passage's titles written inside it covers (0 when none is)."""
-    inside = [alias for alias in passage.title_aliases if _position(name, alias) >= 0]
-    return max((len(alias) for alias in inside), default=0) / max(1, len(name))
+    """How much of ``name`` the passage's titles written inside it cover (0 when none is). A title written
+    without its qualifier counts half: the question writing "Thomas Barnard" means the passage titled so
+    before "Thomas Barnard (MP)" (the bare title is a name's first reading); where every title about the name
+    has a qualifier, the ranking's scale (the widest share) gives them their full standing back."""
+    full = passage.title_aliases[:1]
+    return max(
+        (
+            len(alias) / max(1, len(name)) * (1.0 if alias in full else 0.5)
+            for alias in passage.title_aliases
+            if _position(name, alias) >= 0
+        ),
+        default=0.0,
+    )
 
 
 def _mentions(passage: Passage, name: tuple[str, ...]) -> bool:

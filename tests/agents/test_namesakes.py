@@ -2,8 +2,8 @@
 is part of the name, and a passage whose title carries another qualifier is not about it; a name of the
 collection's documents written whole ("Oren Valsh, 3rd Count of Keldra") is one name, not the pieces
 spaCy reads inside it, and two such names spaCy reads as one entity are two; a title that is the whole
-name outranks a shorter title written inside it; a passage writing its own name does not thereby name a
-namesake whose name is part of it."""
+name outranks a shorter title written inside it, and the bare name's own title a namesake with a qualifier;
+a passage writing its own name does not thereby name a namesake whose name is part of it."""
 
 from __future__ import annotations
 
@@ -202,6 +202,25 @@ def test_a_title_that_is_the_whole_name_outranks_a_title_written_inside_it() -> 
     ]
     ranked = NoLLMPolicy().rank(question, sub_queries, evidence)
     assert [item.title for item in ranked] == ["Ride the Silver Wind Home", "Silver Wind"]
+
+
+def test_the_title_that_is_the_bare_name_outranks_a_namesake_with_a_qualifier() -> None:
+    # The question writes the bare name: the passage titled with it is the name's first reading, ahead of a
+    # namesake found first whose title adds a qualifier; a qualified title alone keeps its full standing.
+    world = PassageWorld(
+        {
+            "Petra Quill (painter)": "Petra Quill is a painter who lives by the sea.",
+            "Petra Quill": "Petra Quill is a writer of sea stories.",
+            "Sea painting": "A painting of the sea, by a writer or a painter.",
+        }
+    )
+    question = "Where was Petra Quill born?"
+    titles = ["Sea painting", "Petra Quill (painter)", "Petra Quill"]  # retrieval order
+    evidence = [_evidence(world, title, i) for i, title in enumerate(titles, start=1)]
+    ranked = NoLLMPolicy().rank(question, [SubQuery(id="1", text=question)], evidence)
+    assert [item.title for item in ranked] == ["Petra Quill", "Petra Quill (painter)", "Sea painting"]
+    ranked = NoLLMPolicy().rank(question, [SubQuery(id="1", text=question)], evidence[:2])
+    assert [item.title for item in ranked] == ["Petra Quill (painter)", "Sea painting"]
 
 
 def test_a_namesake_written_inside_the_first_passages_own_name_is_no_link() -> None:
