@@ -41,6 +41,18 @@ def content_terms(text: str) -> set[str]:
     return {w for w in words if w and w not in STOPWORDS}
 
 
+def singulars(words: list[str]) -> list[str]:
+    """A tiny English plural stemmer, so that "cats" meets "cat" and "cities" meets "city" (no stemming library)."""
+    stemmed = []
+    for word in words:
+        if len(word) > 4 and word.endswith("ies"):
+            word = word[:-3] + "y"
+        elif len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+            word = word[:-1]
+        stemmed.append(word)
+    return stemmed
+
+
 def stems(terms: set[str]) -> set[str]:
     """Five-letter prefixes: a crude stemmer under which "founded" meets "founder"."""
     return {term[:5] for term in terms}

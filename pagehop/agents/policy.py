@@ -39,7 +39,7 @@ from pagehop.agents.analysis import (
 )
 from pagehop.agents.state import NO_LLM, Claim, Draft, Evidence, Fact, SubQuery, Turn, Verdict
 from pagehop.retrieval.fusion import page_key, reciprocal_rank_fusion
-from pagehop.text import content_terms, name_aliases, name_tokens, sentences, stems
+from pagehop.text import content_terms, name_aliases, name_tokens, sentences, singulars, stems
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -238,9 +238,10 @@ class NoLLMPolicy:
         about = [frozenset(i for i, n in enumerate(names) if _about(p, n)) for p in passages]
         # A title written inside a longer name ("Come Running Back" in "I'll Come Running Back to You") is
         # about it less than one that is the whole name: each counts by the share of the name it covers (half
-        # for a title that matches only without its qualifier), relative to the widest title about that name
-        # (so a name only partial or qualified titles are about loses nothing).
-        written = [{n: _written_share(p, names[n]) for n in about[i]} for i, p in enumerate(passages)]
+        # for a title that matches only without a qualifier the question does not write), relative to the
+        # widest title about that name (so a name only partial or qualified titles are about loses nothing).
+        asked = _word_stems(analysis.text)
+        written = [{n: _written_share(p, names[n], asked) for n in about[i]} for i, p in enumerate(passages)]
         widest: dict[int, float] = {}
         for shares in written:
             for n, share in shares.items():
@@ -838,20 +839,33 @@ def _about(passage: Passage, name: tuple[str, ...]) -> bool:
     return False
 
 
-def _written_share(passage: Passage, name: tuple[str, ...]) -> float:
+def _written_share(passage: Passage, name: tuple[str, ...], asked: set[str]) -> float:
     """How much of ``name`` the passage's titles written inside it cover (0 when none is). A title written
     without its qualifier counts half: the question writing "Thomas Barnard" means the passage titled so
-    before "Thomas Barnard (MP)" (the bare title is a name's first reading); where every title about the name
-    has a qualifier, the ranking's scale (the widest share) gives them their full standing back."""
-    full = passage.title_aliases[:1]
+    before "Thomas Barnard (MP)" (the bare title is a name's first reading), unless the question writes the
+    qualifier's words elsewhere (``asked``: "Big Hero 6 films" means "Big Hero 6 (film)", not "Big Hero 6 (TV
+    series)"); where every title about the name has a qualifier, the ranking's scale (the widest share) gives
+    them their full standing back."""
+    full = passage.title_aliases[0]
     return max(
         (
-            len(alias) / max(1, len(name)) * (1.0 if alias in full else 0.5)
+            len(alias) / max(1, len(name)) * (1.0 if alias == full or _qualifier_asked(full, alias, asked) else 0.5)
             for alias in passage.title_aliases
             if _position(name, alias) >= 0
         ),
         default=0.0,
     )
+
+
+def _qualifier_asked(title: tuple[str, ...], alias: tuple[str, ...], asked: set[str]) -> bool:
+    """The words ``alias`` leaves out of ``title`` (its qualifier) are all among ``asked``."""
+    qualifier = _word_stems(" ".join(token for token in title if token not in alias))
+    return bool(qualifier) and qualifier <= asked
+
+
+def _word_stems(text: str) -> set[str]:
+    """The stems of the content words of ``text``, plurals as singulars ("films" meets "film")."""
+    return stems(set(singulars(sorted(content_terms(text)))))
 
 
 def _mentions(passage: Passage, name: tuple[str, ...]) -> bool:

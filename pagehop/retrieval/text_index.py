@@ -36,7 +36,7 @@ from pagehop.retrieval.page_scoring import (
     rank_pages,
 )
 from pagehop.schema import Chunk, Hit
-from pagehop.text import asking_part
+from pagehop.text import asking_part, singulars
 
 if TYPE_CHECKING:
     import bm25s
@@ -51,23 +51,11 @@ TERM = r"(?u)[^\W_]{2,}"
 log = logging.getLogger(__name__)
 
 
-def _plural_stem(words: list[str]) -> list[str]:
-    """A tiny English plural stemmer so that 'cats' matches 'cat' (no PyStemmer dependency)."""
-    stemmed = []
-    for word in words:
-        if len(word) > 4 and word.endswith("ies"):
-            word = word[:-3] + "y"
-        elif len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
-            word = word[:-1]
-        stemmed.append(word)
-    return stemmed
-
-
 def _tokenize(texts: list[str], return_ids: bool) -> bm25s.tokenization.Tokenized | list[list[str]]:
     import bm25s
 
     return bm25s.tokenize(
-        texts, stopwords="en", stemmer=_plural_stem, show_progress=False, return_ids=return_ids, token_pattern=TERM
+        texts, stopwords="en", stemmer=singulars, show_progress=False, return_ids=return_ids, token_pattern=TERM
     )
 
 

@@ -3,7 +3,8 @@ is part of the name, and a passage whose title carries another qualifier is not 
 collection's documents written whole ("Oren Valsh, 3rd Count of Keldra") is one name, not the pieces
 spaCy reads inside it, and two such names spaCy reads as one entity are two; a title that is the whole
 name outranks a shorter title written inside it, and the bare name's own title a namesake with a qualifier;
-a passage writing its own name does not thereby name a namesake whose name is part of it."""
+a passage writing its own name does not thereby name a namesake whose name is part of it; and among
+qualified namesakes, the one whose qualifier the question writes comes first."""
 
 from __future__ import annotations
 
@@ -238,3 +239,22 @@ def test_a_namesake_written_inside_the_first_passages_own_name_is_no_link() -> N
     evidence = [_evidence(world, title, i) for i, title in enumerate(titles, start=1)]
     ranked = NoLLMPolicy().rank(question, [SubQuery(id="1", text=question)], evidence)
     assert [item.title for item in ranked] == ["Tobin Marsh Grey", "Ada Lind", "Tobin Marsh (architect)"]
+
+
+def test_a_qualifier_the_question_writes_elsewhere_chooses_among_qualified_namesakes() -> None:
+    # Both titles carry a qualifier; the question says "films" away from the name, which picks the film over
+    # the series found first (a plural meets its singular). Without the word, retrieval's order stands.
+    world = PassageWorld(
+        {
+            "Iron Harbor (TV series)": "Iron Harbor is a television series about a port town.",
+            "Iron Harbor (film)": "Iron Harbor is a film about a port town.",
+        }
+    )
+    titles = ["Iron Harbor (TV series)", "Iron Harbor (film)"]  # retrieval order
+    evidence = [_evidence(world, title, i) for i, title in enumerate(titles, start=1)]
+    for question, first in [
+        ("Which studio released both Iron Harbor films?", "Iron Harbor (film)"),
+        ("Which studio released Iron Harbor?", "Iron Harbor (TV series)"),
+    ]:
+        ranked = NoLLMPolicy().rank(question, [SubQuery(id="1", text=question)], evidence)
+        assert ranked[0].title == first, question
