@@ -865,7 +865,7 @@ def _qualifier_asked(title: tuple[str, ...], alias: tuple[str, ...], asked: set[
 
 def _word_stems(text: str) -> set[str]:
     """The stems of the content words of ``text``, plurals as singulars ("films" meets "film")."""
-    return stems(set(singulars(sorted(content_terms(text)))))
+    return stems(set(singulars(list(content_terms(text)))))
 
 
 def _mentions(passage: Passage, name: tuple[str, ...]) -> bool:
