@@ -10,7 +10,8 @@
 # The development half is the first half of the file (150 / 50 / 50 questions), held-out the rest.
 # Each run folder RUNS/TAG-HALF-CONFIG holds predictions.jsonl; benchmarks/split_metrics.py splits an "all".
 # Environment: WORKSPACES (default runs/multihop-ws), DATA (default ../shared/data/multihop),
-# CODE (a checkout of another commit to run instead of this one; default: this repository), TAG (default run).
+# CODE (a checkout of another commit to run instead of this one; default: this repository), TAG (default run),
+# CAPTURE=1 (each run folder also gets capture.jsonl, for benchmarks/cover_weights.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=$1 HALF=$2
@@ -45,6 +46,6 @@ for config in "${CONFIGS[@]}"; do
   out=$RUNS/$TAG-$HALF-$config
   rm -rf "$out"
   PYTHONPATH=$CODE .venv/bin/python "$CODE/benchmarks/multihop_latency.py" "$workspace" "$DATA/$questions" \
-    --corpus "$DATA/$corpus" --out "$out" "${select[@]}" "${channels[@]}" > "$out.log" 2>&1
+    --corpus "$DATA/$corpus" --out "$out" "${select[@]}" "${channels[@]}" ${CAPTURE:+--capture} > "$out.log" 2>&1
   echo "$TAG $HALF $config R@2 R@5 EM F1 p50: $(grep -E '^ +(R@2|R@5|EM|F1|wall p50 s):' "$out.log" | awk '{print $NF}' | tr '\n' ' ')"
 done

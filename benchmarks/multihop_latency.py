@@ -29,6 +29,7 @@ from pathlib import Path
 
 from pagehop.agents import policy
 from pagehop.agents.retriever import WorkspaceRetriever
+from pagehop.agents.state import Draft, Evidence, SubQuery
 from pagehop.assemble import open_retriever
 from pagehop.config import load_settings
 from pagehop.eval import Ablation, prepare_corpus
@@ -49,6 +50,22 @@ def _patched(target: object, name: str, value: object) -> Iterator[None]:
         yield
     finally:
         setattr(target, name, old)
+
+
+@contextmanager
+def _capturing_drafts(last: dict[str, object]) -> Iterator[None]:
+    """``last`` holds the inputs of the latest no-LLM draft (the final one once a question is answered)."""
+    draft = policy.NoLLMPolicy.draft
+
+    def recording(
+        self: policy.NoLLMPolicy, question: str, sub_queries: list[SubQuery], evidence: list[Evidence] | None = None
+    ) -> Draft:
+        last["sub_queries"] = [sq.model_dump(mode="json") for sq in sub_queries]
+        last["evidence"] = [e.model_dump(mode="json") for e in evidence or []]
+        return draft(self, question, sub_queries, evidence)
+
+    with _patched(policy.NoLLMPolicy, "draft", recording):
+        yield
 
 
 # Each ablation switches one mechanism off for the run (code flags, not user settings).
@@ -104,6 +121,12 @@ def main() -> None:
         help="both: the knowledge graph's channel too, from the workspace's graph store",
     )
     parser.add_argument(
+        "--capture",
+        action="store_true",
+        help="write OUT/capture.jsonl: each question's final sub-queries and evidence, for cover_weights.py "
+        "(the copying counts in the latencies)",
+    )
+    parser.add_argument(
         "--passage-graph",
         action="store_true",
         help="turn on the passage graph's PageRank ranking (agent.passage_graph)",
@@ -129,15 +152,18 @@ def main() -> None:
         qa.ask(examples[0].question)  # loads the embedder, spaCy and the title index
         warmup_s = time.perf_counter() - started
         profiler = cProfile.Profile() if args.profile else None
-        rows, scores = [], []
-        with ABLATIONS[args.ablate]():
+        rows, scores, captured = [], [], []
+        last: dict[str, object] = {}
+        with ABLATIONS[args.ablate](), _capturing_drafts(last) if args.capture else nullcontext():
             for example in examples:
+                last.clear()
                 cpu = time.process_time()
                 if profiler:
                     profiler.enable()
                 record = answer_one(example, qa, names)
                 if profiler:
                     profiler.disable()
+                captured.append({"id": example.id, **last})
                 row = json.loads(record.model_dump_json())
                 row["cpu_s"] = time.process_time() - cpu
                 rows.append(row)
@@ -148,6 +174,9 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     with (args.out / "predictions.jsonl").open("w", encoding="utf-8") as out:
         out.writelines(json.dumps(row) + "\n" for row in rows)
+    if args.capture:
+        with (args.out / "capture.jsonl").open("w", encoding="utf-8") as out:
+            out.writelines(json.dumps(row) + "\n" for row in captured)
     walls = [row["latency_s"] for row in rows]
     cpus = [row["cpu_s"] for row in rows]
     metrics = {

@@ -59,6 +59,15 @@ BRIDGES_PER_ROUND = 5  # new bridge sub-queries per expand round
 DOCUMENT_BRIDGE_BONUS = 1.0  # a bridge name that is a document of the collection, against one spaCy found
 BRIDGE_SOURCES = 4  # best passages whose names become bridges
 HOP_NAME_WEIGHT = 0.5  # a resolved hop's answer, as a name to cover, against a name the question writes
+# What a passage adds in the coverage order (`NoLLMPolicy._cover`): per uncovered name it is about, per
+# uncovered name it only mentions, for all the question's relation words (by the share it adds), for a link
+# from a chosen passage, and its retrieval prior (0..1). `benchmarks/cover_weights.py` replays captured runs
+# under other values.
+ABOUT_GAIN = 2.0
+MENTION_GAIN = 0.5
+TERMS_GAIN = 1.0
+LINK_GAIN = 1.0
+PRIOR_GAIN = 1.0
 CITED_PASSAGES = 5  # passages the no-LLM draft cites, in coverage order
 CITED_GRAPH_FACTS = 2  # graph facts from those passages' pages cited beside them
 NER_CHARS = 3000  # the part of a long page read for names
@@ -257,11 +266,11 @@ class NoLLMPolicy:
         def gain(i: int) -> float:
             new_about = about[i] - covered_names
             return (
-                2.0 * sum(weight[n] * written[i][n] / widest[n] for n in new_about)
-                + 0.5 * sum(weight[n] for n in mentioned[i] - covered_names - new_about)
-                + len(terms[i] - covered_terms) / max(1, len(wanted_terms))
-                + (1.0 if linked[i] else 0.0)
-                + passages[i].prior
+                ABOUT_GAIN * sum(weight[n] * written[i][n] / widest[n] for n in new_about)
+                + MENTION_GAIN * sum(weight[n] for n in mentioned[i] - covered_names - new_about)
+                + TERMS_GAIN * len(terms[i] - covered_terms) / max(1, len(wanted_terms))
+                + (LINK_GAIN if linked[i] else 0.0)
+                + PRIOR_GAIN * passages[i].prior
             )
 
         while left:
