@@ -33,16 +33,19 @@ from pagehop.workspace import Workspace
 GAINS = ("ABOUT_GAIN", "MENTION_GAIN", "TERMS_GAIN", "LINK_GAIN", "PRIOR_GAIN")
 
 
+Captured = tuple[str, list[SubQuery], list[Evidence]]  # the question as the draft read it, its inputs
+
+
 class Replay:
     """A ``QASystem`` whose answer to a question is its captured final draft, made again now."""
 
-    def __init__(self, no_llm: policy.NoLLMPolicy, captured: dict[str, tuple[list[SubQuery], list[Evidence]]]):
+    def __init__(self, no_llm: policy.NoLLMPolicy, captured: dict[str, Captured]):
         self.no_llm, self.captured = no_llm, captured
 
     def ask(self, question: str) -> Answer:
-        sub_queries, evidence = self.captured[question]
-        draft = self.no_llm.draft(question, sub_queries, evidence)
-        return compose_answer(question, draft, None, sub_queries, evidence, [], "replayed")
+        drafted, sub_queries, evidence = self.captured[question]
+        draft = self.no_llm.draft(drafted, sub_queries, evidence)
+        return compose_answer(drafted, draft, None, sub_queries, evidence, [], "replayed")
 
 
 def main() -> None:
@@ -52,6 +55,9 @@ def main() -> None:
     parser.add_argument("run", type=Path, help="a multihop_latency.py run folder made with --capture")
     parser.add_argument("weights", nargs="+", help="ABOUT,MENTION,TERMS,LINK,PRIOR")
     args = parser.parse_args()
+    vectors = [[float(value) for value in weights.split(",")] for weights in args.weights]
+    if any(len(values) != len(GAINS) for values in vectors):
+        parser.error(f"each WEIGHTS is {len(GAINS)} numbers: {','.join(GAINS)}")
 
     names = CorpusNames.from_path(args.run / "corpus")
     by_id = {example.id: example for example in align_gold_titles(load_dataset(args.dataset), names.titles)}
@@ -59,6 +65,7 @@ def main() -> None:
     examples = [by_id[row["id"]] for row in rows if "evidence" in row]  # a failed question has no draft
     captured = {
         by_id[row["id"]].question: (
+            row["question"],
             [SubQuery.model_validate(sq) for sq in row["sub_queries"]],
             [Evidence.model_validate(e) for e in row["evidence"]],
         )
@@ -71,16 +78,13 @@ def main() -> None:
     with Workspace.open(settings) as workspace:
         retriever = open_retriever(workspace)
         replay = Replay(policy.NoLLMPolicy(settings.models.spacy_model, retriever.documents_named_in), captured)
-        for weights in [",".join(str(getattr(policy, gain)) for gain in GAINS), *args.weights]:
-            values = [float(value) for value in weights.split(",")]
-            if len(values) != len(GAINS):
-                parser.error(f"{weights!r}: give {len(GAINS)} numbers, {','.join(GAINS)}")
+        for values in [[float(getattr(policy, gain)) for gain in GAINS], *vectors]:
             for gain, value in zip(GAINS, values, strict=True):
                 setattr(policy, gain, value)
             scores = [score_record(answer_one(example, replay, names)) for example in examples]
             r2 = mean([s["retrieval.recall@2"] for s in scores if "retrieval.recall@2" in s])
             r5 = mean([s["retrieval.recall@5"] for s in scores if "retrieval.recall@5" in s])
-            print(f"| {weights} | {100 * r2:.1f} | {100 * r5:.1f} |", flush=True)
+            print(f"| {', '.join(f'{value:g}' for value in values)} | {100 * r2:.1f} | {100 * r5:.1f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -60,6 +60,7 @@ def _capturing_drafts(last: dict[str, object]) -> Iterator[None]:
     def recording(
         self: policy.NoLLMPolicy, question: str, sub_queries: list[SubQuery], evidence: list[Evidence] | None = None
     ) -> Draft:
+        last["question"] = question
         last["sub_queries"] = [sq.model_dump(mode="json") for sq in sub_queries]
         last["evidence"] = [e.model_dump(mode="json") for e in evidence or []]
         return draft(self, question, sub_queries, evidence)
