@@ -62,7 +62,7 @@ def main() -> None:
     names = CorpusNames.from_path(args.run / "corpus")
     by_id = {example.id: example for example in align_gold_titles(load_dataset(args.dataset), names.titles)}
     rows = [json.loads(line) for line in (args.run / "capture.jsonl").open(encoding="utf-8")]
-    examples = [by_id[row["id"]] for row in rows if "evidence" in row]  # a failed question has no draft
+    examples = [by_id[row["id"]] for row in rows]
     captured = {
         by_id[row["id"]].question: (
             row["question"],
@@ -70,7 +70,6 @@ def main() -> None:
             [Evidence.model_validate(e) for e in row["evidence"]],
         )
         for row in rows
-        if "evidence" in row
     }
     settings = load_settings(None, workspace=args.workspace)
     print(f"{len(examples)} questions replayed from {args.run}")
