@@ -204,7 +204,10 @@ class NoLLMPolicy:
             by_query.setdefault(item.sub_query_id, []).append(item)
         order = {sq.id: i for i, sq in enumerate(sub_queries)}
         rankings = [by_query[key] for key in sorted(by_query, key=lambda key: order.get(key, len(order)))]
-        covered = self._cover(analysis, self._passages(rankings), _resolved_hops(sub_queries))
+        passages = self._passages(rankings)
+        covered = self._cover(
+            analysis, passages, [*_resolved_hops(sub_queries), *self._role_holders(analysis, passages)]
+        )
         return _answer_page_second(_last_hop_cited(analysis, covered, sub_queries, evidence), sub_queries, evidence)
 
     def _passages(self, rankings: list[list[Evidence]]) -> list[Passage]:
@@ -546,14 +549,21 @@ class NoLLMPolicy:
         """A comparison made through a role ("the film whose director was born later") compares the things
         that hold the role: each side's role holder (:meth:`_role_holder`), when no passage about it is among
         the evidence's ``ranked`` passages and it was not ``asked`` yet."""
+        return [
+            holder
+            for holder in self._role_holders(analysis, ranked)
+            if name_tokens(holder) not in asked and not any(_about(p, name_tokens(holder)) for p in ranked)
+        ]
+
+    def _role_holders(self, analysis: QuestionAnalysis, ranked: list[Passage]) -> list[str]:
+        """Each side's role holder, read from the first of the ``ranked`` passages about the side."""
         if not analysis.roles or analysis.sides is None:
             return []
         out: list[str] = []
         for side in analysis.sides:
             head = next((p for p in ranked if _about(p, name_tokens(side))), None)
             holder = self._role_holder(analysis, head) if head else ""
-            tokens = name_tokens(holder)
-            if tokens and tokens not in asked and not any(_about(p, tokens) for p in ranked):
+            if name_tokens(holder):
                 out.append(holder)
         return list(dict.fromkeys(out))
 

@@ -1,0 +1,43 @@
+"""The coverage order (`NoLLMPolicy._cover`) on small hand-made evidence (real spaCy): which passages
+follow the ones about the question's names."""
+
+from __future__ import annotations
+
+import pytest
+
+from pagehop.agents.policy import NoLLMPolicy
+from pagehop.agents.state import Evidence, SubQuery
+
+
+@pytest.fixture(scope="module")
+def policy() -> NoLLMPolicy:
+    return NoLLMPolicy()
+
+
+def _ranked(policy: NoLLMPolicy, question: str, ranking: list[tuple[str, str]]) -> list[str]:
+    """Titles in coverage order for evidence the question itself found, in ``ranking``'s order."""
+    evidence = [
+        Evidence(id=f"E{i}", sub_query_id="1", channel="text", doc_id=title, title=title, text=body)
+        for i, (title, body) in enumerate(ranking)
+    ]
+    sub_queries = [SubQuery(id="1", text=question, status="answered")]
+    return [item.title for item in policy.rank(question, sub_queries, evidence)]
+
+
+def test_a_comparison_through_a_role_ranks_the_role_holders_after_the_sides(policy: NoLLMPolicy) -> None:
+    # Each film's passage names its director and its star; the stars' passages were retrieved first. The
+    # directors are the chain's middle links, as a resolved hop's answer is: their passages go before the stars'.
+    ranking = [
+        ("Copper Lantern", "Copper Lantern is a 1961 drama film starring Tomas Reyl and directed by Anselm Quarry."),
+        ("Night of Gulls", "Night of Gulls is a 1952 film starring Ilinca Dorne and directed by Petra Hollin."),
+        ("Tomas Reyl", "Tomas Reyl was an actor from Keldra, known for sea adventures."),
+        ("Ilinca Dorne", "Ilinca Dorne was a painter and actress from Varnholm."),
+        ("Anselm Quarry", "Anselm Quarry (born 1921) was a filmmaker from Keldra."),
+        ("Petra Hollin", "Petra Hollin (born 1934) was a filmmaker from Varnholm."),
+    ]
+    question = "Which film has the director born later, Copper Lantern or Night of Gulls?"
+    ranked = _ranked(policy, question, ranking)
+    assert set(ranked[:4]) == {"Copper Lantern", "Night of Gulls", "Anselm Quarry", "Petra Hollin"}, ranked
+    # without a role the stars' passages keep the places their retrieval gave them
+    ranked = _ranked(policy, "Which film came out first, Copper Lantern or Night of Gulls?", ranking)
+    assert ranked[2:4] == ["Tomas Reyl", "Ilinca Dorne"], ranked
