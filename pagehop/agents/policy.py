@@ -241,8 +241,9 @@ class NoLLMPolicy:
     def _cover(self, analysis: QuestionAnalysis, passages: list[Passage], hops: Sequence[str] = ()) -> list[Passage]:
         """Greedy order: each next passage adds the most uncovered names and relation words, is about
         something the passages chosen so far name (a bridge), and ranked well in retrieval. The answers of
-        resolved hops (``hops``) count as names: their passages are the chain's middle links, so a chosen
-        passage that merely mentions one leaves it uncovered (it does cover a name the question writes)."""
+        resolved hops and a comparison's role holders (``hops``) count as names: their passages are the
+        chain's middle links, so a chosen passage that merely mentions one leaves it uncovered (it does cover a
+        name the question writes)."""
         names = [alias for name in [*analysis.names, *hops] for alias in name_aliases(name)[:1]]
         weight = [1.0 if i < len(analysis.names) else HOP_NAME_WEIGHT for i in range(len(names))]
         wanted_terms = stems(analysis.relation_terms)
