@@ -59,6 +59,7 @@ BRIDGES_PER_ROUND = 5  # new bridge sub-queries per expand round
 DOCUMENT_BRIDGE_BONUS = 1.0  # a bridge name that is a document of the collection, against one spaCy found
 BRIDGE_SOURCES = 4  # best passages whose names become bridges
 HOP_NAME_WEIGHT = 0.5  # a resolved hop's answer, as a name to cover, against a name the question writes
+ROLE_HOLDER_WEIGHT = 0.25  # a comparison's role holder, as a name to cover: less, so the sides' passages lead
 # What a passage adds in the coverage order (`NoLLMPolicy._cover`): per uncovered name it is about, per
 # uncovered name it only mentions, for all the question's relation words (by the share it adds), for a link
 # from a chosen passage, and its retrieval prior (0..1). `benchmarks/cover_weights.py` replays captured runs
@@ -205,9 +206,7 @@ class NoLLMPolicy:
         order = {sq.id: i for i, sq in enumerate(sub_queries)}
         rankings = [by_query[key] for key in sorted(by_query, key=lambda key: order.get(key, len(order)))]
         passages = self._passages(rankings)
-        covered = self._cover(
-            analysis, passages, [*_resolved_hops(sub_queries), *self._role_holders(analysis, passages)]
-        )
+        covered = self._cover(analysis, passages, _resolved_hops(sub_queries), self._role_holders(analysis, passages))
         return _answer_page_second(_last_hop_cited(analysis, covered, sub_queries, evidence), sub_queries, evidence)
 
     def _passages(self, rankings: list[list[Evidence]]) -> list[Passage]:
@@ -238,14 +237,16 @@ class NoLLMPolicy:
             )
         return out
 
-    def _cover(self, analysis: QuestionAnalysis, passages: list[Passage], hops: Sequence[str] = ()) -> list[Passage]:
+    def _cover(
+        self, analysis: QuestionAnalysis, passages: list[Passage], hops: Sequence[str] = (), holders: Sequence[str] = ()
+    ) -> list[Passage]:
         """Greedy order: each next passage adds the most uncovered names and relation words, is about
         something the passages chosen so far name (a bridge), and ranked well in retrieval. The answers of
-        resolved hops and a comparison's role holders (``hops``) count as names: their passages are the
-        chain's middle links, so a chosen passage that merely mentions one leaves it uncovered (it does cover a
-        name the question writes)."""
-        names = [alias for name in [*analysis.names, *hops] for alias in name_aliases(name)[:1]]
-        weight = [1.0 if i < len(analysis.names) else HOP_NAME_WEIGHT for i in range(len(names))]
+        resolved hops (``hops``) and a comparison's role holders (``holders``) count as names: their passages
+        are the chain's middle links, so a chosen passage that merely mentions one leaves it uncovered (it does
+        cover a name the question writes)."""
+        names = [alias for name in [*analysis.names, *hops, *holders] for alias in name_aliases(name)[:1]]
+        weight = [1.0] * len(analysis.names) + [HOP_NAME_WEIGHT] * len(hops) + [ROLE_HOLDER_WEIGHT] * len(holders)
         wanted_terms = stems(analysis.relation_terms)
         # What each passage offers is fixed; only what is covered changes as passages are chosen.
         about = [frozenset(i for i, n in enumerate(names) if _about(p, n)) for p in passages]

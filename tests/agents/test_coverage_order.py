@@ -26,7 +26,8 @@ def _ranked(policy: NoLLMPolicy, question: str, ranking: list[tuple[str, str]]) 
 
 def test_a_comparison_through_a_role_ranks_the_role_holders_after_the_sides(policy: NoLLMPolicy) -> None:
     # Each film's passage names its director and its star; the stars' passages were retrieved first. The
-    # directors are the chain's middle links, as a resolved hop's answer is: their passages go before the stars'.
+    # directors are the chain's middle links, as a resolved hop's answer is: after the two films, before the
+    # stars.
     ranking = [
         ("Copper Lantern", "Copper Lantern is a 1961 drama film starring Tomas Reyl and directed by Anselm Quarry."),
         ("Night of Gulls", "Night of Gulls is a 1952 film starring Ilinca Dorne and directed by Petra Hollin."),
@@ -37,7 +38,8 @@ def test_a_comparison_through_a_role_ranks_the_role_holders_after_the_sides(poli
     ]
     question = "Which film has the director born later, Copper Lantern or Night of Gulls?"
     ranked = _ranked(policy, question, ranking)
-    assert set(ranked[:4]) == {"Copper Lantern", "Night of Gulls", "Anselm Quarry", "Petra Hollin"}, ranked
+    assert set(ranked[:2]) == {"Copper Lantern", "Night of Gulls"}, ranked
+    assert set(ranked[2:4]) == {"Anselm Quarry", "Petra Hollin"}, ranked
     # without a role the stars' passages keep the places their retrieval gave them
     ranked = _ranked(policy, "Which film came out first, Copper Lantern or Night of Gulls?", ranking)
     assert ranked[2:4] == ["Tomas Reyl", "Ilinca Dorne"], ranked
