@@ -118,8 +118,9 @@ class QuestionAnalysis:
     direction: Direction | None = None  # which end of the scale a comparison picks
     same: bool = False  # "the same X": a yes/no on equality
     name_terms: set[str] = field(default_factory=set)
-    # Nouns of the relation that name another thing than the answer's kind or a value's type: in "Which
-    # film has the director born later, A or B?" the sides are compared through their "director".
+    # Nouns of the relation that name another thing than the answer's kind, a value's type or the kind a
+    # noun before a name gives it ("film" in "the director of film X"): in "Which film has the director born
+    # later, A or B?" the sides are compared through their "director".
     roles: set[str] = field(default_factory=set)
     # Descriptions to resolve innermost first ("the country where X is found"): each hop after the first
     # holds HOP_ANSWER where the previous hop's answer goes; the last is the question itself so rewritten.
@@ -168,6 +169,7 @@ class QuestionAnalyzer:
             }
             - kinds
             - set(TYPE_NOUNS)
+            - {t.lower_ for t in doc[:-1] if any(doc.text.startswith(n, doc[t.i + 1].idx) for n in names)}
         )
         if sides and not yes_no:  # "Which ..., A or B?": the answer is one of the sides
             labels = None

@@ -59,7 +59,7 @@ BRIDGES_PER_ROUND = 5  # new bridge sub-queries per expand round
 DOCUMENT_BRIDGE_BONUS = 1.0  # a bridge name that is a document of the collection, against one spaCy found
 BRIDGE_SOURCES = 4  # best passages whose names become bridges
 HOP_NAME_WEIGHT = 0.5  # a resolved hop's answer, as a name to cover, against a name the question writes
-ROLE_HOLDER_WEIGHT = 0.25  # a comparison's role holder, as a name to cover: less, so the sides' passages lead
+ROLE_HOLDER_WEIGHT = 0.25  # a role's holder, as a name to cover: less, so a comparison's sides' passages lead
 # What a passage adds in the coverage order (`NoLLMPolicy._cover`): per uncovered name it is about, per
 # uncovered name it only mentions, for all the question's relation words (by the share it adds), for a link
 # from a chosen passage, and its retrieval prior (0..1). `benchmarks/cover_weights.py` replays captured runs
@@ -242,9 +242,9 @@ class NoLLMPolicy:
     ) -> list[Passage]:
         """Greedy order: each next passage adds the most uncovered names and relation words, is about
         something the passages chosen so far name (a bridge), and ranked well in retrieval. The answers of
-        resolved hops (``hops``) and a comparison's role holders (``holders``) count as names: their passages
-        are the chain's middle links, so a chosen passage that merely mentions one leaves it uncovered (it does
-        cover a name the question writes)."""
+        resolved hops (``hops``) and the holders of the question's roles (``holders``) count as names: their
+        passages are the chain's middle links, so a chosen passage that merely mentions one leaves it
+        uncovered (it does cover a name the question writes)."""
         names = [alias for name in [*analysis.names, *hops, *holders] for alias in name_aliases(name)[:1]]
         weight = [1.0] * len(analysis.names) + [HOP_NAME_WEIGHT] * len(hops) + [ROLE_HOLDER_WEIGHT] * len(holders)
         wanted_terms = stems(analysis.relation_terms)
@@ -551,6 +551,8 @@ class NoLLMPolicy:
         """A comparison made through a role ("the film whose director was born later") compares the things
         that hold the role: each side's role holder (:meth:`_role_holder`), when no passage about it is among
         the evidence's ``ranked`` passages and it was not ``asked`` yet."""
+        if analysis.sides is None:
+            return []
         return [
             holder
             for holder in self._role_holders(analysis, ranked)
@@ -558,11 +560,13 @@ class NoLLMPolicy:
         ]
 
     def _role_holders(self, analysis: QuestionAnalysis, ranked: list[Passage]) -> list[str]:
-        """Each side's role holder, read from the first of the ``ranked`` passages about the side."""
-        if not analysis.roles or analysis.sides is None:
+        """Each side's role holder (each name's, in a question that compares none: "the director of film X"),
+        read from the first of the ``ranked`` passages about it. None where a description chain follows the
+        question's hops itself."""
+        if not analysis.roles or (analysis.sides is None and analysis.chain):
             return []
         out: list[str] = []
-        for side in analysis.sides:
+        for side in analysis.sides or analysis.names:
             head = next((p for p in ranked if _about(p, name_tokens(side))), None)
             holder = self._role_holder(analysis, head) if head else ""
             if name_tokens(holder):

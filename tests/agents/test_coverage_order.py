@@ -43,3 +43,15 @@ def test_a_comparison_through_a_role_ranks_the_role_holders_after_the_sides(poli
     # without a role the stars' passages keep the places their retrieval gave them
     ranked = _ranked(policy, "Which film came out first, Copper Lantern or Night of Gulls?", ranking)
     assert ranked[2:4] == ["Tomas Reyl", "Ilinca Dorne"], ranked
+
+
+def test_a_role_asked_of_one_name_ranks_its_holder_second(policy: NoLLMPolicy) -> None:
+    # "film" before the name is the thing's kind, not a role: the director is read from "directed by"
+    ranking = [
+        ("Copper Lantern", "Copper Lantern is a 1961 drama film starring Tomas Reyl and directed by Anselm Quarry."),
+        ("Tomas Reyl", "Tomas Reyl (born 1930) was an actor from Keldra, known for sea adventures."),
+        ("Anselm Quarry", "Anselm Quarry (born 1921) was a filmmaker from Keldra."),
+    ]
+    question = "Where was the director of film Copper Lantern born?"
+    assert policy.analyze(question).roles == {"director"}
+    assert _ranked(policy, question, ranking)[:2] == ["Copper Lantern", "Anselm Quarry"]
