@@ -245,8 +245,17 @@ class NoLLMPolicy:
         resolved hops (``hops``) and the holders of the question's roles (``holders``) count as names: their
         passages are the chain's middle links, so a chosen passage that merely mentions one leaves it
         uncovered (it does cover a name the question writes)."""
-        names = [alias for name in [*analysis.names, *hops, *holders] for alias in name_aliases(name)[:1]]
-        weight = [1.0] * len(analysis.names) + [HOP_NAME_WEIGHT] * len(hops) + [ROLE_HOLDER_WEIGHT] * len(holders)
+        weighted = [
+            *((name, 1.0) for name in analysis.names),
+            *((name, HOP_NAME_WEIGHT) for name in hops),
+            *((name, ROLE_HOLDER_WEIGHT) for name in holders),
+        ]
+        # a name without tokens (a hop answered with punctuation) has no alias: it drops with its weight
+        names, weight = [], []
+        for name, name_weight in weighted:
+            for alias in name_aliases(name)[:1]:
+                names.append(alias)
+                weight.append(name_weight)
         wanted_terms = stems(analysis.relation_terms)
         # What each passage offers is fixed; only what is covered changes as passages are chosen.
         about = [frozenset(i for i, n in enumerate(names) if _about(p, n)) for p in passages]
