@@ -59,7 +59,9 @@ BRIDGES_PER_ROUND = 5  # new bridge sub-queries per expand round
 DOCUMENT_BRIDGE_BONUS = 1.0  # a bridge name that is a document of the collection, against one spaCy found
 BRIDGE_SOURCES = 4  # best passages whose names become bridges
 HOP_NAME_WEIGHT = 0.5  # a resolved hop's answer, as a name to cover, against a name the question writes
-ROLE_HOLDER_WEIGHT = 0.25  # a role's holder, as a name to cover: less, so a comparison's sides' passages lead
+# a comparison's role holder, as a name to cover: less than a hop's, so the sides' passages lead (the holder
+# of a role asked of one name is the chain's middle link and weighs as a hop's answer)
+ROLE_HOLDER_WEIGHT = 0.25
 # What a passage adds in the coverage order (`NoLLMPolicy._cover`): per uncovered name it is about, per
 # uncovered name it only mentions, for all the question's relation words (by the share it adds), for a link
 # from a chosen passage, and its retrieval prior (0..1). `benchmarks/cover_weights.py` replays captured runs
@@ -248,7 +250,7 @@ class NoLLMPolicy:
         weighted = [
             *((name, 1.0) for name in analysis.names),
             *((name, HOP_NAME_WEIGHT) for name in hops),
-            *((name, ROLE_HOLDER_WEIGHT) for name in holders),
+            *((name, ROLE_HOLDER_WEIGHT if analysis.sides else HOP_NAME_WEIGHT) for name in holders),
         ]
         # a name without tokens (a hop answered with punctuation) has no alias: it drops with its weight
         names, weight = [], []

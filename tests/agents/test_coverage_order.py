@@ -14,13 +14,21 @@ def policy() -> NoLLMPolicy:
     return NoLLMPolicy()
 
 
-def _ranked(policy: NoLLMPolicy, question: str, ranking: list[tuple[str, str]]) -> list[str]:
-    """Titles in coverage order for evidence the question itself found, in ``ranking``'s order."""
+def _ranked(
+    policy: NoLLMPolicy,
+    question: str,
+    ranking: list[tuple[str, str]],
+    bridges: dict[str, list[tuple[str, str]]] | None = None,
+) -> list[str]:
+    """Titles in coverage order for evidence the question itself found, in ``ranking``'s order, and the
+    evidence each bridge sub-query (``bridges``: its text, its ranking) found."""
+    rankings = {question: ranking, **(bridges or {})}
+    sub_queries = [SubQuery(id=str(i), text=text, status="answered") for i, text in enumerate(rankings, 1)]
     evidence = [
-        Evidence(id=f"E{i}", sub_query_id="1", channel="text", doc_id=title, title=title, text=body)
-        for i, (title, body) in enumerate(ranking)
+        Evidence(id=f"E{sq.id}.{i}", sub_query_id=sq.id, channel="text", doc_id=title, title=title, text=body)
+        for sq, found in zip(sub_queries, rankings.values(), strict=True)
+        for i, (title, body) in enumerate(found)
     ]
-    sub_queries = [SubQuery(id="1", text=question, status="answered")]
     return [item.title for item in policy.rank(question, sub_queries, evidence)]
 
 
@@ -55,3 +63,7 @@ def test_a_role_asked_of_one_name_ranks_its_holder_second(policy: NoLLMPolicy) -
     question = "Where was the director of film Copper Lantern born?"
     assert policy.analyze(question).roles == {"director"}
     assert _ranked(policy, question, ranking)[:2] == ["Copper Lantern", "Anselm Quarry"]
+    # The star's passage, found again by a bridge query of its own, ranks better in retrieval than the
+    # director's: the director is still the chain's middle link, as a resolved hop's answer is.
+    star = {"Tomas Reyl": [ranking[1], ("Keldra", "Keldra is a port town where Tomas Reyl grew up.")]}
+    assert _ranked(policy, question, ranking, star)[:2] == ["Copper Lantern", "Anselm Quarry"]
