@@ -52,6 +52,7 @@ if TYPE_CHECKING:
 PRONOUNS = {"she": "", "he": "", "they": "", "it": "", "him": "", "her": "'s", "his": "'s", "its": "'s", "their": "'s"}
 YEAR = re.compile(r"\b(1\d{3}|20\d{2})\b")
 NUMBER_TEXT = re.compile(r"\d[\d,]*(?:\.\d+)?")
+PARENTHESES = re.compile(r"\([^)]*\)")
 BRIDGE_LABELS = frozenset({"PERSON", "ORG", "GPE", "LOC", "FAC", "NORP", "WORK_OF_ART", "EVENT", "PRODUCT"})
 WIDENED_LABELS = frozenset({"PERSON", "ORG", "WORK_OF_ART", "EVENT", "PRODUCT"})  # see _whole_name
 HOLDER_LABELS = tuple(sorted(BRIDGE_LABELS - {"NORP"}))  # what can hold a role (a nationality cannot)
@@ -403,14 +404,15 @@ class NoLLMPolicy:
         which are sure to have a passage about them."""
         analysis = self.analyze(question)
         asked = {name_tokens(sq.grounded or sq.text) for sq in sub_queries}
-        question_tokens = set(name_tokens(question))
+        # a name the question writes only inside a name's qualifier ("Fine by Me (Chris Brown song)") has no
+        # passage of its own among the evidence for that: it may still be a bridge
+        question_tokens = set(name_tokens(PARENTHESES.sub(" ", question)))
         wanted = stems(analysis.relation_terms)
         passages = self._ranked(analysis, sub_queries, evidence)  # every page, best first
         ranked = [p.evidence for p in passages[:BRIDGE_SOURCES]]
         scored: list[tuple[float, str]] = []
         seen: set[tuple[str, ...]] = set()
         for rank, (item, doc) in enumerate(zip(ranked, self._docs([e.text for e in ranked]), strict=True)):
-            own = name_tokens(item.title)
             documents = [
                 m for m in (self.document_names(doc.text) if self.document_names else []) if _writes_document_name(m)
             ]
@@ -419,7 +421,7 @@ class NoLLMPolicy:
             # is not the footballer); not the recogniser's part of a document's name ("3rd Duke" of "Juan
             # Alfonso Pérez de Guzmán, 3rd Duke of Medina Sidonia")
             mentions = [
-                (m.name, m.start, True) for m in documents if not _contains(own, name_tokens(doc.text[m.start : m.end]))
+                (m.name, m.start, True) for m in documents if not _is_own(item, name_tokens(doc.text[m.start : m.end]))
             ]
             mentions += [
                 (ent.text.strip(), ent.start_char, False)
@@ -429,13 +431,7 @@ class NoLLMPolicy:
             for name, start, is_document in mentions:
                 tokens = name_tokens(name)
                 key = tokens[1:] if tokens[:1] in (("the",), ("a",), ("an",)) else tokens  # "the X Guild" is "X Guild"
-                if (
-                    not key
-                    or key in seen
-                    or tokens in asked
-                    or set(tokens) <= question_tokens
-                    or _contains(own, tokens)
-                ):
+                if not key or key in seen or tokens in asked or set(tokens) <= question_tokens or _is_own(item, tokens):
                     continue
                 seen.add(key)
                 sentence = next((s.text for s in doc.sents if s.start_char <= start < s.end_char), "")
@@ -686,13 +682,12 @@ def _entity(
     """The entity of a sentence of ``item`` and the rank of its label among ``labels`` (0: the type asked
     for first): of the best label (or of any, without ``best_label_first``), the one nearest after the
     question's relation words."""
-    own = name_tokens(item.title)
     ents = [
         ent
         for ent in sentence.ents
         if ent.label_ in labels
         and not stems(content_terms(ent.text)) <= question_terms
-        and not _contains(own, name_tokens(ent.text))
+        and not _is_own(item, name_tokens(ent.text))
     ]
     if not ents:
         return None
@@ -835,6 +830,12 @@ def _writes_document_name(mention: NamedDocument) -> bool:
     left ("Welcome to the Show" of "Welcome to the Show (TV series)"; "United" alone, of "United (album)",
     is too often a word)."""
     return mention.tokens > 1 or mention.tokens == len(name_tokens(mention.name))
+
+
+def _is_own(item: Evidence, name: tuple[str, ...]) -> bool:
+    """``name`` is the passage's own: its whole title, or words of the title without its qualifier. The
+    qualifier names other things: "Chris Brown" in "Fine by Me (Chris Brown song)" is the performer."""
+    return name == name_tokens(item.title) or _contains((name_aliases(item.title) or [()])[-1], name)
 
 
 def _within(entity: Span, mention: NamedDocument) -> bool:

@@ -166,3 +166,22 @@ def test_a_one_word_name_without_its_qualifier_is_no_bridge() -> None:
     sub_queries = [SubQuery(id="1", text=question, status="answered")]
     bridges = [sq.text for sq in NoLLMPolicy(document_names=titles.named_in).expand(question, sub_queries, evidence, 1)]
     assert "Keldra" in bridges and "United (album)" not in bridges
+
+
+def test_a_name_in_a_titles_qualifier_is_another_thing() -> None:
+    """A title's qualifier names other things than the passage's subject: the maker of "Starfall Harbor
+    (Mirela Vostan film)" is an answer from its passage, and a bridge where the question writes her name only
+    to tell which Starfall Harbor it means (no passage about her was asked for)."""
+    title = "Starfall Harbor (Mirela Vostan film)"
+    titles = TitleIndex([("d1", title), ("d2", "Mirela Vostan"), ("d3", "Keldra")])
+    text = "Starfall Harbor is a drama film by Mirela Vostan, shot in Keldra."
+    evidence = [Evidence(id="e1", sub_query_id="1", channel="text", doc_id="d1", page=1, title=title, text=text)]
+    assert NoLLMPolicy().answer("Who made the film Starfall Harbor?", evidence)[0] == "Mirela Vostan"
+    question = "Which award did the maker of Starfall Harbor (Mirela Vostan film) win?"
+    sub_queries = [SubQuery(id="1", text=question, status="answered")]
+    bridges = [sq.text for sq in NoLLMPolicy(document_names=titles.named_in).expand(question, sub_queries, evidence, 1)]
+    assert "Mirela Vostan" in bridges and "Keldra" in bridges
+    # a name the question writes outside parentheses is asked by the question itself
+    question = "Which award did Mirela Vostan's film Starfall Harbor win?"
+    bridges = [sq.text for sq in NoLLMPolicy(document_names=titles.named_in).expand(question, sub_queries, evidence, 1)]
+    assert "Mirela Vostan" not in bridges and "Keldra" in bridges
