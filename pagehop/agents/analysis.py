@@ -96,6 +96,8 @@ LARGER = frozenset(
 )
 QUANTIFIERS = frozenset(["more", "most", "fewer", "fewest", "less", "least"])  # comparatives of amount
 # Words of English grammar that open a relative clause after a noun ("the state *where* ...").
+# the parts of speech of the small words a title keeps between capitalised ones: "of", "the", "in", "to"
+TITLE_SMALL_WORDS = frozenset(["ADP", "DET", "PART"])
 RELATIVIZERS = frozenset(["where", "which", "that", "who", "whom", "whose", "when"])
 PHRASE_DEPS = frozenset(["det", "amod", "compound", "nummod", "advmod"])  # words of a noun phrase before its noun
 POSSESSIVES = frozenset(["'s", "\u2019s", "'"])  # the possessive ending, as spaCy splits it off a name
@@ -290,11 +292,11 @@ def _proper_runs(doc: Doc) -> list[tuple[int, int]]:
                 j += 1
             elif (
                 nxt.is_stop
-                and nxt.lower_ not in ("or", "and")
+                and nxt.pos_ in TITLE_SMALL_WORDS
                 and j + 1 < len(tokens)
                 and tokens[j + 1].text[:1].isupper()
             ):
-                j += 2  # "of", "the", "in" inside a title
+                j += 2  # "of", "the", "in" inside a title; not "when" or "was" between two names
             else:
                 break
         last = tokens[j - 1]

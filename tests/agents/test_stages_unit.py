@@ -185,3 +185,10 @@ def test_a_name_in_a_titles_qualifier_is_another_thing() -> None:
     question = "Which award did Mirela Vostan's film Starfall Harbor win?"
     bridges = [sq.text for sq in NoLLMPolicy(document_names=titles.named_in).expand(question, sub_queries, evidence, 1)]
     assert "Mirela Vostan" not in bridges and "Keldra" in bridges
+
+
+def test_words_of_a_clause_between_two_names_keep_them_apart() -> None:
+    """A title keeps small words between its capitalised ones ("Minister for Fisheries"); a clause's words
+    ("when", "was") between two names do not make them one."""
+    question = "Who was premier of South Keldra when Anselm Quarry was Minister for Fisheries?"
+    assert NoLLMPolicy().analyze(question).names == ["South Keldra", "Anselm Quarry", "Minister for Fisheries"]
