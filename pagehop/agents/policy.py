@@ -68,6 +68,7 @@ ROLE_HOLDER_WEIGHT = 0.25
 # from a chosen passage, and its retrieval prior (0..1). `benchmarks/cover_weights.py` replays captured runs
 # under other values.
 ABOUT_GAIN = 2.0
+MENTIONED_CLAIM = 0.5  # what a question's name, mentioned by a chosen passage, still gives a passage about it
 MENTION_GAIN = 0.5
 TERMS_GAIN = 1.0
 LINK_GAIN = 1.0
@@ -247,7 +248,7 @@ class NoLLMPolicy:
         something the passages chosen so far name (a bridge), and ranked well in retrieval. The answers of
         resolved hops (``hops``) and the holders of the question's roles (``holders``) count as names: their
         passages are the chain's middle links, so a chosen passage that merely mentions one leaves it
-        uncovered (it does cover a name the question writes)."""
+        uncovered (it covers half of a name the question writes: the passage about it still has a claim)."""
         weighted = [
             *((name, 1.0) for name in analysis.names),
             *((name, HOP_NAME_WEIGHT) for name in hops),
@@ -275,16 +276,17 @@ class NoLLMPolicy:
         mentioned = [frozenset(i for i, n in enumerate(names) if _mentions(p, n)) for p in passages]
         terms = [p.terms & wanted_terms for p in passages]
         linked = [False] * len(passages)
-        covered_names: set[int] = set()
+        # What is left of each name's claim to a passage about it: all of it until one is chosen, a share once a
+        # chosen passage mentions a name the question writes (a hop's name keeps all: its passage is a link).
+        claim = [1.0] * len(names)
         covered_terms: set[str] = set()
         chosen: list[Passage] = []
         left = list(range(len(passages)))
 
         def gain(i: int) -> float:
-            new_about = about[i] - covered_names
             return (
-                ABOUT_GAIN * sum(weight[n] * written[i][n] / widest[n] for n in new_about)
-                + MENTION_GAIN * sum(weight[n] for n in mentioned[i] - covered_names - new_about)
+                ABOUT_GAIN * sum(weight[n] * claim[n] * written[i][n] / widest[n] for n in about[i])
+                + MENTION_GAIN * sum(weight[n] for n in mentioned[i] - about[i] if claim[n] == 1.0)
                 + TERMS_GAIN * len(terms[i] - covered_terms) / max(1, len(wanted_terms))
                 + (LINK_GAIN if linked[i] else 0.0)
                 + PRIOR_GAIN * passages[i].prior
@@ -294,7 +296,11 @@ class NoLLMPolicy:
             best = max(left, key=gain)
             left.remove(best)
             chosen.append(passages[best])
-            covered_names |= about[best] | {n for n in mentioned[best] if n < len(analysis.names)}
+            for n in mentioned[best]:
+                if n < len(analysis.names):
+                    claim[n] = min(claim[n], MENTIONED_CLAIM)
+            for n in about[best]:
+                claim[n] = 0.0
             covered_terms |= terms[best]
             for i in left:
                 linked[i] = linked[i] or _names_passage(passages[best], passages[i])

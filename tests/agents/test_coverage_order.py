@@ -67,3 +67,15 @@ def test_a_role_asked_of_one_name_ranks_its_holder_second(policy: NoLLMPolicy) -
     # director's: the director is still the chain's middle link, as a resolved hop's answer is.
     star = {"Tomas Reyl": [ranking[1], ("Keldra", "Keldra is a port town where Tomas Reyl grew up.")]}
     assert _ranked(policy, question, ranking, star)[:2] == ["Copper Lantern", "Anselm Quarry"]
+
+
+def test_a_passage_about_a_name_follows_one_that_only_mentions_it(policy: NoLLMPolicy) -> None:
+    # The song's passage names the singer; a namesake's passage was retrieved before hers. A mention covers a
+    # question's name only half: the passage about the singer still comes before the namesake's.
+    ranking = [
+        ("Harbor Lights (Mara Quill song)", "Harbor Lights is a 1952 song recorded by Mara Quill in Keldra."),
+        ("Mara Quill (archaeologist)", "Mara Quill was an archaeologist; she married a diver from Keldra."),
+        ("Mara Quill", "Mara Quill (born 1921) was a singer; she married the bandleader Anselm Reyl."),
+    ]
+    question = 'Who was Mara Quill married to when she recorded "Harbor Lights"?'
+    assert _ranked(policy, question, ranking)[:2] == ["Harbor Lights (Mara Quill song)", "Mara Quill"]
