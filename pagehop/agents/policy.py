@@ -485,7 +485,7 @@ class NoLLMPolicy:
     ) -> list[tuple[str, Evidence, str]]:
         """A sub-query that names something is first answered from the passages about it ("which country
         is the Bubye River in" from the Bubye River's passage), from any of their sentences."""
-        about = [p for p in passages if any(_about(p, name_tokens(n)) for n in analysis.names)]
+        about = _about_first(passages, analysis.names, analysis.text)
         return self._typed_answers(analysis, about[:3], any_sentence=True) if about else []
 
     def _answers_naming_names(
@@ -580,7 +580,7 @@ class NoLLMPolicy:
             return []
         out: list[str] = []
         for side in analysis.sides or analysis.names:
-            head = next((p for p in ranked if _about(p, name_tokens(side))), None)
+            head = next(iter(_about_first(ranked, [side], analysis.text)), None)
             holder = self._role_holder(analysis, head) if head else ""
             if name_tokens(holder):
                 out.append(holder)
@@ -644,7 +644,7 @@ class NoLLMPolicy:
         comparison through a role, the passage about the side's role holder alone when it is there (the
         compared value is the holder's, not the side's own date)."""
         tokens = name_tokens(side)
-        head = next((p for p in ranked if _about(p, tokens)), None) or next(
+        head = next(iter(_about_first(ranked, [side], analysis.text)), None) or next(
             (p for p in ranked if _mentions(p, tokens)), None
         )
         if head is None:
@@ -880,6 +880,15 @@ def _about(passage: Passage, name: tuple[str, ...]) -> bool:
         if alias == full or not rest or set(full) - set(alias) <= rest:
             return True
     return False
+
+
+def _about_first(passages: list[Passage], names: Sequence[str], question: str) -> list[Passage]:
+    """The passages about one of ``names``, the title that covers more of its name first ("The Return of
+    Swamp Thing" before "Swamp Thing (film)" for "The Return Of Swamp Thing"), then in their order."""
+    tokens = [name_tokens(n) for n in names]
+    asked = _word_stems(question)
+    share = [max((_written_share(p, n, asked) for n in tokens if _about(p, n)), default=0.0) for p in passages]
+    return [passages[i] for i in sorted(range(len(passages)), key=lambda i: -share[i]) if share[i] > 0]
 
 
 def _written_share(passage: Passage, name: tuple[str, ...], asked: set[str]) -> float:

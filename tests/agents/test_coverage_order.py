@@ -79,3 +79,22 @@ def test_a_passage_about_a_name_follows_one_that_only_mentions_it(policy: NoLLMP
     ]
     question = 'Who was Mara Quill married to when she recorded "Harbor Lights"?'
     assert _ranked(policy, question, ranking)[:2] == ["Harbor Lights (Mara Quill song)", "Mara Quill"]
+
+
+def test_a_role_holder_is_read_from_the_title_that_is_the_whole_name(policy: NoLLMPolicy) -> None:
+    # "Glass Tide (film)" is written inside the question's name and was retrieved first; the director asked
+    # for is the one the sequel's own passage names.
+    ranking = [
+        ("Glass Tide (film)", "Glass Tide is a 1950 drama film directed by Petra Hollin."),
+        ("The Return of Glass Tide", "The Return of Glass Tide is a 1989 film directed by Anselm Quarry."),
+        ("Petra Hollin", "Petra Hollin (born 1904) was a filmmaker from Varnholm."),
+        ("Anselm Quarry", "Anselm Quarry (born 1941) was a filmmaker from Keldra."),
+    ]
+    question = "Where was the director of film The Return Of Glass Tide born?"
+    assert _ranked(policy, question, ranking)[:2] == ["The Return of Glass Tide", "Anselm Quarry"]
+    # a hop's answer too
+    evidence = [
+        Evidence(id=f"E{i}", sub_query_id="1", channel="text", doc_id=title, title=title, text=body)
+        for i, (title, body) in enumerate(ranking)
+    ]
+    assert policy.answer("Who directed The Return of Glass Tide?", evidence)[0] == "Anselm Quarry"
