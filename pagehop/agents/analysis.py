@@ -288,7 +288,8 @@ def _proper_runs(doc: Doc) -> list[tuple[int, int]]:
         j = i + 1
         while j < len(tokens):
             nxt = tokens[j]
-            if nxt.text[:1].isupper() or nxt.text[:1].isdigit() or nxt.text in ("'s", "'", "-", "&", ":"):
+            clitic = nxt.text[:1] in ("'", "\u2019") and not tokens[j - 1].whitespace_  # "Mama'S", "It'll"
+            if nxt.text[:1].isupper() or nxt.text[:1].isdigit() or nxt.text in ("'s", "'", "-", "&", ":") or clitic:
                 j += 1
             elif (
                 nxt.is_stop

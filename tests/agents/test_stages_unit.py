@@ -192,3 +192,6 @@ def test_words_of_a_clause_between_two_names_keep_them_apart() -> None:
     ("when", "was") between two names do not make them one."""
     question = "Who was premier of South Keldra when Anselm Quarry was Minister for Fisheries?"
     assert NoLLMPolicy().analyze(question).names == ["South Keldra", "Anselm Quarry", "Minister for Fisheries"]
+    # a clitic written onto a title's word stays in the title, whatever its part of speech
+    question = "Which film came out first, Mama'S Little Pirate or It'll Be Me?"
+    assert NoLLMPolicy().analyze(question).names == ["Mama'S Little Pirate", "It'll Be Me"]
