@@ -95,9 +95,9 @@ LARGER = frozenset(
     ]
 )
 QUANTIFIERS = frozenset(["more", "most", "fewer", "fewest", "less", "least"])  # comparatives of amount
-# Words of English grammar that open a relative clause after a noun ("the state *where* ...").
-# the parts of speech of the small words a title keeps between capitalised ones: "of", "the", "in", "to"
+# The parts of speech of the small words a title keeps between capitalised ones: "of", "the", "in", "to".
 TITLE_SMALL_WORDS = frozenset(["ADP", "DET", "PART"])
+# Words of English grammar that open a relative clause after a noun ("the state *where* ...").
 RELATIVIZERS = frozenset(["where", "which", "that", "who", "whom", "whose", "when"])
 PHRASE_DEPS = frozenset(["det", "amod", "compound", "nummod", "advmod"])  # words of a noun phrase before its noun
 POSSESSIVES = frozenset(["'s", "\u2019s", "'"])  # the possessive ending, as spaCy splits it off a name
