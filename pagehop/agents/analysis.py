@@ -171,7 +171,7 @@ class QuestionAnalyzer:
             }
             - kinds
             - set(TYPE_NOUNS)
-            - {t.lower_ for t in doc[:-1] if any(doc.text.startswith(n, doc[t.i + 1].idx) for n in names)}
+            - {t.lower_ for t in doc if _kind_of_names(doc, t, names)}
         )
         if sides and not yes_no:  # "Which ..., A or B?": the answer is one of the sides
             labels = None
@@ -189,6 +189,16 @@ class QuestionAnalyzer:
             chain=[] if sides else description_chain(doc, names),
             circumstances=_circumstances(doc, names),
         )
+
+
+def _kind_of_names(doc: Doc, token: Token, names: list[str]) -> bool:
+    """``token`` is the kind of the question's names written right after it ("film" in "film X"), or a
+    plural whose members a comma lists ("mountains" in "both mountains, A and B"); a singular before a comma
+    is what the names are compared by ("the older founder, Acme or Zenith")."""
+    after = doc[token.i + 1 :]
+    if token.tag_ == "NNS":
+        after = after[next((i for i, t in enumerate(after) if not t.is_punct), len(after)) :]
+    return bool(after) and any(doc.text.startswith(n, after[0].idx) for n in names)
 
 
 def _circumstances(doc: Doc, names: list[str]) -> set[str]:

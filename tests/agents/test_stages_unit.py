@@ -134,6 +134,8 @@ def test_roles_are_the_relation_nouns_that_name_another_thing() -> None:
     assert policy.analyze("Which film came out first, Alien or Heat?").roles == set()  # "film": the kind asked
     assert policy.analyze("Which band has more members, Muse or Kent?").roles == set()  # a count
     assert policy.analyze("Are Paris and Lyon in the same country?").roles == set()  # a value's type
+    # the kind of the names written after it, past a comma
+    assert policy.analyze("Are both mountains, Tarnhorn and Vell Peak, in the same country?").roles == set()
 
 
 def test_bridge_hop_takes_the_documents_the_evidence_names_first() -> None:
