@@ -159,7 +159,7 @@ class QuestionAnalyzer:
         if comparatives and (sides or not yes_no):
             direction = "min" if comparatives[0] in SMALLER else "max"
         relation = content_terms(question) - name_terms - SMALLER - LARGER
-        labels = _answer_labels(doc, yes_no)
+        labels = _answer_labels(doc, yes_no, _name_spans(question, names))
         kinds = {_head_noun(doc, t.i) for t in doc if t.lower_ in ("which", "what")}
         roles = (
             {
@@ -358,13 +358,16 @@ def _first_name_in(text: str, names: list[str], start: int) -> str:
     return clause if 0 < len(clause.split()) <= 8 and (clause[:1].isupper() or clause[:1].isdigit()) else ""
 
 
-def _answer_labels(doc: Doc, yes_no: bool) -> tuple[str, ...] | None:
-    """spaCy labels of the answer: from the wh-word, or from the head noun of "which/what X"."""
+def _answer_labels(doc: Doc, yes_no: bool, name_spans: list[tuple[int, int]]) -> tuple[str, ...] | None:
+    """spaCy labels of the answer: from the wh-word, or from the head noun of "which/what X". A wh-word
+    inside one of the question's names ("How to Eat, released in which year, ...") asks nothing."""
     if yes_no:
         return None
     words = [token.lower_ for token in doc]
     for i, token in enumerate(doc):
         word = token.lower_
+        if any(start <= token.idx < end for start, end in name_spans):
+            continue
         if word in ("which", "what", "whose"):
             noun = _head_noun(doc, i)
             labels = _noun_type(noun) if noun is not None else None

@@ -197,3 +197,11 @@ def test_words_of_a_clause_between_two_names_keep_them_apart() -> None:
     # a clitic written onto a title's word stays in the title, whatever its part of speech
     question = "Which film came out first, Mama'S Little Pirate or It'll Be Me?"
     assert NoLLMPolicy().analyze(question).names == ["Mama'S Little Pirate", "It'll Be Me"]
+
+
+def test_a_wh_word_inside_a_name_asks_nothing() -> None:
+    """ "How to Sail" is a title: the question asks "which year", a date."""
+    titles = TitleIndex([("d1", "How to Sail")])
+    question = "How to Sail, released in which year, is a book by Mirela Vostan?"
+    analysis = NoLLMPolicy(document_names=titles.named_in).analyze(question)
+    assert "How to Sail" in analysis.names and analysis.answer_labels == ("DATE",)
