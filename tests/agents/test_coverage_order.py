@@ -25,11 +25,17 @@ def _ranked(
     rankings = {question: ranking, **(bridges or {})}
     sub_queries = [SubQuery(id=str(i), text=text, status="answered") for i, text in enumerate(rankings, 1)]
     evidence = [
-        Evidence(id=f"E{sq.id}.{i}", sub_query_id=sq.id, channel="text", doc_id=title, title=title, text=body)
-        for sq, found in zip(sub_queries, rankings.values(), strict=True)
-        for i, (title, body) in enumerate(found)
+        item for sq, found in zip(sub_queries, rankings.values(), strict=True) for item in _evidence(found, sq.id)
     ]
     return [item.title for item in policy.rank(question, sub_queries, evidence)]
+
+
+def _evidence(ranking: list[tuple[str, str]], sub_query_id: str = "1") -> list[Evidence]:
+    """One text passage per (title, text), as the sub-query ``sub_query_id`` retrieved them."""
+    return [
+        Evidence(id=f"E{sub_query_id}.{i}", sub_query_id=sub_query_id, channel="text", doc_id=t, title=t, text=body)
+        for i, (t, body) in enumerate(ranking)
+    ]
 
 
 def test_a_comparison_through_a_role_ranks_the_role_holders_after_the_sides(policy: NoLLMPolicy) -> None:
@@ -93,8 +99,4 @@ def test_a_role_holder_is_read_from_the_title_that_is_the_whole_name(policy: NoL
     question = "Where was the director of film The Return Of Glass Tide born?"
     assert _ranked(policy, question, ranking)[:2] == ["The Return of Glass Tide", "Anselm Quarry"]
     # a hop's answer too
-    evidence = [
-        Evidence(id=f"E{i}", sub_query_id="1", channel="text", doc_id=title, title=title, text=body)
-        for i, (title, body) in enumerate(ranking)
-    ]
-    assert policy.answer("Who directed The Return of Glass Tide?", evidence)[0] == "Anselm Quarry"
+    assert policy.answer("Who directed The Return of Glass Tide?", _evidence(ranking))[0] == "Anselm Quarry"

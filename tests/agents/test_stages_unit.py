@@ -185,6 +185,7 @@ def test_a_name_in_a_titles_qualifier_is_another_thing() -> None:
     assert "Mirela Vostan" in bridges and "Keldra" in bridges
     # a name the question writes outside parentheses is asked by the question itself
     question = "Which award did Mirela Vostan's film Starfall Harbor win?"
+    sub_queries = [SubQuery(id="1", text=question, status="answered")]
     bridges = [sq.text for sq in NoLLMPolicy(document_names=titles.named_in).expand(question, sub_queries, evidence, 1)]
     assert "Mirela Vostan" not in bridges and "Keldra" in bridges
 
