@@ -687,13 +687,15 @@ def _entity(
 ) -> tuple[Span, int] | None:
     """The entity of a sentence of ``item`` and the rank of its label among ``labels`` (0: the type asked
     for first): of the best label (or of any, without ``best_label_first``), the one nearest after the
-    question's relation words."""
+    question's relation words. Not the passage's own name, nor its other names (:func:`_other_names`)."""
+    other_names = _other_names(sentence, item.title)
     ents = [
         ent
         for ent in sentence.ents
         if ent.label_ in labels
         and not stems(content_terms(ent.text)) <= question_terms
         and not _is_own(item, name_tokens(ent.text))
+        and ent.start_char not in other_names
     ]
     if not ents:
         return None
@@ -842,6 +844,28 @@ def _is_own(item: Evidence, name: tuple[str, ...]) -> bool:
     """``name`` is the passage's own: its whole title, or words of the title without its qualifier. The
     qualifier names other things: "Chris Brown" in "Fine by Me (Chris Brown song)" is the performer."""
     return name == name_tokens(item.title) or _contains((name_aliases(item.title) or [()])[-1], name)
+
+
+def _other_names(text: Doc, title: str) -> set[int]:
+    """Where ``text`` gives its subject's other names (the start offsets of those entities): in the
+    parentheses right after the subject's name (the title without its qualifier), the entities of the
+    name's own type: "Ora Ray Baker" in "Pirani Ameena Begum (Hindustani: ...) (born Ora Ray Baker; 1892 -
+    1949) was ..." is she herself, not a person she names; a date or a birthplace there is not her."""
+    bare = PARENTHESES.sub(" ", title).strip()
+    if not bare:
+        return set()
+    lead = re.compile(rf"(?<!\w){re.escape(bare)}((?:\s*\([^()]*\))+)", re.IGNORECASE)
+    spans = [match.span(1) for match in lead.finditer(text.text)]
+    if not spans:
+        return set()
+    # the subject's type: what the recogniser reads the name as wherever the text writes it
+    tokens = name_tokens(bare)
+    subject = {ent.label_ for ent in text.ents if _contains(name_tokens(ent.text), tokens)}
+    return {
+        ent.start_char
+        for ent in text.ents
+        if ent.label_ in subject and any(start <= ent.start_char < end for start, end in spans)
+    }
 
 
 def _within(entity: Span, mention: NamedDocument) -> bool:

@@ -111,3 +111,22 @@ def test_an_untyped_hop_ignores_a_sentence_that_writes_its_name_and_little_it_as
     silent = _evidence(2, "Tamm Hotel", "The Tamm Hotel in Kestrin, a stone house, is owned by Ilse Marrow.")
     answer, facts = policy.answer(UNTYPED_HOP, [other_town, silent])
     assert (answer, facts[0].evidence_id) == ("the Amsel Bridge", "E1")
+
+
+# A passage that gives its subject's other name (a birth name) in parentheses right after its name.
+OTHER_NAME = {
+    "Mirela Dovan": "Mirela Dovan (born Anna Kessler; 4 May 1901 in Vienna – 2 June 1960) was the wife of the painter "
+    "Tomas Reyl and the mother of their two sons.",
+    "Mirela Dovan (singer)": "Mirela Dovan is a Romanian singer, popularly known as Mira Dovan. She sang in Bucharest "
+    "from 1990 to 2001.",
+}
+
+
+def test_the_subjects_other_name_is_no_answer(policy: NoLLMPolicy) -> None:
+    """ "Anna Kessler" is Mirela Dovan herself: the husband the hop asks for is the other person her passage names
+    ("husband" is written nowhere). A date or a place in those parentheses is not her name and still answers."""
+    evidence = [_evidence(n, title, text) for n, (title, text) in enumerate(OTHER_NAME.items(), start=1)]
+    answer, facts = policy.answer("which husband of Mirela Dovan", evidence)
+    assert (answer, facts[0].evidence_id) == ("Tomas Reyl", "E1")
+    assert policy.answer("When was Mirela Dovan born?", evidence)[0] == "4 May 1901"
+    assert policy.answer("Where was Mirela Dovan born?", evidence)[0] == "Vienna"
