@@ -200,9 +200,7 @@ def format_answer(answer: Answer, *, trace: bool = True) -> str:
     lines += [f"Note: {note}." for note in answer.notes]
     if answer.citations:
         lines.append("Sources:")
-        for number, citation in enumerate(answer.citations, start=1):
-            where = f"{citation.title or citation.doc_id}" + (f", p. {citation.page}" if citation.page else "")
-            lines.append(f"  [{number}] {where} ({citation.doc_id})")
+        lines += [f"  [{number}] {citation.label()}" for number, citation in enumerate(answer.citations, start=1)]
     if answer.graph_paths:
         lines.append("Graph paths:")
         lines += [f"  {path}" for path in answer.graph_paths]

@@ -122,6 +122,12 @@ class Citation(BaseModel):
     evidence_id: str = ""
     graph_path: str | None = None
 
+    def label(self) -> str:
+        """One line for a plain-text source list: where it is, and the graph path a graph fact was found by
+        (so two facts of one page read as two sources, not as one page listed twice)."""
+        where = (self.title or self.doc_id) + (f", p. {self.page}" if self.page else "")
+        return f"{where} ({self.doc_id})" + (f" via {self.graph_path}" if self.graph_path else "")
+
 
 class CitedClaim(BaseModel):
     """A claim of the answer, placed in its text: an inline marker goes at ``position``."""

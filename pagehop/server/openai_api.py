@@ -89,9 +89,7 @@ def render_content(answer: Answer) -> str:
     lines += [f"Note: {note}." for note in answer.notes]
     if answer.citations:
         lines += ["", "Sources:"]
-        for number, citation in enumerate(answer.citations, start=1):
-            page = f", p. {citation.page}" if citation.page else ""
-            lines.append(f"[{number}] {citation.title or citation.doc_id}{page} ({citation.doc_id})")
+        lines += [f"[{number}] {citation.label()}" for number, citation in enumerate(answer.citations, start=1)]
     if answer.graph_paths:
         lines += ["", "Graph paths:", *(f"- {path}" for path in answer.graph_paths)]
     return "\n".join(lines)

@@ -57,3 +57,11 @@ def test_the_answer_model_renders_the_same_markers_for_every_client() -> None:
         "a < b", answer.claims, marker=lambda n: f'<a href="#s{n}">[{n}]</a>', text=html.escape
     )  # a UI's own rendering of the same positions
     assert linked == 'a &lt; b<a href="#s2">[2]</a>'
+
+
+def test_a_graph_fact_of_a_cited_page_is_listed_with_its_path() -> None:
+    """Plain-text source lists (the terminal, the OpenAI-compatible content) tell a page's text from a graph
+    fact found on the same page."""
+    page, fact = CITATIONS[1].model_copy(update={"title": "Harbor Lane"}), CITATIONS[2]
+    assert page.label() == "Harbor Lane, p. 1 (harbor)"
+    assert fact.label() == "harbor, p. 1 (harbor) via A -R-> B"
