@@ -156,6 +156,8 @@ def _check(question: str) -> str:
     question = question.strip()
     if not question:
         raise ValueError("the question is empty")
+    if not any(c.isalnum() for c in question):  # "?" or "..." asks nothing: searching for it would only guess
+        raise ValueError("the question has no words")
     if len(question) > 4000:
         raise ValueError("the question is longer than 4000 characters")
     return question

@@ -69,6 +69,7 @@ def test_ask_stream_sends_stage_events_then_the_answer(client: httpx.Client) -> 
 def test_bad_questions_get_json_errors(client: httpx.Client) -> None:
     assert_error(client.post("/api/ask", json={"question": ""}), 422)
     assert_error(client.post("/api/ask", json={"question": "   "}), 400)
+    assert_error(client.post("/api/ask", json={"question": " ?! "}), 400)
     assert_error(client.post("/api/ask", content=b"not json", headers={"content-type": "application/json"}), 422)
     assert_error(client.get("/api/no-such-route"), 404)
 
