@@ -83,13 +83,27 @@ def name_aliases(name: str) -> list[tuple[str, ...]]:
     """The tokens of a name, then of the name without a trailing qualifier ("Mercury (planet)" -> "Mercury")
     or subtitle ("Harbor Lane Robotics - Annual Review 2021" -> "Harbor Lane Robotics"): the last alias is the
     barest."""
-    aliases = [name_tokens(name)]
+    aliases: list[tuple[str, ...]] = []
+    for form in _barer_forms(name):
+        tokens = name_tokens(form)
+        if tokens and tokens not in aliases:
+            aliases.append(tokens)
+    return aliases
+
+
+def bare_name(name: str) -> str:
+    """The name as written without its qualifier and subtitle: the text of :func:`name_aliases`'s last alias."""
+    return _barer_forms(name)[-1]
+
+
+def _barer_forms(name: str) -> list[str]:
+    """The name, then without its trailing qualifier, then without its subtitle (each only when words remain)."""
+    forms = [name]
     for pattern in (_PARENTHETICAL, _SUBTITLE):
-        bare = pattern.sub("", name)
-        if bare != name and name_tokens(bare) and name_tokens(bare) not in aliases:
-            aliases.append(name_tokens(bare))
-            name = bare
-    return [alias for alias in aliases if alias]
+        bare = pattern.sub("", forms[-1])
+        if bare != forms[-1] and name_tokens(bare):
+            forms.append(bare)
+    return forms
 
 
 def heading(text: str, max_chars: int = 120) -> str:

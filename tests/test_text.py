@@ -1,6 +1,6 @@
 """Names and headings: how a document's name and its aliases are read from its text."""
 
-from pagehop.text import asking_part, heading, name_aliases, sentences
+from pagehop.text import asking_part, bare_name, heading, name_aliases, sentences
 
 
 def test_a_heading_is_a_short_first_line_without_markup_and_never_wrapped_prose() -> None:
@@ -29,6 +29,10 @@ def test_aliases_drop_a_qualifier_and_a_dash_subtitle_but_keep_a_colon_title_who
     assert name_aliases("Alien (film)") == [("alien", "film"), ("alien",)]
     assert name_aliases("Harbor Lane Robotics - Annual Review 2021")[-1] == ("harbor", "lane", "robotics")
     assert name_aliases("Star Wars: A New Hope") == [("star", "wars", "a", "new", "hope")]
+    # the barest alias as the title writes it; a parenthesis inside the name stays
+    assert bare_name("Harbor Lane Robotics - Annual Review 2021") == "Harbor Lane Robotics"
+    assert bare_name("Alien (film)") == "Alien"
+    assert bare_name("Richard (III), bishop of Bayeux") == "Richard (III), bishop of Bayeux"
 
 
 def test_the_asking_part_of_a_question_leaves_out_instructions_about_the_answers_form() -> None:

@@ -39,7 +39,7 @@ from pagehop.agents.analysis import (
 )
 from pagehop.agents.state import NO_LLM, Claim, Draft, Evidence, Fact, SubQuery, Turn, Verdict
 from pagehop.retrieval.fusion import page_key, reciprocal_rank_fusion
-from pagehop.text import content_terms, name_aliases, name_tokens, sentences, singulars, stems
+from pagehop.text import bare_name, content_terms, name_aliases, name_tokens, sentences, singulars, stems
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -851,7 +851,7 @@ def _other_names(text: Doc, title: str) -> set[int]:
     parentheses right after the subject's name (the title without its qualifier), the entities of the
     name's own type: "Ora Ray Baker" in "Pirani Ameena Begum (Hindustani: ...) (born Ora Ray Baker; 1892 -
     1949) was ..." is she herself, not a person she names; a date or a birthplace there is not her."""
-    bare = PARENTHESES.sub(" ", title).strip()
+    bare = bare_name(title).strip()
     if not bare:
         return set()
     lead = re.compile(rf"(?<!\w){re.escape(bare)}((?:\s*\([^()]*\))+)", re.IGNORECASE)
